@@ -1,0 +1,41 @@
+# Everything the project needs is installed from here; nothing is done by hand.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONFIG ?= config.toml
+DEMO_PORT ?= 8080
+DB ?= crawl.db  # storage.path of $(CONFIG)
+
+.PHONY: install test lint format crawl demo-site bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,lint]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check crawler tests
+	$(BIN)/ruff format --check crawler tests
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix crawler tests
+	$(BIN)/ruff format crawler tests
+
+# Starts the bundled demo site on loopback, crawls it with config.toml, prints the summary.
+crawl: $(STAMP)
+	@$(BIN)/crawler demo-site --port $(DEMO_PORT) --quiet & demo=$$!; \
+	trap 'kill $$demo 2>/dev/null' EXIT; \
+	$(BIN)/python -m crawler.demo_site --wait-for $(DEMO_PORT) && \
+	$(BIN)/crawler crawl $(CONFIG) && \
+	$(BIN)/crawler stats $(DB)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache crawl.db crawl.db-wal crawl.db-shm

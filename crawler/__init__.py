@@ -1,0 +1,16 @@
+"""A polite async web crawler that leaves everything it saw in one SQLite file."""
+
+from .config import Config
+from .crawl import Crawler, RunResult
+from .errors import ConfigError, CrawlerError, FetchError, StoreError, UsageError
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "Crawler",
+    "CrawlerError",
+    "FetchError",
+    "RunResult",
+    "StoreError",
+    "UsageError",
+]

@@ -1,0 +1,184 @@
+"""The `crawler` command: crawl, resume, stats, query, demo-site.
+
+User errors (bad config, missing file, bad SQL) print one line and exit 2; a crawl stopped by
+SIGINT or SIGTERM exits 130 or 143 and can be resumed. Anything else that escapes is a bug and
+keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sqlite3
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import demo_site
+from .config import Config
+from .crawl import Crawler, RunResult
+from .errors import CrawlerError, UsageError
+from .progress import Reporter
+from .query import FORMATS, open_read_only, run_query
+from .stats import format_hosts, format_stats, read_stats
+
+EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except BaseException as exc:  # unwrap a CrawlerError raised inside the engine's TaskGroup
+        error = _crawler_error(exc)
+        if error is None:
+            raise
+        print(f"crawler: error: {error}", file=sys.stderr)
+        code = error.exit_code
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crawler", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    for name, run, text in (
+        ("crawl", _crawl, "crawl as CONFIG says, continuing an unfinished crawl"),
+        ("resume", _resume, "continue an interrupted crawl"),
+    ):
+        command = commands.add_parser(name, help=text, description=text)
+        command.add_argument("config", nargs="?", default="config.toml", metavar="CONFIG")
+        command.add_argument("--quiet", action="store_true", help="no progress output")
+        command.set_defaults(run=run)
+
+    stats = commands.add_parser("stats", help="summarize a crawl database")
+    stats.add_argument("db", type=Path, metavar="DB")
+    stats.add_argument("--hosts", action="store_true", help="per-host politeness table")
+    stats.set_defaults(run=_stats)
+
+    query = commands.add_parser("query", help="run SQL on a crawl database, read-only")
+    query.add_argument("db", type=Path, metavar="DB")
+    query.add_argument("sql", metavar="SQL")
+    query.add_argument("--format", choices=FORMATS, default=None, help="default: table on a TTY")
+    query.set_defaults(run=_query)
+
+    demo = commands.add_parser("demo-site", help="serve the bundled demo site on loopback")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--quiet", action="store_true")
+    demo.set_defaults(run=_demo_site)
+    return parser
+
+
+def _crawl(args: argparse.Namespace) -> int:
+    config = Config.load(args.config)
+    return _run_crawl(config, args)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    config = Config.load(args.config)
+    path = config.storage.path
+    if not path.exists():
+        raise UsageError(f"{path}: no crawl database to resume (run `crawler crawl` first)")
+    if _queued(path) == 0:
+        raise UsageError(f"{path}: holds no unfinished crawl: nothing is queued")
+    return _run_crawl(config, args)
+
+
+def _queued(path: Path) -> int:
+    db = open_read_only(path)
+    try:
+        count: int = db.execute("SELECT count(*) FROM urls WHERE state = 'queued'").fetchone()[0]
+    except sqlite3.Error:
+        raise UsageError(f"{path}: not a crawl database") from None
+    finally:
+        db.close()
+    return count
+
+
+def _run_crawl(config: Config, args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    reporter = None if args.quiet else Reporter()
+    crawler = Crawler(config, reporter=reporter)
+    result, stopped_by = asyncio.run(_run_with_signals(crawler))
+    if result is None or result.outcome == "interrupted":
+        print(
+            f"crawler: stopped; committed pages are kept in {config.storage.path}."
+            f" Continue with: crawler resume {args.config}",
+            file=sys.stderr,
+        )
+        return EXIT_SIGNAL.get(stopped_by or signal.SIGINT, 130)
+    if not args.quiet:
+        print(
+            f"crawler: {result.outcome}: {result.pages} pages in {result.seconds:.1f} s"
+            f" → {config.storage.path}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+async def _run_with_signals(
+    crawler: Crawler,
+) -> tuple[RunResult | None, signal.Signals | None]:
+    """Run the crawl; the first SIGINT/SIGTERM stops it gracefully, a second one at once."""
+    loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    received: list[signal.Signals] = []
+
+    def on_signal(signum: signal.Signals) -> None:
+        received.append(signum)
+        if len(received) > 1:
+            main_task.cancel()
+            return
+        print(
+            "\ncrawler: stopping; in-flight requests get a few seconds (again to stop now)",
+            file=sys.stderr,
+        )
+        crawler.stop("interrupted")
+
+    for signum in EXIT_SIGNAL:
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        return await crawler.run(), (received[0] if received else None)
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        return None, received[0]
+    finally:
+        for signum in EXIT_SIGNAL:
+            loop.remove_signal_handler(signum)
+
+
+def _stats(args: argparse.Namespace) -> int:
+    print(format_hosts(args.db) if args.hosts else format_stats(read_stats(args.db)))
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    fmt = args.format or ("table" if sys.stdout.isatty() else "csv")
+    run_query(args.db, args.sql, fmt, sys.stdout)
+    return 0
+
+
+def _demo_site(args: argparse.Namespace) -> int:
+    demo_site.run(args.port, host=args.host, quiet=args.quiet)
+    return 0
+
+
+def _crawler_error(exc: BaseException) -> CrawlerError | None:
+    """The CrawlerError behind `exc`, looking inside exception groups."""
+    if isinstance(exc, CrawlerError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _crawler_error(inner)
+            if found is not None:
+                return found
+    return None

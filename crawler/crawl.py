@@ -1,0 +1,166 @@
+"""The engine: opens storage and the HTTP session, runs the workers and the writer, and ends
+the crawl when the frontier is empty, a limit is reached, or it is asked to stop.
+
+Resource handling: one AsyncExitStack owns the store and the fetcher; one TaskGroup owns the
+writer, the workers and the progress reporter, so no task outlives `Crawler.run`.
+Error handling: a page's fault becomes that page's row; any other exception is a bug and
+cancels the whole group, after which committed rows are still safe on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from .config import Config
+from .extract import Extractor
+from .fetch import Fetcher, Response
+from .frontier import Frontier, PageTask, RobotsTask
+from .progress import Progress, Reporter
+from .records import Discovered, Outcome
+from .robots import MAX_ROBOTS_BYTES
+from .store import ResumeState, SQLiteStore, Storage
+from .urls import Scope, host_key, normalize
+from .writer import Writer
+
+logger = logging.getLogger(__name__)
+
+GRACE_SECONDS = 5.0  # how long in-flight requests may finish after a stop is asked for
+
+RunOutcome = Literal["finished", "limit", "interrupted"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    outcome: RunOutcome
+    pages: int  # pages fetched by this run
+    seconds: float
+
+
+class Crawler:
+    """One crawl run over the database named by `config`; `run()` once, `stop()` any time."""
+
+    def __init__(self, config: Config, *, reporter: Reporter | None = None) -> None:
+        self.config = config
+        self._reporter = reporter
+        self._stop_requested = asyncio.Event()
+        self._stop_reason: RunOutcome = "interrupted"
+        self._frontier: Frontier | None = None
+
+    def stop(self, outcome: RunOutcome = "interrupted") -> None:
+        """Stop taking URLs; in-flight requests get GRACE_SECONDS, then the writer flushes."""
+        if not self._stop_requested.is_set():
+            self._stop_reason = outcome
+            self._stop_requested.set()
+            if self._frontier is not None:
+                self._frontier.stop()
+
+    async def run(self) -> RunResult:
+        started = time.monotonic()
+        async with contextlib.AsyncExitStack() as stack:
+            store = await stack.enter_async_context(SQLiteStore.open(self.config.storage.path))
+            fetcher = await stack.enter_async_context(Fetcher(self.config))
+            resume = await store.start_run(self._seeds(), self.config.crawl.max_depth)
+            outcome: RunOutcome = "interrupted"
+            try:
+                frontier = await self._crawl(store, fetcher, resume)
+                outcome = self._outcome(frontier)
+            finally:
+                await store.end_run(resume.run_id, outcome)
+        return RunResult(outcome, frontier.pages_started, time.monotonic() - started)
+
+    async def _crawl(self, store: Storage, fetcher: Fetcher, resume: ResumeState) -> Frontier:
+        writer: Writer
+        frontier = Frontier(store, self.config, resume, emit=lambda item: writer.put(item))
+        writer = Writer(store, frontier.committed, frontier.host_records)
+        self._frontier = frontier
+        if self._stop_requested.is_set():
+            frontier.stop()
+        await frontier.load()
+        worker = _Worker(self.config, frontier, fetcher, writer)
+        progress = Progress(frontier, store, self._reporter)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(writer.run(), name="writer")
+            workers = [
+                group.create_task(worker.run(), name=f"worker-{n}")
+                for n in range(self.config.crawl.concurrency)
+            ]
+            helpers = [
+                group.create_task(self._deadline(), name="deadline"),
+                group.create_task(self._grace(workers), name="grace"),
+                group.create_task(progress.run(), name="progress"),
+            ]
+            await asyncio.wait(workers)
+            for helper in helpers:
+                helper.cancel()
+            await writer.close()
+        progress.final()
+        return frontier
+
+    def _outcome(self, frontier: Frontier) -> RunOutcome:
+        if self._stop_requested.is_set():
+            return self._stop_reason
+        return "limit" if frontier.limit_reached else "finished"
+
+    def _seeds(self) -> list[Discovered]:
+        seeds = []
+        for seed in self.config.crawl.seeds:
+            url = normalize(seed)
+            if url is not None:
+                seeds.append(Discovered(str(url), host_key(url), 0, "queued"))
+        return seeds
+
+    async def _deadline(self) -> None:
+        """Stop the crawl when max_duration has passed (a limit: exit 0)."""
+        if self.config.crawl.max_duration:
+            await asyncio.sleep(self.config.crawl.max_duration)
+            logger.info("max_duration of %ss reached", self.config.crawl.max_duration)
+            self.stop("limit")
+
+    async def _grace(self, workers: list[asyncio.Task[None]]) -> None:
+        """After a stop, give in-flight requests GRACE_SECONDS, then cancel what is left."""
+        await self._stop_requested.wait()
+        await asyncio.sleep(GRACE_SECONDS)
+        for task in workers:
+            task.cancel()
+
+
+class _Worker:
+    """The loop each worker coroutine runs: take a task, fetch, hand the outcome on."""
+
+    def __init__(self, config: Config, frontier: Frontier, fetcher: Fetcher, writer: Writer):
+        self._frontier = frontier
+        self._fetcher = fetcher
+        self._writer = writer
+        self._extractor = Extractor(config, Scope(config.crawl))
+        self._max_bytes = config.fetch.max_bytes
+        self._store_body = config.storage.store_body
+
+    async def run(self) -> None:
+        while (task := await self._frontier.next_task()) is not None:
+            if isinstance(task, RobotsTask):
+                response = await self._fetcher.get(task.url, max_bytes=MAX_ROBOTS_BYTES)
+                await self._frontier.robots_done(task, response)
+            else:
+                await self._page(task)
+
+    async def _page(self, task: PageTask) -> None:
+        response = await self._fetcher.get(
+            task.url.url, max_bytes=self._max_bytes, read_body=self._store_body
+        )
+        if self._frontier.page_done(task, response):
+            return  # retried later, when politeness allows
+        await self._writer.put(self._outcome(task, response))
+
+    def _outcome(self, task: PageTask, response: Response) -> Outcome:
+        try:
+            return self._extractor.outcome(task.url, response)
+        except Exception as exc:  # a bug on one page must not stop the crawl: record it, log it
+            logger.exception("extracting %s failed", task.url.url)
+            failed = dataclasses.replace(response, body=b"", error=f"extract: {exc!r}")
+            return self._extractor.outcome(task.url, failed)

@@ -1,0 +1,49 @@
+"""The crawler's exceptions.
+
+    CrawlerError            base: the CLI catches it once and exits with its code
+    ├── ConfigError         a bad config file (exit 2), names the file and the key
+    ├── UsageError          a bad command line or argument (exit 2): missing DB, nothing to resume
+    ├── StoreError          the database refused an operation (exit 2 for a user's SQL, else 1)
+    └── FetchError          one request failed; carries `.url`; becomes a page's `error`, never
+                            stops the crawl
+
+aiohttp exceptions are translated to FetchError in `fetch` only; sqlite3 exceptions to
+StoreError in `store` and `query` only.
+"""
+
+from __future__ import annotations
+
+
+class CrawlerError(Exception):
+    """Base of every error the crawler raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(CrawlerError):
+    """The config file is missing, unreadable, or holds a bad key or value."""
+
+    exit_code = 2
+
+
+class UsageError(CrawlerError):
+    """The command line asks for something that cannot be done (a user error)."""
+
+    exit_code = 2
+
+
+class StoreError(CrawlerError):
+    """The database could not be opened, read or written."""
+
+    def __init__(self, message: str, *, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class FetchError(CrawlerError):
+    """One request failed without a usable response (timeout, refused, reset, bad protocol)."""
+
+    def __init__(self, url: str, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.url = url
+        self.retryable = retryable

@@ -1,0 +1,134 @@
+"""From a response to an outcome: the page row, its links, and the URLs it leads to.
+
+This is the crawler's per-page hot path: parse once with selectolax, then per link one
+normalization, one host check and the scope rules.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from yarl import URL
+
+from .config import Config
+from .fetch import Response
+from .parse import Link, PageRules, header_rules, merge_rules, parse_html
+from .records import Discovered, LinkRecord, Outcome, PageRecord, QueuedURL, utc_now
+from .urls import Scope, host_key, normalize
+
+
+class Extractor:
+    """Turns a fetched URL's response into the outcome the writer commits."""
+
+    def __init__(self, config: Config, scope: Scope) -> None:
+        self._config = config
+        self._scope = scope
+        self._token = config.politeness.robots_token
+
+    def outcome(self, queued: QueuedURL, response: Response) -> Outcome:
+        page_url = URL(queued.url)
+        title: str | None = None
+        rules = header_rules(list(response.robots_tags), self._token)
+        links: list[LinkRecord] = []
+        discovered: list[Discovered] = []
+        status = response.status or 0
+        if response.is_html and 200 <= status < 300 and response.body:
+            parsed = parse_html(response.body, response.charset, self._token)
+            title = parsed.title
+            rules = merge_rules(rules, parsed.rules)
+            base = _base_url(page_url, parsed.base_href)
+            links, discovered = self._links(queued, base, parsed.links, rules)
+        location = None
+        if 300 <= status < 400 and response.location:
+            target = normalize(response.location, page_url)
+            location = str(target) if target is not None else response.location
+            if target is not None:
+                discovered.extend(self._redirect(queued, target))
+        return Outcome(
+            url=queued,
+            state="done" if response.status is not None else "failed",
+            page=self._page(queued, response, title, location, rules),
+            links=links,
+            discovered=discovered,
+        )
+
+    def _page(
+        self,
+        queued: QueuedURL,
+        response: Response,
+        title: str | None,
+        location: str | None,
+        rules: PageRules,
+    ) -> PageRecord:
+        keep_body = self._config.storage.store_body and not rules.noindex and response.body
+        return PageRecord(
+            url=queued.url,
+            host=queued.host,
+            status=response.status,
+            content_type=response.content_type,
+            title=title,
+            body=response.body if keep_body else None,
+            bytes=len(response.body),
+            truncated=response.truncated,
+            depth=queued.depth,
+            fetched_at=utc_now(),
+            elapsed_ms=response.elapsed_ms,
+            error=response.error,
+            location=location,
+        )
+
+    def _links(
+        self, queued: QueuedURL, base: URL, found: list[Link], rules: PageRules
+    ) -> tuple[list[LinkRecord], list[Discovered]]:
+        """One link row per distinct target; followed targets on allowed hosts are discovered."""
+        follow_rel = self._config.politeness.follow_nofollow
+        targets: dict[str, tuple[URL, bool]] = {}
+        for link in found:
+            url = normalize(link.href, base)
+            if url is None:
+                continue
+            key = str(url)
+            nofollow = link.nofollow or rules.nofollow
+            seen = targets.get(key)
+            if seen is None or (seen[1] and not nofollow):
+                targets[key] = (url, nofollow)
+        links = [LinkRecord(queued.url, key, nofollow) for key, (_, nofollow) in targets.items()]
+        depth = queued.depth + 1
+        discovered = []
+        for key, (url, nofollow) in targets.items():
+            if rules.nofollow or (nofollow and not follow_rel) or key == queued.url:
+                continue
+            host = host_key(url)
+            if not self._scope.allows_host(host):
+                continue
+            reason = self._scope.skip_reason(key, depth)
+            discovered.append(_discovered(key, host, depth, reason, queued.url))
+        return links, discovered
+
+    def _redirect(self, queued: QueuedURL, target: URL) -> list[Discovered]:
+        """A redirect's target is queued like a link at the same depth, counting the hop."""
+        host = host_key(target)
+        if not self._scope.allows_host(host):
+            return []
+        key = str(target)
+        hops = queued.redirects + 1
+        reason = self._scope.skip_reason(key, queued.depth)
+        if reason is None and hops > self._config.fetch.max_redirects:
+            reason = "redirects"
+        return [_discovered(key, host, queued.depth, reason, queued.url, hops)]
+
+
+def _discovered(
+    url: str, host: str, depth: int, reason: str | None, source: str, redirects: int = 0
+) -> Discovered:
+    state: Literal["queued", "skipped"] = "queued" if reason is None else "skipped"
+    return Discovered(url, host, depth, state, reason, source, redirects)
+
+
+def _base_url(page_url: URL, base_href: str | None) -> URL:
+    """The URL relative links resolve against: the page's, or its <base href> if valid."""
+    if base_href:
+        base = normalize(base_href, page_url)
+        if base is not None:
+            return base
+    return page_url

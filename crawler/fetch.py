@@ -1,0 +1,226 @@
+"""Fetching: one shared aiohttp session, one request per call, never a redirect followed.
+
+`Fetcher.get` never raises for a failed request: timeouts, refused or reset connections and
+protocol errors come back as a `Response` with `error` set, so one page's fault can't stop the
+crawl. aiohttp's exceptions are translated here and nowhere else.
+
+Resource handling: `Fetcher` is an async context manager owning the session, its connector and
+resolver; all are closed on exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+from .config import Config
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """What one request gave: a status and (part of) a body, or an error."""
+
+    url: str
+    status: int | None
+    content_type: str | None  # the media type alone, lower-cased: "text/html"
+    charset: str | None
+    location: str | None
+    retry_after: float | None  # seconds from the response's arrival
+    robots_tags: tuple[str, ...]  # X-Robots-Tag values
+    body: bytes
+    truncated: bool
+    elapsed_ms: int
+    answered_at: float  # time.monotonic() when the headers arrived, or the request failed
+    error: str | None = None
+
+    @property
+    def retryable(self) -> bool:
+        """True for the faults SPEC.md retries: timeouts, connection errors, 429 and some 5xx."""
+        return self.status is None or self.status in RETRYABLE_STATUSES
+
+    @property
+    def is_html(self) -> bool:
+        if self.content_type is not None:
+            return self.content_type in ("text/html", "application/xhtml+xml")
+        head = self.body[:256].lstrip().lower()
+        return head.startswith((b"<!doctype html", b"<html"))
+
+
+class PinnedResolver(AbstractResolver):
+    """Resolves the hosts of `fetch.resolve` to their pinned address, like curl --resolve."""
+
+    def __init__(self, pins: dict[str, str]) -> None:
+        self._pins = {host.lower(): address for host, address in pins.items()}
+        self._fallback = DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        address = self._pins.get(host.lower())
+        if address is None:
+            return await self._fallback.resolve(host, port, family)
+        return [
+            ResolveResult(
+                hostname=host,
+                host=address,
+                port=port,
+                family=socket.AF_INET6 if ":" in address else socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+        ]
+
+    async def close(self) -> None:
+        await self._fallback.close()
+
+
+class Fetcher:
+    """GETs URLs with the crawl's User-Agent, timeouts and body cap."""
+
+    def __init__(self, config: Config) -> None:
+        fetch = config.fetch
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                resolver=PinnedResolver(fetch.resolve),
+                limit=0,  # the frontier bounds concurrency; the connector need not
+                ttl_dns_cache=300,
+            ),
+            timeout=aiohttp.ClientTimeout(total=fetch.timeout, sock_connect=fetch.connect_timeout),
+            headers={"User-Agent": config.politeness.user_agent},
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._session.close()
+
+    async def get(self, url: str, *, max_bytes: int, read_body: bool = True) -> Response:
+        """One GET of `url`; at most `max_bytes` of decompressed body are read."""
+        started = time.monotonic()
+        try:
+            async with self._session.get(url, allow_redirects=False) as resp:
+                answered_at = time.monotonic()
+                html = _media_type(resp) in ("text/html", "application/xhtml+xml", None)
+                body, truncated = b"", False
+                if read_body or html:
+                    body, truncated = await _read_capped(resp, max_bytes)
+                if truncated:
+                    resp.close()  # drop the connection instead of draining the rest
+                return _response(url, resp, body, truncated, started, answered_at)
+        except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
+            return _failure(url, _describe(exc), started)
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int) -> tuple[bytes, bool]:
+    """The decompressed body up to `max_bytes`, and whether there was more."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(_CHUNK):
+        room = max_bytes - size
+        if len(chunk) > room:
+            chunks.append(chunk[:room])
+            return b"".join(chunks), True
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks), False
+
+
+def _response(
+    url: str,
+    resp: aiohttp.ClientResponse,
+    body: bytes,
+    truncated: bool,
+    started: float,
+    answered_at: float,
+) -> Response:
+    headers = resp.headers
+    return Response(
+        url=url,
+        status=resp.status,
+        content_type=_media_type(resp),
+        charset=resp.charset if "Content-Type" in headers else None,
+        location=headers.get("Location"),
+        retry_after=parse_retry_after(headers.get("Retry-After")),
+        robots_tags=tuple(headers.getall("X-Robots-Tag", ())),
+        body=body,
+        truncated=truncated,
+        elapsed_ms=round((time.monotonic() - started) * 1000),
+        answered_at=answered_at,
+    )
+
+
+def _failure(url: str, error: str, started: float) -> Response:
+    return Response(
+        url=url,
+        status=None,
+        content_type=None,
+        charset=None,
+        location=None,
+        retry_after=None,
+        robots_tags=(),
+        body=b"",
+        truncated=False,
+        elapsed_ms=round((time.monotonic() - started) * 1000),
+        answered_at=time.monotonic(),
+        error=error,
+    )
+
+
+def _media_type(resp: aiohttp.ClientResponse) -> str | None:
+    return resp.content_type.lower() if "Content-Type" in resp.headers else None
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds from now: delta-seconds or an HTTP-date (RFC 9110 10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _describe(exc: BaseException) -> str:
+    """A short text for the `error` column."""
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return "timeout"
+    kind = {
+        aiohttp.ClientConnectorError: "connection failed",
+        aiohttp.ServerDisconnectedError: "server disconnected",
+        aiohttp.ClientPayloadError: "bad body",
+        aiohttp.ClientResponseError: "bad response",
+        aiohttp.InvalidURL: "invalid URL",
+    }
+    for cls, text in kind.items():
+        if isinstance(exc, cls):
+            return _short(f"{text}: {exc}")
+    return _short(f"{type(exc).__name__}: {exc}")
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = text.replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,345 @@
+"""The frontier: which URL goes out next, and when.
+
+Queued URLs live in storage; per host, only a small window of them is held in memory. Hosts
+with work sit in a heap keyed by the monotonic time their next request may start (politeness),
+so a worker always takes the host that is ready soonest and never waits on a host while another
+one could be served. Before the first request to an origin, and after its rules expire, the
+host's next task is its robots.txt; URLs the rules forbid are skipped here, never requested.
+
+Concurrency: one worker at a time holds `_pick_lock` and waits for the earliest host; the others
+queue on the lock. Counting: `_open` is the number of requests under way plus outcomes not yet
+committed; when no host has work and nothing is open, storage is asked once more (the writer's
+SQL can requeue URLs by itself) and the crawl is finished if nothing is queued there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from yarl import URL
+
+from .config import Config
+from .fetch import Response
+from .politeness import HostSlot
+from .records import HostRecord, Outcome, QueuedURL, RobotsRecord, utc_now
+from .robots import MAX_ROBOTS_REDIRECTS, RobotsRules, redirect_target, robots_url, rules_for
+from .store import ResumeState, Storage
+from .urls import host_key, origin
+
+WINDOW = 64  # queued URLs of one host held in memory at most
+
+
+@dataclass(slots=True)
+class PageTask:
+    url: QueuedURL
+    slot: HostSlot
+
+
+@dataclass(slots=True)
+class RobotsTask:
+    origin: str
+    url: str  # robots.txt, or where a redirect of it pointed
+    slot: HostSlot
+    hops: int = 0
+    attempts: int = 0
+
+
+Task = PageTask | RobotsTask
+
+
+@dataclass(slots=True)
+class _Host:
+    """A host's in-memory share of the frontier."""
+
+    slot: HostSlot
+    urls: deque[QueuedURL] = field(default_factory=deque)
+    robots_tasks: deque[RobotsTask] = field(default_factory=deque)
+    taken: set[int] = field(default_factory=set)  # ids handed out or loaded, not yet committed
+    # Ids committed while a refill was reading: its snapshot may still show them queued.
+    committed_during_refill: set[int] | None = None
+    maybe_more: bool = True  # storage may hold queued URLs not loaded yet
+    pages: int = 0  # pages fetched from this host, earlier runs included
+    scheduled_at: float | None = None  # its key in the heap, None when not in it
+
+    def has_work(self) -> bool:
+        return bool(self.robots_tasks or self.urls or self.maybe_more)
+
+
+class Frontier:
+    """Hands out tasks that politeness allows now; learns of new work from the writer."""
+
+    def __init__(
+        self,
+        store: Storage,
+        config: Config,
+        resume: ResumeState,
+        emit: Callable[[Outcome | RobotsRecord], Awaitable[None]],
+    ) -> None:
+        self._store = store
+        self._config = config
+        self._emit = emit
+        self._token = config.politeness.robots_token
+        self._hosts: dict[str, _Host] = {}
+        self._heap: list[tuple[float, str]] = []
+        self._robots: dict[str, RobotsRules] = {}
+        self._robots_pending: dict[str, set[str]] = {}  # origin -> hosts waiting for its rules
+        self._saved_hosts = {h.host: h for h in resume.hosts}
+        self._pages_by_host = resume.pages_by_host
+        self._pages_left = config.crawl.max_pages - resume.pages if config.crawl.max_pages else -1
+        self._open = 0
+        self._pick_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self.stopped = False
+        self.limit_reached = False
+        self.pages_started = 0
+
+    async def load(self) -> None:
+        """Learn which hosts have queued URLs in storage."""
+        await self._reload()
+
+    async def _reload(self) -> bool:
+        """Schedule every host storage holds queued URLs for; False if there are none."""
+        if self._pages_left == 0:
+            self.limit_reached = True
+            return False
+        names = await self._store.queued_hosts()
+        for name in names:
+            host = self._host(name)
+            host.maybe_more = True
+            self._schedule(host)
+        return bool(names)
+
+    def stop(self) -> None:
+        """Hand out nothing more; tasks already out still finish."""
+        self.stopped = True
+        self._wake.set()
+
+    async def next_task(self) -> Task | None:
+        """The next task politeness allows, waiting for it; None when the crawl is over."""
+        async with self._pick_lock:
+            while not self.stopped:
+                self._wake.clear()
+                head = self._peek()
+                if head is None:
+                    if self._open == 0 and not await self._reload():
+                        break  # nothing to do and nothing that could bring more: done
+                    if self._open:
+                        await self._wake.wait()
+                    continue
+                ready_at, name = head
+                wait = ready_at - time.monotonic()
+                if wait > 0:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(wait):
+                            await self._wake.wait()
+                    continue
+                heapq.heappop(self._heap)
+                host = self._hosts[name]
+                host.scheduled_at = None
+                task = await self._take(host)
+                self._schedule(host)
+                if task is not None:
+                    return task
+        self._wake.set()  # let the next worker in line see the end too
+        return None
+
+    def page_done(self, task: PageTask, response: Response) -> bool:
+        """A page request ended. True when it will be retried (no outcome to write yet)."""
+        task.slot.finish(response.status, response.retry_after, response.answered_at)
+        host = self._hosts[task.url.host]
+        retry = response.retryable and task.url.attempts < self._config.fetch.retries
+        if retry and not self.stopped:
+            task.url.attempts += 1
+            host.urls.appendleft(task.url)
+            host.pages -= 1
+            self._pages_left += 1 if self._pages_left >= 0 else 0
+            self._open -= 1
+        self._schedule(host)
+        self._wake.set()
+        return retry and not self.stopped
+
+    async def robots_done(self, task: RobotsTask, response: Response) -> None:
+        """A robots.txt request ended: follow its redirect, retry it, or settle the rules."""
+        task.slot.finish(response.status, response.retry_after, response.answered_at)
+        self._open -= 1
+        self._schedule(self._hosts[task.slot.host])
+        self._wake.set()
+        target = redirect_target(response)
+        if target is not None and task.hops < MAX_ROBOTS_REDIRECTS:
+            self._add_robots_task(task.origin, target, hops=task.hops + 1)
+            return
+        ttl = self._config.politeness.robots_ttl
+        rules = rules_for(response, self._token, ttl)
+        if rules is None and target is not None:
+            rules = RobotsRules(status="allow-all", expires=time.monotonic() + ttl)  # 2.3.1.2
+        if rules is None and task.attempts < self._config.fetch.retries and not self.stopped:
+            self._add_robots_task(task.origin, task.url, hops=task.hops, attempts=task.attempts + 1)
+            return
+        if rules is None:
+            rules = RobotsRules(status="unreachable", expires=time.monotonic() + ttl)
+        await self._settle_robots(task.origin, rules, response)
+
+    def committed(self, outcomes: Iterable[Outcome]) -> None:
+        """The writer committed these outcomes: their URLs leave memory, new work is known."""
+        for outcome in outcomes:
+            host = self._hosts[outcome.url.host]
+            host.taken.discard(outcome.url.id)
+            if host.committed_during_refill is not None:
+                host.committed_during_refill.add(outcome.url.id)
+            self._open -= 1
+            for found in outcome.discovered:
+                if found.state == "queued":
+                    host = self._host(found.host)
+                    host.maybe_more = True
+                    self._schedule(host)
+        self._wake.set()
+
+    def counters(self) -> tuple[int, int]:
+        """Errors so far and hosts seen, for the progress line."""
+        return sum(h.slot.errors for h in self._hosts.values()), len(self._hosts)
+
+    def host_records(self) -> list[HostRecord]:
+        """Snapshots of the hosts whose state changed since the last call."""
+        return [h.slot.record() for h in self._hosts.values() if h.slot.dirty]
+
+    # -- choosing a task --------------------------------------------------------------------
+
+    async def _take(self, host: _Host) -> Task | None:
+        """The host's next task, skipping URLs that robots or limits rule out; None if none."""
+        if host.robots_tasks:
+            return self._start(host.robots_tasks.popleft())
+        while True:
+            if not host.urls and host.maybe_more:
+                await self._refill(host)
+            if self._pages_left == 0:
+                self.limit_reached = True
+                self.stop()  # tasks under way finish; nothing new starts
+                return None
+            if not host.urls:
+                return None
+            queued = host.urls[0]
+            rules = self._rules_for(host, queued)
+            if rules is None:
+                return None  # waiting for robots.txt; robots_done reschedules the host
+            reason = self._skip_reason(host, queued, rules)
+            host.urls.popleft()
+            if reason is not None:
+                self._open += 1
+                await self._emit(Outcome(url=queued, state="skipped", reason=reason))
+                continue
+            host.pages += 1
+            self._pages_left -= 1 if self._pages_left > 0 else 0
+            self.pages_started += 1
+            return self._start(PageTask(queued, host.slot))
+
+    def _skip_reason(self, host: _Host, queued: QueuedURL, rules: RobotsRules) -> str | None:
+        per_host = self._config.crawl.max_pages_per_host
+        if per_host and host.pages >= per_host:
+            return "max-pages"
+        if rules.status == "unreachable":
+            return "robots-unreachable"
+        if (rules.crawl_delay or 0) > self._config.politeness.max_crawl_delay:
+            return "crawl-delay"
+        if not rules.allows(queued.url, self._token):
+            return "robots"
+        return None
+
+    def _rules_for(self, host: _Host, queued: QueuedURL) -> RobotsRules | None:
+        """The robots rules for the URL's origin, or None after asking for robots.txt."""
+        if not self._config.politeness.obey_robots:
+            return _ALLOW_ALL
+        key = origin(URL(queued.url))
+        rules = self._robots.get(key)
+        if rules is not None and rules.expires > time.monotonic():
+            return rules
+        waiting = self._robots_pending.get(key)
+        if waiting is None:
+            self._robots_pending[key] = {host.slot.host}
+            self._add_robots_task(key, robots_url(key))
+        else:
+            waiting.add(host.slot.host)
+        return None
+
+    def _start(self, task: Task) -> Task:
+        task.slot.start(time.monotonic())
+        self._open += 1
+        return task
+
+    async def _refill(self, host: _Host) -> None:
+        host.committed_during_refill = set()
+        try:
+            loaded = await self._store.next_queued(host.slot.host, WINDOW, set(host.taken))
+            done = host.committed_during_refill
+        finally:
+            host.committed_during_refill = None
+        host.maybe_more = len(loaded) == WINDOW
+        loaded = [q for q in loaded if q.id not in done]
+        host.urls.extend(loaded)
+        host.taken.update(q.id for q in loaded)
+
+    # -- robots.txt -------------------------------------------------------------------------
+
+    def _add_robots_task(self, key: str, url: str, *, hops: int = 0, attempts: int = 0) -> None:
+        target = self._host(host_key(URL(url)))
+        target.robots_tasks.append(RobotsTask(key, url, target.slot, hops, attempts))
+        self._schedule(target)
+        self._wake.set()
+
+    async def _settle_robots(self, key: str, rules: RobotsRules, response: Response) -> None:
+        self._robots[key] = rules
+        name = host_key(URL(key))
+        slot = self._host(name).slot
+        slot.robots_status = f"{rules.status} ({response.status or response.error})"
+        slot.robots_fetched_at = utc_now()
+        if rules.crawl_delay is not None:
+            slot.crawl_delay = min(rules.crawl_delay, self._config.politeness.max_crawl_delay)
+        for waiting in self._robots_pending.pop(key, set()):
+            self._schedule(self._hosts[waiting])
+        self._wake.set()
+        body = response.body if rules.status == "ok" else None
+        await self._emit(
+            RobotsRecord(key, name, response.status, body, response.error, slot.robots_fetched_at)
+        )
+
+    # -- the heap of hosts ------------------------------------------------------------------
+
+    def _host(self, name: str) -> _Host:
+        host = self._hosts.get(name)
+        if host is None:
+            slot = HostSlot(name, delay=self._config.politeness.delay)
+            saved = self._saved_hosts.pop(name, None)
+            if saved is not None:
+                slot.restore(saved)
+            host = _Host(slot, maybe_more=False, pages=self._pages_by_host.get(name, 0))
+            self._hosts[name] = host
+        return host
+
+    def _schedule(self, host: _Host) -> None:
+        """Put the host in the heap at its ready time if it has work and a free connection."""
+        limit = self._config.politeness.per_host_concurrency
+        if not host.has_work() or host.slot.in_flight >= limit:
+            return
+        ready_at = host.slot.ready_at()
+        if host.scheduled_at is not None and host.scheduled_at <= ready_at:
+            return
+        host.scheduled_at = ready_at
+        heapq.heappush(self._heap, (ready_at, host.slot.host))
+        self._wake.set()
+
+    def _peek(self) -> tuple[float, str] | None:
+        """The earliest live heap entry (entries superseded by a reschedule are dropped)."""
+        while self._heap:
+            ready_at, name = self._heap[0]
+            if self._hosts[name].scheduled_at == ready_at:
+                return ready_at, name
+            heapq.heappop(self._heap)
+        return None
+
+
+_ALLOW_ALL = RobotsRules(status="allow-all")

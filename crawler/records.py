@@ -1,0 +1,107 @@
+"""The records that flow between the pipeline's stages and into storage.
+
+frontier → QueuedURL → worker (fetch, extract) → Outcome / RobotsRecord → writer → Storage
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+UrlState = Literal["queued", "done", "failed", "skipped"]
+
+
+def utc_now() -> str:
+    """The current time as ISO-8601 UTC with milliseconds, the format of every stored time."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass(slots=True)
+class QueuedURL:
+    """A frontier row taken for fetching."""
+
+    id: int
+    url: str
+    host: str
+    depth: int
+    redirects: int = 0  # redirect hops that led here
+    attempts: int = 0  # tries so far in this process (a retry is the same fetch)
+
+
+@dataclass(frozen=True, slots=True)
+class Discovered:
+    """A URL on an allowed domain found on a page (or as a seed or redirect target)."""
+
+    url: str
+    host: str
+    depth: int
+    state: Literal["queued", "skipped"]
+    reason: str | None = None
+    discovered_from: str | None = None
+    redirects: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRecord:
+    src_url: str
+    dst_url: str
+    nofollow: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PageRecord:
+    """One row of the public `pages` table."""
+
+    url: str
+    host: str
+    status: int | None
+    content_type: str | None
+    title: str | None
+    body: bytes | None
+    bytes: int
+    truncated: bool
+    depth: int
+    fetched_at: str
+    elapsed_ms: int
+    error: str | None
+    location: str | None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """Everything one taken URL produced; storage commits it in one transaction."""
+
+    url: QueuedURL
+    state: UrlState
+    reason: str | None = None
+    page: PageRecord | None = None
+    links: list[LinkRecord] = field(default_factory=list)
+    discovered: list[Discovered] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class RobotsRecord:
+    """A robots.txt answer for one origin, kept so a resumed crawl need not fetch it again."""
+
+    origin: str
+    host: str
+    status: int | None
+    body: bytes | None
+    error: str | None
+    fetched_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class HostRecord:
+    """A snapshot of one host's politeness state and counters (the `hosts` table)."""
+
+    host: str
+    delay: float
+    delay_reason: str
+    crawl_delay: float | None
+    robots_status: str | None
+    robots_fetched_at: str | None
+    requests: int
+    errors: int
+    min_gap_ms: float | None

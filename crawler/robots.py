@@ -1,0 +1,79 @@
+"""robots.txt rules per origin (RFC 9309), parsed by Protego.
+
+Protego (Scrapy's parser) does group matching by product token, `*` and `$` wildcards, longest
+match and Allow-wins-ties; this module adds what RFC 9309 leaves to the crawler: what a status
+code means, the byte-order mark, the size cap, and when the rules expire.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from protego import Protego
+from yarl import URL
+
+from .fetch import Response
+
+MAX_ROBOTS_BYTES = 512 * 1024  # RFC 9309 2.5: parse at least the first 500 KiB
+MAX_ROBOTS_REDIRECTS = 5  # RFC 9309 2.3.1.2
+
+RobotsStatus = Literal["ok", "allow-all", "disallow-all", "unreachable"]
+
+
+@dataclass(frozen=True, slots=True)
+class RobotsRules:
+    """The rules in force for one origin."""
+
+    status: RobotsStatus
+    parser: Protego | None = None
+    crawl_delay: float | None = None
+    expires: float = float("inf")  # time.monotonic() after which to fetch robots.txt again
+
+    def allows(self, url: str, token: str) -> bool:
+        if self.status == "ok" and self.parser is not None:
+            return bool(self.parser.can_fetch(url, token))
+        return self.status == "allow-all"
+
+
+def robots_url(origin: str) -> str:
+    return origin + "/robots.txt"
+
+
+def parse_rules(body: bytes, token: str, ttl: float) -> RobotsRules:
+    """Rules from a 2xx robots.txt body; a leading UTF-8 BOM is ignored, bad bytes replaced."""
+    text = body[:MAX_ROBOTS_BYTES].decode("utf-8-sig", errors="replace")
+    parser = Protego.parse(text)
+    delay = parser.crawl_delay(token)
+    return RobotsRules(
+        status="ok",
+        parser=parser,
+        crawl_delay=float(delay) if delay is not None else None,
+        expires=time.monotonic() + ttl,
+    )
+
+
+def rules_for(response: Response, token: str, ttl: float) -> RobotsRules | None:
+    """The rules a final (non-redirect) robots.txt answer gives, or None when it must be retried.
+
+    RFC 9309 2.3.1.3: 4xx (401 and 403 too) means allow all; 2.3.1.4: 5xx or no answer means
+    disallow all, which the caller retries and finally turns into "unreachable".
+    """
+    status = response.status
+    expires = time.monotonic() + ttl
+    if status is not None and 200 <= status < 300:
+        return parse_rules(response.body, token, ttl)
+    if status is not None and 400 <= status < 500:
+        return RobotsRules(status="allow-all", expires=expires)
+    return None
+
+
+def redirect_target(response: Response) -> str | None:
+    """The absolute URL a 3xx robots.txt answer points to, if any."""
+    if response.status is None or not 300 <= response.status < 400 or not response.location:
+        return None
+    try:
+        return str(URL(response.url).join(URL(response.location)).with_fragment(None))
+    except ValueError:
+        return None

@@ -1,0 +1,153 @@
+"""The SQLite schema, created and migrated by an ordered list of named steps.
+
+`PRAGMA user_version` holds how many steps a database has had; opening a database runs the
+rest, each in its own transaction, so a database from an older version keeps working. Append
+new steps; never edit or reorder old ones.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+# The public tables (SPEC.md "Database") are urls, pages, links and hosts; the rest is ours.
+_INITIAL = """
+CREATE TABLE urls (
+    id              INTEGER PRIMARY KEY,
+    url             TEXT NOT NULL UNIQUE,
+    host            TEXT NOT NULL,
+    depth           INTEGER NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('queued', 'done', 'failed', 'skipped')),
+    reason          TEXT,
+    discovered_from TEXT,
+    redirects       INTEGER NOT NULL DEFAULT 0
+);
+-- The frontier: queued URLs of one host in breadth-first order.
+CREATE INDEX urls_frontier ON urls (host, depth, id) WHERE state = 'queued';
+CREATE INDEX urls_state ON urls (state, reason);
+
+CREATE TABLE pages (
+    id           INTEGER PRIMARY KEY,
+    url          TEXT NOT NULL UNIQUE,
+    host         TEXT NOT NULL,
+    status       INTEGER,
+    content_type TEXT,
+    title        TEXT,
+    body         BLOB,
+    bytes        INTEGER NOT NULL DEFAULT 0,
+    truncated    INTEGER NOT NULL DEFAULT 0,
+    depth        INTEGER NOT NULL,
+    fetched_at   TEXT NOT NULL,
+    elapsed_ms   INTEGER,
+    error        TEXT,
+    location     TEXT
+);
+CREATE INDEX pages_host ON pages (host);
+
+CREATE TABLE links (
+    src_url  TEXT NOT NULL,
+    dst_url  TEXT NOT NULL,
+    nofollow INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (src_url, dst_url)
+) WITHOUT ROWID;
+CREATE INDEX links_dst ON links (dst_url);
+
+CREATE TABLE hosts (
+    host              TEXT PRIMARY KEY,
+    robots_status     TEXT,
+    robots_fetched_at TEXT,
+    crawl_delay       REAL,
+    delay             REAL,
+    delay_reason      TEXT,
+    requests          INTEGER NOT NULL DEFAULT 0,
+    errors            INTEGER NOT NULL DEFAULT 0,
+    min_gap_ms        REAL
+);
+
+CREATE TABLE robots (
+    origin     TEXT PRIMARY KEY,
+    host       TEXT NOT NULL,
+    status     INTEGER,
+    body       BLOB,
+    error      TEXT,
+    fetched_at TEXT NOT NULL
+);
+
+-- Settings of the current run that SQL needs (max_depth, for the trigger below).
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value
+);
+
+-- Depth is the shortest known link distance from a seed. Hosts are crawled side by side, so a
+-- page can be fetched before a shorter path to it is found; when that happens (its URL's depth
+-- drops below its page's), the page takes the new depth and its followed links are relaxed,
+-- recursively (PRAGMA recursive_triggers), reviving links that were too deep before.
+CREATE TRIGGER urls_depth_relax AFTER UPDATE ON urls
+WHEN NEW.state IN ('done', 'failed')
+ AND NEW.depth < (SELECT depth FROM pages WHERE url = NEW.url)
+BEGIN
+    UPDATE pages SET depth = NEW.depth WHERE url = NEW.url;
+    UPDATE urls SET
+        depth = NEW.depth + 1,
+        discovered_from = NEW.url,
+        reason = CASE WHEN state = 'skipped' AND reason = 'depth'
+                       AND NEW.depth + 1 <= (SELECT value FROM settings WHERE key = 'max_depth')
+                      THEN NULL ELSE reason END,
+        state = CASE WHEN state = 'skipped' AND reason = 'depth'
+                      AND NEW.depth + 1 <= (SELECT value FROM settings WHERE key = 'max_depth')
+                     THEN 'queued' ELSE state END
+    WHERE depth > NEW.depth + 1
+      AND url IN (SELECT dst_url FROM links WHERE src_url = NEW.url AND nofollow = 0);
+END;
+
+CREATE TABLE runs (
+    id         INTEGER PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    ended_at   TEXT,
+    outcome    TEXT NOT NULL DEFAULT 'running',
+    pages      INTEGER NOT NULL DEFAULT 0,
+    seeds      TEXT NOT NULL
+);
+"""
+
+
+def _initial(db: sqlite3.Connection) -> None:
+    for statement in _statements(_INITIAL):
+        db.execute(statement)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a script into statements; a trigger body's semicolons don't end its statement.
+    (executescript would commit the migration's transaction before running.)"""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return [s for s in statements if s.strip(" ;\n")]
+
+
+MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
+    ("initial", _initial),
+]
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring `db` (a plain sqlite3 connection) to the newest schema; returns the steps run."""
+    version: int = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise sqlite3.DatabaseError(
+            f"schema version {version} is newer than this crawler knows ({len(MIGRATIONS)})"
+        )
+    for number, (_name, step) in enumerate(MIGRATIONS[version:], start=version + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            step(db)
+            db.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    return len(MIGRATIONS) - version

@@ -1,0 +1,248 @@
+"""`crawler stats DB`: a human summary of a crawl database, and its per-host table (`--hosts`).
+
+Everything is read in one read transaction on a read-only connection, so the numbers agree
+with each other even while a crawl is writing. Duration is the sum over runs of
+`ended_at - started_at`; a run with no `ended_at` (still running, or killed) counts up to the
+last page fetched in its span, if any.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+from .query import open_read_only, translated, write_table
+
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
+_CLASS_ORDER = ("1xx", *STATUS_CLASSES, "other", "no response")
+_ALWAYS_SHOWN = (*STATUS_CLASSES, "no response")  # 1xx and other only when present
+URL_STATES = ("done", "failed", "queued", "skipped")
+SHOWN_RUNS = 10  # the newest runs listed; older ones are counted
+_TABLES = ("pages", "urls", "hosts", "runs")
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One row of `runs`."""
+
+    id: int
+    started_at: str
+    ended_at: str | None
+    outcome: str
+    pages: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """What `crawler stats` reports about one database."""
+
+    path: str
+    pages: int
+    status_classes: dict[str, int]  # "2xx".."5xx", "1xx", "other", "no response"
+    urls: int
+    url_states: dict[str, int]
+    skip_reasons: dict[str, int]  # most frequent first
+    hosts: int
+    bytes: int
+    errors: int
+    duration: float  # seconds
+    runs: tuple[Run, ...]
+
+    @property
+    def pages_per_second(self) -> float | None:
+        return self.pages / self.duration if self.duration > 0 else None
+
+
+def read_stats(path: Path) -> Stats:
+    """Read the summary of the crawl database at `path` (UsageError if it is not one)."""
+    with contextlib.closing(open_read_only(path)) as db:
+        _check_tables(db, path)
+        with translated(f"cannot read {str(path)!r}"):
+            db.execute("BEGIN")  # one snapshot for every count
+            try:
+                return _read(db, str(path))
+            finally:
+                db.execute("COMMIT")
+
+
+def _check_tables(db: sqlite3.Connection, path: Path) -> None:
+    with translated(f"cannot read {str(path)!r}"):
+        names = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    missing = [t for t in _TABLES if t not in names]
+    if missing:
+        raise UsageError(f"{str(path)!r} is not a crawl database (no table {missing[0]!r})")
+
+
+def _read(db: sqlite3.Connection, path: str) -> Stats:
+    found = dict(
+        db.execute(
+            "SELECT CASE WHEN status IS NULL THEN 'no response'"
+            " WHEN status BETWEEN 100 AND 599 THEN (status / 100) || 'xx' ELSE 'other' END AS c,"
+            " count(*) FROM pages GROUP BY c"
+        )
+    )
+    classes = {c: found.get(c, 0) for c in _CLASS_ORDER if c in found or c in _ALWAYS_SHOWN}
+    states = dict.fromkeys(URL_STATES, 0)
+    states.update(db.execute("SELECT state, count(*) FROM urls GROUP BY state"))
+    reasons = dict(
+        db.execute(
+            "SELECT coalesce(reason, 'unknown') AS r, count(*) AS n FROM urls"
+            " WHERE state = 'skipped' GROUP BY r ORDER BY n DESC, r"
+        )
+    )
+    (hosts,) = db.execute(
+        "SELECT count(*) FROM (SELECT host FROM pages UNION SELECT host FROM hosts)"
+    ).fetchone()
+    pages, size, errors = db.execute(
+        "SELECT count(*), coalesce(sum(bytes), 0), count(error) FROM pages"
+    ).fetchone()
+    runs = tuple(
+        Run(*row)
+        for row in db.execute(
+            "SELECT id, started_at, ended_at, outcome, pages FROM runs ORDER BY id"
+        )
+    )
+    return Stats(
+        path=path,
+        pages=pages,
+        status_classes=classes,
+        urls=sum(states.values()),
+        url_states=states,
+        skip_reasons=reasons,
+        hosts=hosts,
+        bytes=size,
+        errors=errors,
+        duration=_duration(db, runs),
+        runs=runs,
+    )
+
+
+def _duration(db: sqlite3.Connection, runs: tuple[Run, ...]) -> float:
+    total = 0.0
+    for i, run in enumerate(runs):
+        following = runs[i + 1] if i + 1 < len(runs) else None
+        end = run.ended_at
+        if end is None:  # never ended: count up to its last page
+            before = following.started_at if following else None
+            (end,) = db.execute(
+                "SELECT max(fetched_at) FROM pages"
+                " WHERE fetched_at >= ?1 AND (?2 IS NULL OR fetched_at < ?2)",
+                (run.started_at, before),
+            ).fetchone()
+        seconds = _seconds_between(run.started_at, end)
+        total += max(seconds or 0.0, 0.0)
+    return total
+
+
+def _parse(stamp: str | None) -> datetime | None:
+    if stamp is None:
+        return None
+    try:
+        return datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+
+
+def _seconds_between(start: str, end: str | None) -> float | None:
+    a, b = _parse(start), _parse(end)
+    if a is None or b is None or (a.tzinfo is None) != (b.tzinfo is None):
+        return None
+    return (b - a).total_seconds()
+
+
+def format_stats(stats: Stats) -> str:
+    """The summary as plain text, one fact a line."""
+    classes = ", ".join(f"{name} {n}" for name, n in stats.status_classes.items())
+    states = [f"{name} {n}" for name, n in stats.url_states.items()]
+    if stats.skip_reasons:
+        reasons = ", ".join(f"{r} {n}" for r, n in stats.skip_reasons.items())
+        states[-1] += f": {reasons}"
+    rate = stats.pages_per_second
+    lines = [
+        stats.path,
+        f"  pages      {stats.pages}  ({classes})",
+        f"  urls       {stats.urls}  ({', '.join(states)})",
+        f"  hosts      {stats.hosts}",
+        f"  bytes      {_size(stats.bytes)}",
+        f"  errors     {stats.errors}",
+        f"  duration   {_span(stats.duration)}"
+        + (f"   {rate:.1f} pages/s" if rate is not None else ""),
+    ]
+    shown = stats.runs[-SHOWN_RUNS:]
+    runs = [_run(run) for run in shown] or ["none"]
+    if len(stats.runs) > len(shown):
+        runs.insert(0, f"({len(stats.runs) - len(shown)} older runs not shown)")
+    lines += [("  runs       " if i == 0 else " " * 13) + text for i, text in enumerate(runs)]
+    return "\n".join(lines) + "\n"
+
+
+def _run(run: Run) -> str:
+    start = run.started_at.replace("T", " ")[:19]
+    end = (run.ended_at or "").replace("T", " ")[:19]
+    if end[:10] == start[:10]:
+        end = end[11:]  # same day: the time is enough
+    return f"{run.id}: {start} → {end or '?'} {run.outcome}, {run.pages} pages"
+
+
+def _size(n: int) -> str:
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("kB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 1000 or unit == "TB":
+            break
+    return f"{value:.1f} {unit}  ({n} bytes)"
+
+
+def _span(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min {secs:02d} s"
+
+
+_HOSTS_SQL = """
+WITH names AS (SELECT host FROM hosts UNION SELECT host FROM pages),
+     fetched AS (SELECT host, count(*) AS n FROM pages GROUP BY host)
+SELECT names.host, h.robots_status, h.robots_fetched_at, h.delay, h.delay_reason,
+       h.crawl_delay, coalesce(h.requests, 0), coalesce(h.errors, 0), h.min_gap_ms,
+       coalesce(fetched.n, 0) AS pages
+FROM names LEFT JOIN hosts AS h USING (host) LEFT JOIN fetched USING (host)
+ORDER BY pages DESC, names.host
+"""
+_HOSTS_COLUMNS = (
+    "host", "robots", "robots fetched", "delay", "crawl-delay", "requests", "errors",
+    "min gap ms", "pages",
+)  # fmt: skip
+
+
+def format_hosts(path: Path) -> str:
+    """The per-host table of the crawl database at `path`, as plain text."""
+    with contextlib.closing(open_read_only(path)) as db:
+        _check_tables(db, path)
+        with translated(f"cannot read {str(path)!r}"):
+            rows = db.execute(_HOSTS_SQL).fetchall()
+    out = io.StringIO()
+    write_table(_HOSTS_COLUMNS, [_host_row(row) for row in rows], out)
+    out.write(f"({len(rows)} host{'' if len(rows) == 1 else 's'})\n")
+    return out.getvalue()
+
+
+def _host_row(row: tuple[Any, ...]) -> tuple[object, ...]:
+    host, robots, fetched, delay, reason, crawl_delay, requests, errors, gap, pages = row
+    shown_delay = "" if delay is None else f"{delay:g} s" + (f" ({reason})" if reason else "")
+    return (
+        host, robots, fetched, shown_delay,
+        None if crawl_delay is None else f"{crawl_delay:g} s",
+        requests, errors, None if gap is None else round(gap), pages,
+    )  # fmt: skip

@@ -1,0 +1,285 @@
+"""Storage: the narrow interface the engine writes and reads through, and its SQLite backend.
+
+The engine needs little from storage: record a run and its seeds, list hosts with queued URLs,
+take a host's next queued URLs in breadth-first order, and commit a batch of outcomes in one
+transaction. `Storage` states that contract so a PostgreSQL backend (many crawler processes
+sharing one frontier) can follow without touching the engine.
+
+Resource handling: `SQLiteStore.open()` is an async context manager owning two aiosqlite
+connections, one that writes (used only by the writer task) and one that reads the frontier;
+both are closed on exit, whatever happened. Error handling: sqlite3 errors become StoreError
+here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiosqlite
+
+from .errors import StoreError
+from .records import (
+    Discovered,
+    HostRecord,
+    Outcome,
+    PageRecord,
+    QueuedURL,
+    RobotsRecord,
+    utc_now,
+)
+from .schema import migrate
+
+
+@dataclass(slots=True)
+class Batch:
+    """What the writer commits in one transaction."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    robots: list[RobotsRecord] = field(default_factory=list)
+    hosts: list[HostRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeState:
+    """What a starting run learns from earlier runs of the same database."""
+
+    run_id: int
+    pages: int  # pages fetched by earlier runs
+    pages_by_host: dict[str, int]
+    hosts: list[HostRecord]
+    robots: list[RobotsRecord]
+
+
+class Storage(Protocol):
+    """The engine's view of storage. Only the writer task calls `save`."""
+
+    async def start_run(self, seeds: Sequence[Discovered], max_depth: int) -> ResumeState:
+        """Record a new run (marking a run left 'running' as 'crashed'), add the seeds."""
+        ...
+
+    async def end_run(self, run_id: int, outcome: str) -> None:
+        """Record how the run ended: finished, limit, interrupted."""
+        ...
+
+    async def queued_hosts(self) -> list[str]:
+        """Every host with at least one queued URL."""
+        ...
+
+    async def next_queued(self, host: str, limit: int, taken: Collection[int]) -> list[QueuedURL]:
+        """Up to `limit` queued URLs of `host`, shallowest first, leaving out ids in `taken`."""
+        ...
+
+    async def count_queued(self) -> int:
+        """How many URLs are queued (for progress; may lag the writer a little)."""
+        ...
+
+    async def save(self, batch: Batch) -> None:
+        """Commit a batch: pages, links, discovered URLs, URL states, robots, hosts, together."""
+        ...
+
+
+class SQLiteStore:
+    """The SQLite backend: WAL mode, one writing connection, one reading connection."""
+
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._run_id = 0
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, path: Path) -> AsyncIterator[SQLiteStore]:
+        """Create or migrate the database at `path` and open its connections."""
+        with _translated(f"cannot open database {str(path)!r}"):
+            await asyncio.to_thread(prepare, path)
+            async with (
+                aiosqlite.connect(path, isolation_level=None) as writer,
+                aiosqlite.connect(path, isolation_level=None) as reader,
+            ):
+                for db in (writer, reader):
+                    await db.execute("PRAGMA busy_timeout = 10000")
+                await writer.execute("PRAGMA synchronous = NORMAL")
+                await writer.execute("PRAGMA recursive_triggers = ON")
+                await reader.execute("PRAGMA query_only = ON")
+                yield cls(writer, reader)
+
+    async def start_run(self, seeds: Sequence[Discovered], max_depth: int) -> ResumeState:
+        with _translated("cannot start the run"):
+            db = self._writer
+            await db.execute("BEGIN IMMEDIATE")
+            await db.execute("UPDATE runs SET outcome = 'crashed' WHERE outcome = 'running'")
+            cursor = await db.execute(
+                "INSERT INTO runs (started_at, seeds) VALUES (?, ?)",
+                (utc_now(), " ".join(s.url for s in seeds)),
+            )
+            run_id = cursor.lastrowid or 0
+            await db.execute(
+                "INSERT OR REPLACE INTO settings (key, value) VALUES ('max_depth', ?)", (max_depth,)
+            )
+            await db.executemany(_UPSERT_URL, [_url_params(s) for s in seeds])
+            await db.execute("COMMIT")
+            self._run_id = run_id
+            by_host = await _fetch_all(db, "SELECT host, count(*) FROM pages GROUP BY host")
+            hosts = await _fetch_all(db, f"SELECT {_HOST_COLUMNS} FROM hosts")
+            robots = await _fetch_all(
+                db, "SELECT origin, host, status, body, error, fetched_at FROM robots"
+            )
+        pages_by_host = {host: count for host, count in by_host}
+        return ResumeState(
+            run_id=run_id,
+            pages=sum(pages_by_host.values()),
+            pages_by_host=pages_by_host,
+            hosts=[HostRecord(*row) for row in hosts],
+            robots=[RobotsRecord(*row) for row in robots],
+        )
+
+    async def end_run(self, run_id: int, outcome: str) -> None:
+        with _translated("cannot record the end of the run"):
+            await self._writer.execute(
+                "UPDATE runs SET ended_at = ?, outcome = ? WHERE id = ?",
+                (utc_now(), outcome, run_id),
+            )
+
+    async def queued_hosts(self) -> list[str]:
+        with _translated("cannot read the frontier"):
+            rows = await _fetch_all(
+                self._reader, "SELECT DISTINCT host FROM urls WHERE state = 'queued'"
+            )
+        return [host for (host,) in rows]
+
+    async def next_queued(self, host: str, limit: int, taken: Collection[int]) -> list[QueuedURL]:
+        # Taken URLs are still 'queued' until their outcome commits: read past them.
+        with _translated("cannot read the frontier"):
+            rows = await _fetch_all(
+                self._reader,
+                "SELECT id, url, host, depth, redirects FROM urls"
+                " WHERE host = ? AND state = 'queued' ORDER BY depth, id LIMIT ?",
+                (host, limit + len(taken)),
+            )
+        fresh = [QueuedURL(*row) for row in rows if row[0] not in taken]
+        return fresh[:limit]
+
+    async def count_queued(self) -> int:
+        with _translated("cannot read the frontier"):
+            rows = await _fetch_all(
+                self._reader, "SELECT count(*) FROM urls WHERE state = 'queued'"
+            )
+        return int(rows[0][0])
+
+    async def save(self, batch: Batch) -> None:
+        with _translated("cannot write the crawl to the database"):
+            db = self._writer
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._write(db, batch)
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+
+    async def _write(self, db: aiosqlite.Connection, batch: Batch) -> None:
+        outcomes = batch.outcomes
+        pages = [o.page for o in outcomes if o.page is not None]
+        await db.executemany(_INSERT_PAGE, [_page_params(p) for p in pages])
+        await db.executemany(
+            "INSERT INTO links (src_url, dst_url, nofollow) VALUES (?, ?, ?)"
+            " ON CONFLICT DO UPDATE SET nofollow = min(nofollow, excluded.nofollow)",
+            [(k.src_url, k.dst_url, k.nofollow) for o in outcomes for k in o.links],
+        )
+        await db.executemany(_UPSERT_URL, [_url_params(d) for o in outcomes for d in o.discovered])
+        await db.executemany(
+            "UPDATE urls SET state = ?, reason = ? WHERE id = ?",
+            [(o.state, o.reason, o.url.id) for o in outcomes],
+        )
+        if batch.robots:
+            await db.executemany(
+                "INSERT OR REPLACE INTO robots (origin, host, status, body, error, fetched_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(r.origin, r.host, r.status, r.body, r.error, r.fetched_at) for r in batch.robots],
+            )
+        if batch.hosts:
+            await db.executemany(
+                f"INSERT OR REPLACE INTO hosts ({_HOST_COLUMNS}) VALUES ({', '.join('?' * 9)})",
+                [_host_params(h) for h in batch.hosts],
+            )
+        if pages:
+            await db.execute(
+                "UPDATE runs SET pages = pages + ? WHERE id = ?", (len(pages), self._run_id)
+            )
+
+
+def prepare(path: Path) -> None:
+    """Create or migrate the database and switch it to WAL (blocking: run it in a thread)."""
+    if path.is_dir():
+        raise sqlite3.OperationalError("it is a directory")
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode = WAL")
+        migrate(db)
+    finally:
+        db.close()
+
+
+# A URL found again by a shorter path takes the smaller depth; one skipped as too deep is revived.
+_UPSERT_URL = """
+INSERT INTO urls (url, host, depth, state, reason, discovered_from, redirects)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (url) DO UPDATE SET
+    depth = excluded.depth,
+    discovered_from = excluded.discovered_from,
+    redirects = excluded.redirects,
+    state = iif(urls.state = 'skipped' AND urls.reason = 'depth', excluded.state, urls.state),
+    reason = iif(urls.state = 'skipped' AND urls.reason = 'depth', excluded.reason, urls.reason)
+WHERE excluded.depth < urls.depth
+"""
+
+_INSERT_PAGE = """
+INSERT INTO pages (url, host, status, content_type, title, body, bytes, truncated, depth,
+                   fetched_at, elapsed_ms, error, location)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+_HOST_COLUMNS = (
+    "host, delay, delay_reason, crawl_delay, robots_status, robots_fetched_at,"
+    " requests, errors, min_gap_ms"
+)
+
+
+def _url_params(d: Discovered) -> tuple[object, ...]:
+    return (d.url, d.host, d.depth, d.state, d.reason, d.discovered_from, d.redirects)
+
+
+def _page_params(p: PageRecord) -> tuple[object, ...]:
+    return (
+        p.url, p.host, p.status, p.content_type, p.title, p.body, p.bytes, int(p.truncated),
+        p.depth, p.fetched_at, p.elapsed_ms, p.error, p.location,
+    )  # fmt: skip
+
+
+def _host_params(h: HostRecord) -> tuple[object, ...]:
+    return (
+        h.host, h.delay, h.delay_reason, h.crawl_delay, h.robots_status, h.robots_fetched_at,
+        h.requests, h.errors, h.min_gap_ms,
+    )  # fmt: skip
+
+
+async def _fetch_all(
+    db: aiosqlite.Connection, sql: str, params: tuple[object, ...] = ()
+) -> list[tuple[Any, ...]]:
+    async with db.execute(sql, params) as cursor:
+        return [tuple(row) for row in await cursor.fetchall()]
+
+
+@contextlib.contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """sqlite3's exceptions become StoreError, naming what we were doing."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StoreError(f"{what}: {exc}") from exc

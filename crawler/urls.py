@@ -1,0 +1,103 @@
+"""URL normalization and crawl scope. Pure: no I/O.
+
+Normalization follows SPEC.md "URLs": yarl already lower-cases scheme and host, encodes IDN
+hosts to punycode, drops default ports, removes dot-segments, gives an empty path `/`, decodes
+percent-encoded unreserved characters and upper-cases percent-encoding hex; we add dropping the
+fragment and refusing everything but http and https.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from yarl import URL
+
+from .config import CrawlConfig
+
+FOLLOWED_SCHEMES = frozenset({"http", "https"})
+# A host name as yarl writes it (lower-case, punycode) or an IP literal; anything else is junk.
+_HOST = re.compile(r"[a-z0-9_.-]+|[0-9a-f:.]+")
+
+
+def normalize(href: str, base: URL | None = None) -> URL | None:
+    """The normalized absolute URL of `href` (resolved against `base`), or None when it is not
+    an http(s) URL with a host, or cannot be parsed."""
+    href = href.strip()
+    if base is None and not href:
+        return None
+    try:
+        url = URL(href)
+        if base is not None and not url.scheme:
+            url = base.join(url)
+        if url.scheme not in FOLLOWED_SCHEMES or not _HOST.fullmatch(url.raw_host or ""):
+            return None
+        if url.raw_fragment:
+            url = url.with_fragment(None)
+        text = str(url)
+        if url.raw_path == "/" and not url.raw_query_string and not text.endswith("/"):
+            text += "/"  # yarl keeps "http://h" without its path; SPEC wants "http://h/"
+        # Parsing the text again applies yarl's normalization to hrefs that were absolute.
+        return URL(text)
+    except (ValueError, TypeError, UnicodeError):
+        return None
+
+
+def host_key(url: URL) -> str:
+    """The politeness key: the lower-cased host name, port ignored."""
+    return url.raw_host or ""
+
+
+def origin(url: URL) -> str:
+    """The robots.txt origin: scheme, host and port (explicit only when not the default)."""
+    return str(url.origin())
+
+
+class Scope:
+    """Decides which discovered URLs are ours (allowed domains) and which of those to queue."""
+
+    def __init__(self, crawl: CrawlConfig) -> None:
+        domains = crawl.allowed_domains or _seed_hosts(crawl.seeds)
+        self._domains = tuple(_host_of(d) for d in domains)
+        self._include = _any_of(crawl.include)
+        self._exclude = _any_of(crawl.exclude)
+        self._max_depth = crawl.max_depth
+        self._max_url_length = crawl.max_url_length
+        self._host_allowed: dict[str, bool] = {}
+
+    def allows_host(self, host: str) -> bool:
+        """True when `host` is an allowed domain or a subdomain of one."""
+        allowed = self._host_allowed.get(host)
+        if allowed is None:
+            allowed = any(host == d or host.endswith("." + d) for d in self._domains)
+            if len(self._host_allowed) < 100_000:  # bounded cache: hosts are few, but not always
+                self._host_allowed[host] = allowed
+        return allowed
+
+    def skip_reason(self, url: str, depth: int) -> str | None:
+        """Why an allowed-domain URL found at `depth` is not queued, or None to queue it."""
+        if len(url) > self._max_url_length:
+            return "too-long"
+        if self._exclude is not None and self._exclude.search(url):
+            return "exclude"
+        if self._include is not None and not self._include.search(url):
+            return "include"
+        if depth > self._max_depth:
+            return "depth"
+        return None
+
+
+def _seed_hosts(seeds: Iterable[str]) -> tuple[str, ...]:
+    return tuple(URL(seed).raw_host or "" for seed in seeds)
+
+
+def _host_of(domain: str) -> str:
+    """An allowed_domains entry as yarl writes hosts: lower-case, punycode, no trailing dot."""
+    return URL.build(scheme="http", host=domain.strip().rstrip(".")).raw_host or domain.lower()
+
+
+def _any_of(patterns: Iterable[str]) -> re.Pattern[str] | None:
+    patterns = list(patterns)
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{p})" for p in patterns))

@@ -1,0 +1,73 @@
+"""Shared fixtures: the demo site on a real loopback server, configs aimed at it, crawls."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from crawler.config import Config
+from crawler.crawl import Crawler, RunResult
+from crawler.demo_site import DEMO_HOSTS, REQUEST_LOG, RequestRecord, make_app
+
+ConfigFactory = Callable[..., Config]
+
+
+class DemoServer(TestServer):
+    port: int  # set once the server is started, as it always is when a test receives it
+
+
+@pytest.fixture
+async def demo_server(aiohttp_server: Any) -> DemoServer:
+    """The demo site, served on a free loopback port."""
+    server: DemoServer = await aiohttp_server(make_app())
+    return server
+
+
+def request_log(server: TestServer) -> list[RequestRecord]:
+    """Every request the server saw, in arrival order."""
+    assert server.app is not None
+    return server.app[REQUEST_LOG]
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> ConfigFactory:
+    """Build a Config from TOML-shaped sections; hosts in `hosts` are pinned to 127.0.0.1.
+
+    Defaults suit tests: no delay, a short timeout, the database in tmp_path.
+    """
+
+    def factory(
+        seeds: list[str],
+        *,
+        hosts: tuple[str, ...] = DEMO_HOSTS,
+        db: str = "crawl.db",
+        **sections: dict[str, Any],
+    ) -> Config:
+        raw: dict[str, dict[str, Any]] = {
+            "crawl": {"seeds": seeds, "concurrency": 8},
+            "politeness": {"delay": 0},
+            "fetch": {"timeout": 5, "connect_timeout": 2, "retries": 0},
+            "storage": {"path": db},
+        }
+        raw["fetch"]["resolve"] = dict.fromkeys(hosts, "127.0.0.1")
+        for name, values in sections.items():
+            raw.setdefault(name, {}).update(values)
+        return Config.from_dict(raw, source=tmp_path / "config.toml")
+
+    return factory
+
+
+async def crawl(config: Config) -> RunResult:
+    return await Crawler(config).run()
+
+
+def rows(config: Config, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Query the crawl's database file directly."""
+    with closing(sqlite3.connect(config.storage.path)) as db:
+        return db.execute(sql, params).fetchall()

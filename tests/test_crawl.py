@@ -1,0 +1,223 @@
+"""End to end: the crawler against the demo site on a real loopback server, a real SQLite file."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+from conftest import ConfigFactory, DemoServer, crawl, request_log, rows
+
+from crawler.demo_site import DEMO_HOSTS, expected_pages
+
+
+def _seed(server: DemoServer) -> str:
+    return f"http://docs.demo.test:{server.port}/"
+
+
+async def test_crawl_finds_exactly_the_reachable_pages(
+    demo_server: DemoServer, make_config: ConfigFactory
+) -> None:
+    config = make_config([_seed(demo_server)], crawl={"allowed_domains": ["demo.test"]})
+
+    result = await crawl(config)
+
+    expected = expected_pages(port=demo_server.port)
+    stored = dict(rows(config, "SELECT url, depth FROM pages"))
+    assert result.outcome == "finished"
+    assert stored == expected
+    assert result.pages == len(expected)
+    # The server saw each page once (a retry would be a second request).
+    page_requests = Counter(
+        (r.host, r.path) for r in request_log(demo_server) if r.path != "/robots.txt"
+    )
+    assert max(page_requests.values()) == 1
+    assert len(page_requests) == len(expected)
+
+
+async def test_robots_txt_comes_first_and_is_obeyed(
+    demo_server: DemoServer, make_config: ConfigFactory
+) -> None:
+    config = make_config(
+        [_seed(demo_server)],
+        crawl={"allowed_domains": ["demo.test"]},
+        politeness={"user_agent": "TestBot/2.0 (+http://test)"},
+    )
+
+    await crawl(config)
+
+    log = request_log(demo_server)
+    for host in DEMO_HOSTS:
+        paths = [r.path for r in log if r.host == host]
+        assert paths[0] == "/robots.txt"
+        assert paths.count("/robots.txt") == 1
+        assert not [p for p in paths if p.startswith("/private/")]
+    assert {r.user_agent for r in log} == {"TestBot/2.0 (+http://test)"}
+    skipped = rows(config, "SELECT url FROM urls WHERE state = 'skipped' AND reason = 'robots'")
+    assert skipped
+    assert all("/private/" in url for (url,) in skipped)
+
+
+async def test_pages_hold_status_title_links_and_body(
+    demo_server: DemoServer, make_config: ConfigFactory
+) -> None:
+    config = make_config([_seed(demo_server)], crawl={"allowed_domains": ["demo.test"]})
+    base = f"http://docs.demo.test:{demo_server.port}"
+
+    await crawl(config)
+
+    by_url = {
+        r[0]: r[1:]
+        for r in rows(
+            config,
+            "SELECT url, status, content_type, title, length(body), bytes, location, error"
+            " FROM pages",
+        )
+    }
+    home = by_url[base + "/"]
+    assert home[0] == 200
+    assert home[1] == "text/html"
+    assert home[2]
+    assert home[3] == home[4] > 0
+    assert by_url[base + "/moved"][0] == 301
+    assert by_url[base + "/moved"][5] == base + "/page/3"
+    assert by_url[base + "/missing"][0] == 404
+    assert by_url[base + "/broken"][0] == 500
+    assert by_url[base + "/files/report.pdf"][1] == "application/pdf"
+    assert by_url[base + "/noindex"][0] == 200
+    assert by_url[base + "/noindex"][3] is None  # noindex: body not stored
+    # Links: one row per distinct target; off-site ones too, never fetched or queued.
+    home_links = rows(
+        config, "SELECT dst_url, nofollow FROM links WHERE src_url = ?", (base + "/",)
+    )
+    assert (base + "/moved", 0) in home_links
+    targets = {dst for (dst,) in rows(config, "SELECT dst_url FROM links")}
+    offsite = {u for u in targets if "elsewhere.example" in u or "notdemo.test" in u}
+    assert offsite
+    assert not offsite & {u for (u,) in rows(config, "SELECT url FROM urls")}
+    assert not any(u.startswith(("mailto:", "javascript:", "data:")) for u in targets)
+    dup = rows(config, "SELECT src_url, dst_url FROM links GROUP BY 1, 2 HAVING count(*) > 1")
+    assert not dup
+    nofollow = rows(
+        config,
+        "SELECT src_url FROM links WHERE dst_url = ? AND nofollow = 1",
+        (base + "/nofollow-target",),
+    )
+    assert nofollow
+    assert not rows(config, "SELECT 1 FROM urls WHERE url = ?", (base + "/nofollow-target",))
+
+
+async def test_max_depth_limits_the_crawl(
+    demo_server: DemoServer, make_config: ConfigFactory
+) -> None:
+    config = make_config(
+        [_seed(demo_server)], crawl={"allowed_domains": ["demo.test"], "max_depth": 2}
+    )
+
+    await crawl(config)
+
+    stored = dict(rows(config, "SELECT url, depth FROM pages"))
+    assert stored == expected_pages(port=demo_server.port, max_depth=2)
+    too_deep = rows(config, "SELECT depth, state, reason FROM urls WHERE depth > 2")
+    assert too_deep
+    assert set(too_deep) == {(3, "skipped", "depth")}
+
+
+async def test_scope_default_is_the_seed_host(
+    demo_server: DemoServer, make_config: ConfigFactory
+) -> None:
+    config = make_config([_seed(demo_server)])
+
+    await crawl(config)
+
+    assert {h for (h,) in rows(config, "SELECT DISTINCT host FROM pages")} == {"docs.demo.test"}
+    assert {r.host for r in request_log(demo_server)} == {"docs.demo.test"}
+    # Cross-host links are recorded as links, not as URLs to crawl.
+    assert rows(config, "SELECT count(*) FROM links WHERE dst_url LIKE 'http://blog.demo.test%'")[
+        0
+    ][0]
+    assert not rows(config, "SELECT 1 FROM urls WHERE host = 'blog.demo.test'")
+
+
+async def test_include_and_exclude(demo_server: DemoServer, make_config: ConfigFactory) -> None:
+    config = make_config(
+        [_seed(demo_server)],
+        crawl={"exclude": [r"/page/\d*7$"], "include": [r"/page/|/$"]},
+    )
+
+    await crawl(config)
+
+    fetched = {u for (u,) in rows(config, "SELECT url FROM pages")}
+    assert fetched
+    assert not [u for u in fetched if u.endswith("7")]
+    assert all("/page/" in u or u.endswith(f":{demo_server.port}/") for u in fetched)
+    reasons = dict(rows(config, "SELECT reason, count(*) FROM urls GROUP BY reason"))
+    assert reasons["exclude"] > 0
+    assert reasons["include"] > 0  # /moved, /missing, the PDF ... don't match include
+    requested = {r.path for r in request_log(demo_server)}
+    assert "/moved" not in requested
+    assert "/page/7" not in requested
+
+
+async def test_max_pages_stops_cleanly(demo_server: DemoServer, make_config: ConfigFactory) -> None:
+    config = make_config([_seed(demo_server)], crawl={"max_pages": 25})
+
+    result = await crawl(config)
+
+    assert result.outcome == "limit"
+    assert rows(config, "SELECT count(*) FROM pages")[0][0] == 25
+    pages = [r for r in request_log(demo_server) if r.path != "/robots.txt"]
+    assert len(pages) == 25
+
+
+async def test_max_pages_per_host(demo_server: DemoServer, make_config: ConfigFactory) -> None:
+    config = make_config(
+        [_seed(demo_server)],
+        crawl={"allowed_domains": ["demo.test"], "max_pages_per_host": 10},
+    )
+
+    result = await crawl(config)
+
+    assert result.outcome == "finished"
+    per_host = dict(rows(config, "SELECT host, count(*) FROM pages GROUP BY host"))
+    assert per_host == dict.fromkeys(DEMO_HOSTS, 10)
+    skipped = rows(config, "SELECT count(*) FROM urls WHERE reason = 'max-pages'")[0][0]
+    assert skipped > 0
+
+
+async def test_max_duration_stops_cleanly(
+    demo_server: DemoServer, make_config: ConfigFactory
+) -> None:
+    config = make_config(
+        [_seed(demo_server)], crawl={"max_duration": 0.5}, politeness={"delay": 0.1}
+    )
+
+    result = await crawl(config)
+
+    assert result.outcome == "limit"
+    assert result.seconds < 3
+    fetched = rows(config, "SELECT count(*) FROM pages")[0][0]
+    assert 1 <= fetched <= 7
+    assert rows(config, "SELECT count(*) FROM urls WHERE state = 'queued'")[0][0] > 0
+
+
+async def test_delay_spaces_requests_to_each_host(
+    demo_server: DemoServer, make_config: ConfigFactory
+) -> None:
+    delay = 0.05
+    config = make_config(
+        [_seed(demo_server)],
+        crawl={"allowed_domains": ["demo.test"], "max_pages": 60, "concurrency": 16},
+        politeness={"delay": delay},
+    )
+
+    await crawl(config)
+
+    log = request_log(demo_server)
+    for host in DEMO_HOSTS:
+        times = [r.time for r in log if r.host == host]
+        assert len(times) > 5
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert min(gaps) >= delay, (host, min(gaps))
+    # Three hosts crawled side by side: faster than one host's schedule for all pages.
+    span = log[-1].time - log[0].time
+    assert span < len(log) * delay

@@ -1,0 +1,266 @@
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from crawler.errors import UsageError
+from crawler.stats import Stats, format_hosts, format_stats, read_stats
+from crawler.store import prepare
+
+RUNS = [
+    # started_at, ended_at, outcome, pages
+    ("2026-11-25T00:00:00.000Z", "2026-11-25T00:00:10.500Z", "interrupted", 8),
+    ("2026-11-25T00:01:00.000Z", None, "crashed", 5),  # killed: counts up to its last page
+    ("2026-11-25T00:02:00.000Z", None, "running", 0),  # no page yet: counts nothing
+]
+DURATION = 10.5 + 4.25
+
+# host, status, bytes, error; fetched in order, spread over the first two runs
+PAGES = [
+    ("a.test", 200, 1000, None),
+    ("a.test", 200, 2500, None),
+    ("a.test", 200, 0, "body truncated"),
+    ("a.test", 301, 0, None),
+    ("a.test", 404, 120, None),
+    ("a.test", 404, 120, None),
+    ("b.test", 503, 50, None),
+    ("b.test", 102, 0, None),
+    ("b.test", None, 0, "timeout"),
+    ("b.test", None, 0, "connection reset"),
+    ("b.test", 200, 700_000, None),
+    ("b.test", 999, 0, None),
+    ("a.test", 200, 1_234_567, None),
+]
+
+# state, reason, how many
+URLS = [
+    ("done", None, 11),
+    ("failed", None, 2),
+    ("queued", None, 4),
+    ("skipped", "depth", 3),
+    ("skipped", "robots", 2),
+    ("skipped", "exclude", 1),
+    ("skipped", None, 1),
+]
+
+HOSTS = [
+    # host, robots_status, delay, delay_reason, crawl_delay, requests, errors, min_gap_ms
+    ("a.test", "ok", 1.0, "config", None, 9, 0, 1003.4),
+    ("c.test", "unreachable", 2.5, "backoff", 5.0, 3, 3, None),
+]
+
+
+def fetched_at(i: int) -> str:
+    if i < 8:  # run 1: 00:00:01 .. 00:00:08
+        return f"2026-11-25T00:00:{i + 1:02d}.000Z"
+    return f"2026-11-25T00:01:0{i - 8}.{250 if i == 12 else 0:03d}Z"  # run 2: up to 00:01:04.250
+
+
+def build(path: Path) -> Path:
+    prepare(path)
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.executemany(
+            "INSERT INTO runs (started_at, ended_at, outcome, pages, seeds)"
+            " VALUES (?, ?, ?, ?, '')",
+            RUNS,
+        )
+        db.executemany(
+            "INSERT INTO pages (url, host, status, bytes, depth, fetched_at, error)"
+            " VALUES (?, ?, ?, ?, 0, ?, ?)",
+            [
+                (f"https://{host}/{i}", host, status, size, fetched_at(i), error)
+                for i, (host, status, size, error) in enumerate(PAGES)
+            ],
+        )
+        db.executemany(
+            "INSERT INTO urls (url, host, depth, state, reason) VALUES (?, 'a.test', 1, ?, ?)",
+            [
+                (f"https://a.test/u/{state}/{reason}/{n}", state, reason)
+                for state, reason, count in URLS
+                for n in range(count)
+            ],
+        )
+        db.executemany(
+            "INSERT INTO hosts (host, robots_status, robots_fetched_at, delay, delay_reason,"
+            " crawl_delay, requests, errors, min_gap_ms)"
+            " VALUES (?, ?, '2026-11-25T00:00:00.500Z', ?, ?, ?, ?, ?, ?)",
+            HOSTS,
+        )
+    return path
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return build(tmp_path / "crawl.db")
+
+
+def scalar(path: Path, sql: str) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        value: int = db.execute(sql).fetchone()[0]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("field", "sql"),
+    [
+        pytest.param("pages", "SELECT count(*) FROM pages", id="pages"),
+        pytest.param("urls", "SELECT count(*) FROM urls", id="urls"),
+        pytest.param("bytes", "SELECT sum(bytes) FROM pages", id="bytes"),
+        pytest.param("errors", "SELECT count(*) FROM pages WHERE error IS NOT NULL", id="errors"),
+        pytest.param(
+            "hosts",
+            "SELECT count(DISTINCT host) FROM (SELECT host FROM pages UNION ALL"
+            " SELECT host FROM hosts)",
+            id="hosts",
+        ),
+    ],
+)
+def test_totals_match_sql(db_path: Path, field: str, sql: str) -> None:
+    assert getattr(read_stats(db_path), field) == scalar(db_path, sql)
+
+
+@pytest.mark.parametrize(
+    ("name", "where"),
+    [
+        pytest.param("1xx", "status >= 100 AND status < 200", id="1xx"),
+        pytest.param("2xx", "status >= 200 AND status < 300", id="2xx"),
+        pytest.param("3xx", "status >= 300 AND status < 400", id="3xx"),
+        pytest.param("4xx", "status >= 400 AND status < 500", id="4xx"),
+        pytest.param("5xx", "status >= 500 AND status < 600", id="5xx"),
+        pytest.param("other", "status < 100 OR status >= 600", id="other"),
+        pytest.param("no response", "status IS NULL", id="no-response"),
+    ],
+)
+def test_status_classes_match_sql(db_path: Path, name: str, where: str) -> None:
+    stats = read_stats(db_path)
+    expected = scalar(db_path, f"SELECT count(*) FROM pages WHERE {where}")
+    assert stats.status_classes[name] == expected
+    assert sum(stats.status_classes.values()) == stats.pages
+
+
+def test_url_states_and_skip_reasons_match_sql(db_path: Path) -> None:
+    stats = read_stats(db_path)
+    for state in ("done", "failed", "queued", "skipped"):
+        expected = scalar(db_path, f"SELECT count(*) FROM urls WHERE state = '{state}'")
+        assert stats.url_states[state] == expected
+    for reason in ("depth", "robots", "exclude"):
+        expected = scalar(db_path, f"SELECT count(*) FROM urls WHERE reason = '{reason}'")
+        assert stats.skip_reasons[reason] == expected
+    assert stats.skip_reasons["unknown"] == 1  # skipped without a reason
+    assert list(stats.skip_reasons) == ["depth", "robots", "exclude", "unknown"]  # biggest first
+
+
+def test_duration_and_rate(db_path: Path) -> None:
+    stats = read_stats(db_path)
+    assert stats.duration == pytest.approx(DURATION)
+    assert stats.pages_per_second == pytest.approx(len(PAGES) / DURATION)
+    assert [(r.started_at, r.ended_at, r.outcome, r.pages) for r in stats.runs] == RUNS
+
+
+def test_format_stats(db_path: Path) -> None:
+    text = format_stats(read_stats(db_path))
+    assert text.splitlines() == [
+        str(db_path),
+        "  pages      13  (1xx 1, 2xx 5, 3xx 1, 4xx 2, 5xx 1, other 1, no response 2)",
+        "  urls       24  (done 11, failed 2, queued 4, skipped 7: depth 3, robots 2, exclude 1,"
+        " unknown 1)",
+        "  hosts      3",
+        "  bytes      1.9 MB  (1938357 bytes)",
+        "  errors     3",
+        f"  duration   14.8 s   {13 / DURATION:.1f} pages/s",
+        "  runs       1: 2026-11-25 00:00:00 → 00:00:10 interrupted, 8 pages",
+        "             2: 2026-11-25 00:01:00 → ? crashed, 5 pages",
+        "             3: 2026-11-25 00:02:00 → ? running, 0 pages",
+    ]
+
+
+def test_empty_database(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    prepare(path)
+    stats = read_stats(path)
+    assert (stats.pages, stats.urls, stats.hosts, stats.bytes, stats.duration) == (0, 0, 0, 0, 0)
+    assert stats.pages_per_second is None
+    text = format_stats(stats)
+    assert "  pages      0  (2xx 0, 3xx 0, 4xx 0, 5xx 0, no response 0)\n" in text
+    assert "  urls       0  (done 0, failed 0, queued 0, skipped 0)\n" in text
+    assert "  duration   0.0 s\n" in text
+    assert text.endswith("  runs       none\n")
+
+
+def test_many_runs_show_the_newest(tmp_path: Path) -> None:
+    path = tmp_path / "many.db"
+    prepare(path)
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.executemany(
+            "INSERT INTO runs (started_at, ended_at, outcome, seeds) VALUES (?, ?, 'limit', '')",
+            [(f"2026-11-25T00:{m:02d}:00Z", f"2026-11-25T00:{m:02d}:30Z") for m in range(12)],
+        )
+    stats = read_stats(path)
+    assert stats.duration == 12 * 30
+    lines = format_stats(stats).splitlines()
+    assert "  duration   6 min 00 s   0.0 pages/s" in lines
+    runs = lines[lines.index("  runs       (2 older runs not shown)") :]
+    assert len(runs) == 11
+    assert runs[1].strip().startswith("3: ")
+
+
+@pytest.mark.parametrize(
+    ("changes", "line"),
+    [
+        pytest.param({"bytes": 999}, "  bytes      999 B", id="bytes"),
+        pytest.param({"bytes": 1500}, "  bytes      1.5 kB  (1500 bytes)", id="kilobytes"),
+        pytest.param(
+            {"bytes": 3 * 10**9}, "  bytes      3.0 GB  (3000000000 bytes)", id="gigabytes"
+        ),
+        pytest.param({"duration": 59.94}, "  duration   59.9 s   0.2 pages/s", id="seconds"),
+        pytest.param(
+            {"duration": 3725.0}, "  duration   1 h 02 min 05 s   0.0 pages/s", id="hours"
+        ),
+    ],
+)
+def test_format_units(db_path: Path, changes: dict[str, float], line: str) -> None:
+    stats = dataclasses.replace(read_stats(db_path), **changes)  # type: ignore[arg-type]
+    assert line in format_stats(stats).splitlines()
+
+
+def test_format_hosts(db_path: Path) -> None:
+    lines = format_hosts(db_path).splitlines()
+    header = [c.strip() for c in lines[0].split("|")]
+    assert header == [
+        "host", "robots", "robots fetched", "delay", "crawl-delay", "requests", "errors",
+        "min gap ms", "pages",
+    ]  # fmt: skip
+    rows = {cells[0]: cells for cells in ([c.strip() for c in ln.split("|")] for ln in lines[2:-1])}
+    assert list(rows) == ["a.test", "b.test", "c.test"]  # most pages first
+    for host, cells in rows.items():
+        expected = scalar(db_path, f"SELECT count(*) FROM pages WHERE host = '{host}'")
+        assert int(cells[-1]) == expected
+    assert rows["a.test"][1:] == [
+        "ok", "2026-11-25T00:00:00.500Z", "1 s (config)", "", "9", "0", "1003", "7",
+    ]  # fmt: skip
+    assert rows["b.test"][1:] == ["", "", "", "", "0", "0", "", "6"]  # pages, no hosts row
+    assert rows["c.test"][3:6] == ["2.5 s (backoff)", "5 s", "3"]
+    assert lines[-1] == "(3 hosts)"
+
+
+@pytest.mark.parametrize("reader", [read_stats, format_hosts])
+def test_not_a_crawl_database(tmp_path: Path, reader: object) -> None:
+    other = tmp_path / "other.db"
+    with contextlib.closing(sqlite3.connect(other)) as db:
+        db.execute("CREATE TABLE pages (x)")
+    with pytest.raises(UsageError, match="not a crawl database") as info:
+        reader(other)  # type: ignore[operator]
+    assert info.value.exit_code == 2
+    with pytest.raises(UsageError, match="no database"):
+        reader(tmp_path / "missing.db")  # type: ignore[operator]
+
+
+def test_stats_is_a_frozen_dataclass(db_path: Path) -> None:
+    stats = read_stats(db_path)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        stats.pages = 0  # type: ignore[misc]
+    assert isinstance(stats, Stats)

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from yarl import URL
+
+from crawler.config import Config
+from crawler.urls import Scope, host_key, normalize, origin
+
+BASE = URL("http://site.test/dir/page.html")
+
+
+@pytest.mark.parametrize(
+    ("href", "expected"),
+    [
+        pytest.param("HTTP://Host:80/a/./b#x", "http://host/a/b", id="case-port-dots-fragment"),
+        pytest.param("http://host/a/b", "http://host/a/b", id="already-normal"),
+        pytest.param("https://Example.COM:443", "https://example.com/", id="https-default-port"),
+        pytest.param("http://a.test:8080/p", "http://a.test:8080/p", id="other-port-kept"),
+        pytest.param("http://a.test", "http://a.test/", id="empty-path"),
+        pytest.param("http://a.test?q=1", "http://a.test/?q=1", id="empty-path-with-query"),
+        pytest.param("http://a.test/%7euser/%7Efile", "http://a.test/~user/~file", id="unreserved"),
+        pytest.param("http://a.test/a%2fb%3f", "http://a.test/a%2Fb%3F", id="hex-upper-case"),
+        pytest.param("http://a.test/a b", "http://a.test/a%20b", id="space-encoded"),
+        pytest.param("http://bücher.test/", "http://xn--bcher-kva.test/", id="idn-punycode"),
+        pytest.param("http://a.test/a/../../b/./c/", "http://a.test/b/c/", id="dot-segments"),
+        pytest.param("../other/x.html", "http://site.test/other/x.html", id="relative-up"),
+        pytest.param("./x.html#frag", "http://site.test/dir/x.html", id="relative-dot"),
+        pytest.param("?q=%7e", "http://site.test/dir/page.html?q=~", id="query-only"),
+        pytest.param("#top", "http://site.test/dir/page.html", id="fragment-only"),
+        pytest.param("", "http://site.test/dir/page.html", id="empty-href"),
+        pytest.param("//Other.test/x", "http://other.test/x", id="scheme-relative"),
+        pytest.param("  /padded  ", "http://site.test/padded", id="whitespace"),
+    ],
+)
+def test_normalize(href: str, expected: str) -> None:
+    url = normalize(href, BASE)
+    assert url is not None
+    assert str(url) == expected
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        pytest.param("mailto:someone@site.test", id="mailto"),
+        pytest.param("javascript:void(0)", id="javascript"),
+        pytest.param("data:text/plain,hi", id="data"),
+        pytest.param("ftp://site.test/file", id="ftp"),
+        pytest.param("tel:+123", id="tel"),
+        pytest.param("http://a b.test/", id="space-in-host"),
+        pytest.param("http://%zz/", id="junk-host"),
+        pytest.param("http://[::1/", id="broken-ipv6"),
+    ],
+)
+def test_normalize_refuses(href: str) -> None:
+    assert normalize(href, BASE) is None
+
+
+def test_normalized_spellings_are_equal() -> None:
+    spellings = ["HTTP://Site.Test:80/a/./b#x", "http://site.test/a/b", "/x/../a/%62"]
+    assert {str(normalize(s, BASE)) for s in spellings} == {"http://site.test/a/b"}
+
+
+def test_host_key_and_origin() -> None:
+    url = URL("https://Docs.Site.Test:8443/x")
+    assert host_key(url) == "docs.site.test"
+    assert origin(url) == "https://docs.site.test:8443"
+    assert origin(URL("http://site.test/x")) == "http://site.test"
+
+
+def _scope(**crawl: object) -> Scope:
+    raw = {"crawl": {"seeds": ["http://site.test/"], **crawl}}
+    return Scope(Config.from_dict(raw, source=Path("c.toml")).crawl)
+
+
+def test_scope_defaults_to_seed_hosts_and_their_subdomains() -> None:
+    scope = _scope()
+    assert scope.allows_host("site.test")
+    assert scope.allows_host("sub.site.test")
+    assert not scope.allows_host("other.test")
+    assert not scope.allows_host("test")
+
+
+def test_scope_allowed_domains_cover_subdomains() -> None:
+    scope = _scope(allowed_domains=["Site.Test"])
+    assert scope.allows_host("site.test")
+    assert scope.allows_host("a.b.site.test")
+    assert not scope.allows_host("notsite.test")
+    assert not scope.allows_host("site.test.evil.test")
+
+
+@pytest.mark.parametrize(
+    ("crawl", "url", "depth", "reason"),
+    [
+        pytest.param({}, "http://site.test/a", 10, None, id="in-scope"),
+        pytest.param({}, "http://site.test/a", 11, "depth", id="too-deep"),
+        pytest.param({"max_url_length": 20}, "http://site.test/abcdefgh", 0, "too-long", id="long"),
+        pytest.param({"exclude": [r"\.pdf$"]}, "http://site.test/a.pdf", 0, "exclude", id="ex"),
+        pytest.param({"include": ["/docs/"]}, "http://site.test/blog/", 0, "include", id="inc"),
+        pytest.param({"include": ["/docs/"]}, "http://site.test/docs/x", 0, None, id="inc-ok"),
+        pytest.param(
+            {"include": ["/docs/"], "exclude": ["draft"]},
+            "http://site.test/docs/draft",
+            0,
+            "exclude",
+            id="exclude-wins",
+        ),
+    ],
+)
+def test_scope_skip_reason(crawl: dict[str, object], url: str, depth: int, reason: str) -> None:
+    assert _scope(**crawl).skip_reason(url, depth) == reason

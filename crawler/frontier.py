@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from yarl import URL
 
@@ -28,7 +29,14 @@ from .config import Config
 from .fetch import Response
 from .politeness import HostSlot
 from .records import HostRecord, Outcome, QueuedURL, RobotsRecord, utc_now
-from .robots import MAX_ROBOTS_REDIRECTS, RobotsRules, redirect_target, robots_url, rules_for
+from .robots import (
+    MAX_ROBOTS_REDIRECTS,
+    RobotsRules,
+    redirect_target,
+    robots_url,
+    rules_for,
+    rules_from_status,
+)
 from .store import ResumeState, Storage
 from .urls import host_key, origin
 
@@ -98,6 +106,7 @@ class Frontier:
         self.stopped = False
         self.limit_reached = False
         self.pages_started = 0
+        self._restore_robots(resume.robots)
 
     async def load(self) -> None:
         """Learn which hosts have queued URLs in storage."""
@@ -158,6 +167,7 @@ class Frontier:
             task.url.attempts += 1
             host.urls.appendleft(task.url)
             host.pages -= 1
+            self.pages_started -= 1
             self._pages_left += 1 if self._pages_left >= 0 else 0
             self._open -= 1
         self._schedule(host)
@@ -291,14 +301,29 @@ class Frontier:
         self._schedule(target)
         self._wake.set()
 
+    def _restore_robots(self, saved: list[RobotsRecord]) -> None:
+        """Rules fetched by an earlier run stay in force until robots_ttl after their fetch."""
+        ttl = self._config.politeness.robots_ttl
+        now = datetime.now(UTC)
+        for record in saved:
+            age = (now - datetime.fromisoformat(record.fetched_at)).total_seconds()
+            rules = rules_from_status(record.status, record.body, self._token, ttl - age)
+            if rules is not None and age < ttl:
+                self._robots[record.origin] = rules
+                self._apply_crawl_delay(self._host(record.host).slot, rules)
+
+    def _apply_crawl_delay(self, slot: HostSlot, rules: RobotsRules) -> None:
+        # Above max_crawl_delay the host's URLs are skipped; the cap only paces robots.txt.
+        if rules.crawl_delay is not None:
+            slot.crawl_delay = min(rules.crawl_delay, self._config.politeness.max_crawl_delay)
+
     async def _settle_robots(self, key: str, rules: RobotsRules, response: Response) -> None:
         self._robots[key] = rules
         name = host_key(URL(key))
         slot = self._host(name).slot
         slot.robots_status = f"{rules.status} ({response.status or response.error})"
         slot.robots_fetched_at = utc_now()
-        if rules.crawl_delay is not None:
-            slot.crawl_delay = min(rules.crawl_delay, self._config.politeness.max_crawl_delay)
+        self._apply_crawl_delay(slot, rules)
         for waiting in self._robots_pending.pop(key, set()):
             self._schedule(self._hosts[waiting])
         self._wake.set()

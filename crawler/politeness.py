@@ -99,4 +99,6 @@ class HostSlot:
         """Carry counters over from an earlier run of the same crawl."""
         self.requests = saved.requests
         self.errors = saved.errors
+        self.robots_status = saved.robots_status
+        self.robots_fetched_at = saved.robots_fetched_at
         self.min_gap = None if saved.min_gap_ms is None else saved.min_gap_ms / 1000

@@ -54,19 +54,24 @@ def parse_rules(body: bytes, token: str, ttl: float) -> RobotsRules:
     )
 
 
-def rules_for(response: Response, token: str, ttl: float) -> RobotsRules | None:
+def rules_from_status(
+    status: int | None, body: bytes | None, token: str, ttl: float
+) -> RobotsRules | None:
     """The rules a final (non-redirect) robots.txt answer gives, or None when it must be retried.
 
     RFC 9309 2.3.1.3: 4xx (401 and 403 too) means allow all; 2.3.1.4: 5xx or no answer means
     disallow all, which the caller retries and finally turns into "unreachable".
     """
-    status = response.status
-    expires = time.monotonic() + ttl
     if status is not None and 200 <= status < 300:
-        return parse_rules(response.body, token, ttl)
+        return parse_rules(body or b"", token, ttl)
     if status is not None and 400 <= status < 500:
-        return RobotsRules(status="allow-all", expires=expires)
+        return RobotsRules(status="allow-all", expires=time.monotonic() + ttl)
     return None
+
+
+def rules_for(response: Response, token: str, ttl: float) -> RobotsRules | None:
+    """The rules of a robots.txt response (see `rules_from_status`)."""
+    return rules_from_status(response.status, response.body, token, ttl)
 
 
 def redirect_target(response: Response) -> str | None:

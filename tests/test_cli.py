@@ -1,0 +1,182 @@
+"""The `crawler` command as a user runs it: real processes, a real server, a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import signal
+import sqlite3
+import sys
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from conftest import DemoServer, request_log
+
+from crawler.demo_site import DEMO_HOSTS, expected_pages
+
+
+def _write_config(tmp_path: Path, port: int, *, delay: float = 0, extra: str = "") -> Path:
+    resolve = ", ".join(f'"{host}" = "127.0.0.1"' for host in DEMO_HOSTS)
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[crawl]
+seeds = ["http://docs.demo.test:{port}/"]
+allowed_domains = ["demo.test"]
+concurrency = 8
+{extra}
+[politeness]
+delay = {delay}
+[fetch]
+timeout = 5
+resolve = {{ {resolve} }}
+[storage]
+path = "crawl.db"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+async def _run(*args: str, wait: float = 60) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "crawler",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), wait)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def _count(db: Path, sql: str) -> int:
+    with closing(sqlite3.connect(db)) as conn:
+        value: int = conn.execute(sql).fetchone()[0]
+    return value
+
+
+async def test_crawl_stats_and_query(demo_server: DemoServer, tmp_path: Path) -> None:
+    config = _write_config(tmp_path, demo_server.port)
+    db = tmp_path / "crawl.db"
+
+    code, _, err = await _run("crawl", str(config), "--quiet")
+
+    assert code == 0, err
+    assert _count(db, "SELECT count(*) FROM pages") == len(expected_pages(port=demo_server.port))
+
+    code, out, _ = await _run("stats", str(db))
+    assert code == 0
+    pages = _count(db, "SELECT count(*) FROM pages")
+    ok = _count(db, "SELECT count(*) FROM pages WHERE status BETWEEN 200 AND 299")
+    skipped = _count(db, "SELECT count(*) FROM urls WHERE state = 'skipped'")
+    assert f"pages      {pages}" in out
+    assert f"2xx {ok}" in out
+    assert f"skipped {skipped}" in out
+    assert "finished" in out
+
+    code, out, _ = await _run("stats", str(db), "--hosts")
+    assert code == 0
+    assert all(host in out for host in DEMO_HOSTS)
+
+    sql = "SELECT url, status, depth FROM pages ORDER BY url"
+    code, out, _ = await _run("query", str(db), sql, "--format", "csv")
+    assert code == 0
+    table = list(csv.reader(io.StringIO(out)))
+    assert table[0] == ["url", "status", "depth"]
+    assert len(table) == pages + 1
+
+    code, out, _ = await _run("query", str(db), sql, "--format", "json")
+    assert code == 0
+    assert {row["url"]: row["depth"] for row in json.loads(out)} == expected_pages(
+        port=demo_server.port
+    )
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        pytest.param("DELETE FROM pages", id="delete"),
+        pytest.param("UPDATE urls SET state = 'queued'", id="update"),
+        pytest.param("DROP TABLE links", id="drop"),
+        pytest.param("CREATE TABLE mine (x)", id="create"),
+    ],
+)
+async def test_query_refuses_writes(demo_server: DemoServer, tmp_path: Path, sql: str) -> None:
+    config = _write_config(tmp_path, demo_server.port, extra="max_pages = 5")
+    db = tmp_path / "crawl.db"
+    assert (await _run("crawl", str(config), "--quiet"))[0] == 0
+    before = db.read_bytes()
+
+    code, _, err = await _run("query", str(db), sql)
+
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "read-only" in err
+    assert "Traceback" not in err
+    assert db.read_bytes() == before
+    assert _count(db, "SELECT count(*) FROM pages") == 5
+
+
+async def test_query_and_stats_user_errors(tmp_path: Path) -> None:
+    not_db = tmp_path / "notes.txt"
+    not_db.write_text("hello", encoding="utf-8")
+    for args in (
+        ("query", str(tmp_path / "missing.db"), "SELECT 1"),
+        ("query", str(not_db), "SELECT 1"),
+        ("stats", str(tmp_path / "missing.db")),
+    ):
+        code, _, err = await _run(*args)
+        assert code == 2, args
+        assert err.count("\n") == 1, err
+        assert "Traceback" not in err
+
+
+async def test_resume_needs_an_unfinished_crawl(demo_server: DemoServer, tmp_path: Path) -> None:
+    config = _write_config(tmp_path, demo_server.port, extra="max_pages = 5")
+
+    code, _, err = await _run("resume", str(config))
+    assert code == 2
+    assert "no crawl database" in err
+
+    assert (await _run("crawl", str(config), "--quiet"))[0] == 0
+    (tmp_path / "crawl.db").unlink()
+    (tmp_path / "crawl.db").write_text("not sqlite", encoding="utf-8")
+    code, _, err = await _run("resume", str(config))
+    assert code == 2
+    assert err.count("\n") == 1
+
+
+async def test_sigint_stops_gracefully_and_resume_completes(
+    demo_server: DemoServer, tmp_path: Path
+) -> None:
+    config = _write_config(tmp_path, demo_server.port, delay=0.05)
+    db = tmp_path / "crawl.db"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "crawler", "crawl", str(config), stderr=asyncio.subprocess.PIPE
+    )
+    await asyncio.sleep(1.5)
+    process.send_signal(signal.SIGINT)
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+
+    assert process.returncode == 130
+    assert f"crawler resume {config}" in err.decode()
+    interrupted = _count(db, "SELECT count(*) FROM pages")
+    assert 0 < interrupted < len(expected_pages(port=demo_server.port))
+
+    code, _, err_text = await _run("resume", str(config), "--quiet")
+
+    assert code == 0, err_text
+    with closing(sqlite3.connect(db)) as conn:
+        stored = dict(conn.execute("SELECT url, depth FROM pages").fetchall())
+        outcomes = [o for (o,) in conn.execute("SELECT outcome FROM runs ORDER BY id")]
+    assert stored.keys() == expected_pages(port=demo_server.port).keys()
+    assert outcomes == ["interrupted", "finished"]
+    # No committed page was requested again by the resumed run.
+    requested = [(r.host, r.path) for r in request_log(demo_server) if r.path != "/robots.txt"]
+    assert len(requested) - len(set(requested)) <= 3  # at most those in flight: one per host

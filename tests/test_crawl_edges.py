@@ -1,0 +1,157 @@
+"""End to end against small purpose-built sites: duplicates, long URLs, dead hosts, base href."""
+
+from __future__ import annotations
+
+import socket
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+from conftest import ConfigFactory, crawl, rows
+
+LOG = web.AppKey("log", list[str])
+
+
+def _site(pages: dict[str, str]) -> web.Application:
+    """An app serving `pages` (path -> HTML; "{port}" replaced) and logging every path."""
+
+    async def handle(request: web.Request) -> web.Response:
+        request.app[LOG].append(request.path_qs)
+        html = pages.get(request.path)
+        if html is None:
+            return web.Response(status=404, text="not here")
+        port = request.host.rsplit(":", 1)[-1]
+        return web.Response(text=html.replace("{port}", port), content_type="text/html")
+
+    app = web.Application()
+    app[LOG] = []
+    app.router.add_route("GET", "/{tail:.*}", handle)
+    return app
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def test_normalized_duplicates_are_fetched_once(
+    aiohttp_server: Any, make_config: ConfigFactory
+) -> None:
+    links = [
+        "HTTP://DUP.TEST:{port}/a/./b#x",
+        "http://dup.test:{port}/a/b",
+        "/a/%62",
+        "a/b#y",
+        "./x/../a/b",
+        "/a/b?",
+    ]
+    home = "".join(f'<a href="{href}">l</a>' for href in links)
+    server = await aiohttp_server(_site({"/": home, "/a/b": "<title>B</title>"}))
+    config = make_config([f"http://dup.test:{server.port}/"], hosts=("dup.test",))
+
+    await crawl(config)
+
+    assert Counter(server.app[LOG]) == {"/robots.txt": 1, "/": 1, "/a/b": 1}
+    assert rows(config, "SELECT url, title FROM pages ORDER BY url") == [
+        (f"http://dup.test:{server.port}/", None),
+        (f"http://dup.test:{server.port}/a/b", "B"),
+    ]
+    assert rows(config, "SELECT count(*) FROM links")[0][0] == 1
+
+
+async def test_long_urls_are_skipped(aiohttp_server: Any, make_config: ConfigFactory) -> None:
+    long_path = "/" + "x" * 300
+    server = await aiohttp_server(
+        _site({"/": f'<a href="{long_path}">long</a><a href="/short">short</a>', "/short": ""})
+    )
+    config = make_config(
+        [f"http://long.test:{server.port}/"], hosts=("long.test",), crawl={"max_url_length": 100}
+    )
+
+    await crawl(config)
+
+    assert long_path not in server.app[LOG]
+    assert "/short" in server.app[LOG]
+    skipped = rows(config, "SELECT url, state, reason FROM urls WHERE url LIKE '%xxxx%'")
+    assert skipped == [(f"http://long.test:{server.port}{long_path}", "skipped", "too-long")]
+
+
+async def test_base_href_is_honoured(aiohttp_server: Any, make_config: ConfigFactory) -> None:
+    home = '<base href="/docs/v2/"><a href="intro">intro</a><a href="../v1/old">old</a>'
+    server = await aiohttp_server(_site({"/": home, "/docs/v2/intro": "", "/docs/v1/old": ""}))
+    config = make_config([f"http://base.test:{server.port}/"], hosts=("base.test",))
+
+    await crawl(config)
+
+    assert sorted(server.app[LOG]) == ["/", "/docs/v1/old", "/docs/v2/intro", "/robots.txt"]
+
+
+async def test_refused_connection_is_a_row_not_a_crash(make_config: ConfigFactory) -> None:
+    port = _free_port()  # nothing listens there any more
+    config = make_config(
+        [f"http://dead.test:{port}/"],
+        hosts=("dead.test",),
+        politeness={"obey_robots": False},
+        fetch={"retries": 1},
+    )
+
+    result = await crawl(config)
+
+    assert result.outcome == "finished"
+    [(status, error, state)] = rows(
+        config, "SELECT status, error, state FROM pages JOIN urls USING (url)"
+    )
+    assert status is None
+    assert "connection" in error.lower()
+    assert state == "failed"
+    [(requests, errors)] = rows(config, "SELECT requests, errors FROM hosts")
+    assert (requests, errors) == (2, 2)  # one try and one retry
+
+
+async def test_unreachable_robots_skips_the_host(make_config: ConfigFactory) -> None:
+    port = _free_port()
+    config = make_config([f"http://dead.test:{port}/"], hosts=("dead.test",))
+
+    result = await crawl(config)
+
+    assert result.outcome == "finished"
+    assert rows(config, "SELECT count(*) FROM pages")[0][0] == 0
+    assert rows(config, "SELECT state, reason FROM urls") == [("skipped", "robots-unreachable")]
+
+
+async def test_meta_and_header_nofollow(aiohttp_server: Any, make_config: ConfigFactory) -> None:
+    async def handle(request: web.Request) -> web.Response:
+        request.app[LOG].append(request.path)
+        if request.path == "/":
+            body = '<a href="/meta">m</a><a href="/header">h</a><a href="/rel" rel="nofollow">r</a>'
+            return web.Response(text=body, content_type="text/html")
+        if request.path == "/meta":
+            body = '<meta name="robots" content="nofollow"><a href="/from-meta">x</a>'
+            return web.Response(text=body, content_type="text/html")
+        if request.path == "/header":
+            return web.Response(
+                text='<a href="/from-header">x</a>',
+                content_type="text/html",
+                headers={"X-Robots-Tag": "nofollow, noindex"},
+            )
+        return web.Response(text="leaf", content_type="text/html")
+
+    app = web.Application()
+    app[LOG] = []
+    app.router.add_route("GET", "/{tail:.*}", handle)
+    server = await aiohttp_server(app)
+    config = make_config([f"http://nf.test:{server.port}/"], hosts=("nf.test",))
+
+    await crawl(config)
+
+    assert sorted(server.app[LOG]) == ["/", "/header", "/meta", "/robots.txt"]
+    origin = f"http://nf.test:{server.port}"
+    nofollow = {
+        dst.removeprefix(origin): n
+        for dst, n in rows(config, "SELECT dst_url, nofollow FROM links")
+    }
+    assert nofollow == {"/from-meta": 1, "/from-header": 1, "/rel": 1, "/meta": 0, "/header": 0}
+    [(body,)] = rows(config, "SELECT body FROM pages WHERE url LIKE '%/header'")
+    assert body is None  # X-Robots-Tag noindex

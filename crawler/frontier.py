@@ -74,9 +74,12 @@ class _Host:
     maybe_more: bool = True  # storage may hold queued URLs not loaded yet
     pages: int = 0  # pages fetched from this host, earlier runs included
     scheduled_at: float | None = None  # its key in the heap, None when not in it
+    awaiting_robots: bool = False  # its next URL waits for an origin's robots.txt
 
     def has_work(self) -> bool:
-        return bool(self.robots_tasks or self.urls or self.maybe_more)
+        if self.robots_tasks:
+            return True
+        return not self.awaiting_robots and bool(self.urls or self.maybe_more)
 
 
 class Frontier:
@@ -151,6 +154,9 @@ class Frontier:
                 heapq.heappop(self._heap)
                 host = self._hosts[name]
                 host.scheduled_at = None
+                if host.slot.ready_at() > time.monotonic():
+                    self._schedule(host)  # its slot moved later (an answer, a Retry-After)
+                    continue
                 task = await self._take(host)
                 self._schedule(host)
                 if task is not None:
@@ -274,6 +280,7 @@ class Frontier:
             self._add_robots_task(key, robots_url(key))
         else:
             waiting.add(host.slot.host)
+        host.awaiting_robots = True
         return None
 
     def _start(self, task: Task) -> Task:
@@ -312,10 +319,15 @@ class Frontier:
                 self._robots[record.origin] = rules
                 self._apply_crawl_delay(self._host(record.host).slot, rules)
 
-    def _apply_crawl_delay(self, slot: HostSlot, rules: RobotsRules) -> None:
-        # Above max_crawl_delay the host's URLs are skipped; the cap only paces robots.txt.
-        if rules.crawl_delay is not None:
-            slot.crawl_delay = min(rules.crawl_delay, self._config.politeness.max_crawl_delay)
+    def _apply_crawl_delay(
+        self, slot: HostSlot, rules: RobotsRules, answered_at: float | None = None
+    ) -> None:
+        # Above max_crawl_delay the host's URLs are skipped (see _skip_reason), not slowed.
+        delay = rules.crawl_delay
+        if delay is not None and delay <= self._config.politeness.max_crawl_delay:
+            slot.crawl_delay = delay
+            if answered_at is not None:  # the robots.txt request itself counts
+                slot.next_start = max(slot.next_start, answered_at + slot.effective_delay)
 
     async def _settle_robots(self, key: str, rules: RobotsRules, response: Response) -> None:
         self._robots[key] = rules
@@ -323,8 +335,9 @@ class Frontier:
         slot = self._host(name).slot
         slot.robots_status = f"{rules.status} ({response.status or response.error})"
         slot.robots_fetched_at = utc_now()
-        self._apply_crawl_delay(slot, rules)
+        self._apply_crawl_delay(slot, rules, response.answered_at)
         for waiting in self._robots_pending.pop(key, set()):
+            self._hosts[waiting].awaiting_robots = False
             self._schedule(self._hosts[waiting])
         self._wake.set()
         body = response.body if rules.status == "ok" else None

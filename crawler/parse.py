@@ -5,8 +5,8 @@ No I/O. The crawler's hot path, so the tree is walked only through lexbor's CSS 
 Resource handling: lexbor's tree builder follows the HTML spec, and the spec is quadratic on
 deep nesting (100,000 nested ``<div>`` take ~50 s) and on runs of distinct formatting elements
 (``<b id=1>x<p><b id=2>x<p>...`` clones O(n²) nodes: 4,096 tags take ~2.5 s). So `parse_html`
-first drops, in one linear regex pass, every tag it does not read (`_FLATTEN`); the tree
-lexbor then builds is a few levels deep whatever the input, and smaller, so parsing gets cheaper.
+first drops, in one linear regex scan, everything it does not read (`_flatten`); the tree
+lexbor then builds is a few levels deep whatever the input.
 
 Error handling: nothing here raises on any input; bad bytes are replaced, unknown charsets fall
 back to UTF-8, broken markup is whatever lexbor's error recovery makes of it.
@@ -66,31 +66,46 @@ _COLON_DIRECTIVES = frozenset(
     {"unavailable_after", "max-snippet", "max-image-preview", "max-video-preview"}
 )
 
-# lexbor reads _FLATTEN's output, which holds only the tags we read and the <title> element,
-# kept as written, and text without any "<". Every other construct (other tags, comments,
-# doctypes, raw text elements with their content, stray "<") is dropped whole, so lexbor is in
-# its data state at the start of each kept span, and tokenizes the span exactly as we do:
-# a tag is "<" + ASCII letter, its name ends at HTML whitespace, "/" or ">" (hence re.ASCII: else
-# "\u017fcript" matches "script"), a quote opens a value only after "=". Possessive repeats keep
-# the pass linear; an unclosed comment, quote or raw text element runs to the end, as in lexbor.
+# _flatten keeps only the tags we read and the <title> element, each span as written, and
+# drops the rest: other tags, text, comments, doctypes, raw text elements (<script> etc.) with
+# their content. So lexbor is in its data state at the start of every kept span and tokenizes it
+# exactly as _TOKEN does, which takes the HTML tokenizer's rules: a tag is "<" + ASCII letter
+# (re.ASCII, else "\u017fcript" matches "script"), its name ends at whitespace, "/" or ">", a
+# quote opens a value only after "=", and an unclosed quote, comment or raw text element runs to
+# the end. Possessive repeats keep the scan linear. findall, not sub: before Python 3.12, sub
+# expands a group template in Python for each match, which tripled the cost.
 _WS = r"[\t\n\f\r ]"
 _END = r"(?![^\t\n\f\r />])"
 _ATTRS = (
     rf"(?:{_WS}|/|[^\t\n\f\r />][^\t\n\f\r />=]*+"
     rf"""(?:{_WS}*+={_WS}*+(?:"[^"]*+"?|'[^']*+'?|[^\t\n\f\r >]*+))?)*+>?"""
 )
-_RAW = "script|style|textarea|xmp|iframe|noembed|noframes"
-_FLATTEN = re.compile(
-    rf"(</?(?:a|area|base|meta){_END}{_ATTRS}"
-    rf"|<title{_END}{_ATTRS}[^<]*+(?:<(?!/title{_END})[^<]*+)*+(?:</title{_END}{_ATTRS})?)"
-    r"|<!--(?:-?>|[^-]*+(?:-(?!-!?>)[^-]*+)*+(?:--!?>)?)"
-    r"|<(?:!|\?|/(?![a-z]))[^>]*+>?"
-    rf"|<({_RAW}){_END}{_ATTRS}[^<]*+(?:<(?!/\2{_END})[^<]*+)*+(?:</\2{_END}{_ATTRS})?"
-    rf"|<plaintext{_END}[\s\S]*"
-    rf"|</?[a-z]{_ATTRS}"
-    r"|<",
+
+
+def _element(name: str) -> str:
+    """Pattern for a raw text or RCDATA element, from its name to its end tag or the end."""
+    return rf"{name}{_END}{_ATTRS}[^<]*+(?:<(?!/{name}{_END})[^<]*+)*+(?:</{name}{_END}{_ATTRS})?"
+
+
+_RAW_TEXT = ("script", "style", "textarea", "xmp", "iframe", "noembed", "noframes")
+# Group 1 is a kept span less its "<"; every alternative starts after one literal "<", which
+# lets re jump from "<" to "<".
+_TOKEN = re.compile(
+    r"<(?:"
+    rf"(/?(?:a|area|base|meta){_END}{_ATTRS}|{_element('title')})"
+    r"|!--(?:-?>|[^-]*+(?:-(?!-!?>)[^-]*+)*+(?:--!?>)?)"
+    r"|(?:!|\?|/(?![a-z]))[^>]*+>?"
+    rf"|{'|'.join(_element(name) for name in _RAW_TEXT)}"
+    rf"|plaintext{_END}[\s\S]*"
+    rf"|/?[a-z]{_ATTRS})",
     re.IGNORECASE | re.ASCII,
 )
+
+
+def _flatten(text: str) -> str:
+    """The tags parse_html reads and the <title> element, without anything else."""
+    kept = [span for span in _TOKEN.findall(text) if span]
+    return "<" + "<".join(kept) if kept else ""
 
 
 def _codec(label: str | None) -> str | None:
@@ -164,7 +179,7 @@ def merge_rules(a: PageRules, b: PageRules) -> PageRules:
 
 def parse_html(body: bytes, header_charset: str | None, robots_token: str) -> ParsedPage:
     """Parse a page. robots_token is our crawler's product token, lower-cased (e.g. "crawler")."""
-    tree = LexborHTMLParser(_FLATTEN.sub(r"\1", decode_html(body, header_charset)))
+    tree = LexborHTMLParser(_flatten(decode_html(body, header_charset)))
     title_node = tree.css_first("title")
     title = _WS_RUN.sub(" ", title_node.text()).strip(" ") if title_node is not None else ""
     base = tree.css_first("base[href]")
@@ -172,10 +187,9 @@ def parse_html(body: bytes, header_charset: str | None, robots_token: str) -> Pa
         Link((node.attrs.get("href") or "").strip(_HTML_WS), _has_nofollow(node.attrs.get("rel")))
         for node in tree.css("a[href], area[href]")
     ]
-    rules = PageRules()
+    rules, names = PageRules(), ("robots", robots_token.lower())
     for meta in tree.css("meta[name][content]"):
-        name = (meta.attrs.get("name") or "").strip(_HTML_WS).lower()
-        if name in ("robots", robots_token):
+        if (meta.attrs.get("name") or "").strip(_HTML_WS).lower() in names:
             rules = merge_rules(rules, parse_robots_directives(meta.attrs.get("content") or ""))
     return ParsedPage(
         title=title or None,

@@ -1,0 +1,366 @@
+from __future__ import annotations
+
+import codecs
+import random
+import time
+
+import pytest
+from selectolax.lexbor import LexborHTMLParser
+
+from crawler.parse import (
+    Link,
+    PageRules,
+    ParsedPage,
+    _flatten,
+    decode_html,
+    header_rules,
+    merge_rules,
+    parse_html,
+    parse_robots_directives,
+)
+
+TOKEN = "crawler"
+NOTHING = PageRules()
+NOFOLLOW = PageRules(nofollow=True)
+NOINDEX = PageRules(noindex=True)
+BOTH = PageRules(nofollow=True, noindex=True)
+
+
+def parse(html: str) -> ParsedPage:
+    return parse_html(html.encode(), "utf-8", TOKEN)
+
+
+def hrefs(html: str) -> list[str]:
+    return [link.href for link in parse(html).links]
+
+
+@pytest.mark.parametrize(
+    ("html", "title"),
+    [
+        pytest.param("<p>no title</p>", None, id="missing"),
+        pytest.param("<title>   </title>", None, id="blank"),
+        pytest.param("<title>\n  Hello \t\n World  </title>", "Hello World", id="whitespace"),
+        pytest.param("<title>A &amp; B</title>", "A & B", id="entities"),
+        pytest.param("<title>a <b>c</b></title>", "a <b>c</b>", id="markup-is-text"),
+        pytest.param("<title>first</title><title>second</title>", "first", id="first-wins"),
+        pytest.param("<body><p>x<title>late</title>", "late", id="in-body"),
+        pytest.param("<TITLE>upper</TITLE >", "upper", id="upper-case"),
+        pytest.param("<title>unclosed <a href=/x>", "unclosed <a href=/x>", id="unclosed"),
+        pytest.param("<script>'<title>no</title>'</script><title>yes</title>", "yes", id="script"),
+        pytest.param("<!-- <title>no</title> --><title>yes</title>", "yes", id="comment"),
+    ],
+)
+def test_title(html: str, title: str | None) -> None:
+    assert parse(html).title == title
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        pytest.param(
+            '<a href="/1">1</a><map><area href="/2"></map><p><a href="/3">3</a>',
+            ["/1", "/2", "/3"],
+            id="a-and-area-in-order",
+        ),
+        pytest.param('<a href="/d"></a><a href="/d"></a>', ["/d", "/d"], id="duplicates-kept"),
+        pytest.param('<a href="  /x\n">x</a>', ["/x"], id="whitespace-stripped"),
+        pytest.param('<a href="">e</a><a href>v</a>', ["", ""], id="empty-and-valueless"),
+        pytest.param("<A HREF=/up>x</A>", ["/up"], id="upper-case"),
+        pytest.param('<a href="/q?a=1&amp;b=2">', ["/q?a=1&b=2"], id="entity-decoded"),
+        pytest.param('<a title="1>2" href="/gt">', ["/gt"], id="gt-in-quoted-value"),
+        pytest.param(
+            '<a name="x">n</a><link href="/css"><img src="/i"><base href="/b/">',
+            [],
+            id="not-links",
+        ),
+        pytest.param(
+            '<!-- <a href="/c"> --><script>"<a href=/s>"</script><style>a{}</style>'
+            '<textarea><a href="/t"></textarea><div data-x=\'<a href="/v">\'></div><a href=/y>',
+            ["/y"],
+            id="not-markup",
+        ),
+        pytest.param(
+            '<svg><a href="/svg"><text>s</text></a></svg><noscript><a href="/ns"></a></noscript>',
+            ["/svg", "/ns"],
+            id="svg-and-noscript",
+        ),
+    ],
+)
+def test_links(html: str, expected: list[str]) -> None:
+    assert hrefs(html) == expected
+
+
+@pytest.mark.parametrize(
+    ("html", "base"),
+    [
+        pytest.param("<a href=/x>", None, id="missing"),
+        pytest.param('<base href=" /b/ ">', "/b/", id="stripped"),
+        pytest.param(
+            '<base target="_top"><base href="https://e.org/b/"><base href="/c/">',
+            "https://e.org/b/",
+            id="first-with-href",
+        ),
+        pytest.param("<!-- <base href=/no/> -->", None, id="commented-out"),
+    ],
+)
+def test_base_href(html: str, base: str | None) -> None:
+    assert parse(html).base_href == base
+
+
+@pytest.mark.parametrize(
+    ("attrs", "nofollow"),
+    [
+        pytest.param("", False, id="no-rel"),
+        pytest.param('rel=""', False, id="empty"),
+        pytest.param('rel="nofollow"', True, id="nofollow"),
+        pytest.param('rel="NoFollow"', True, id="mixed-case"),
+        pytest.param('rel="external nofollow"', True, id="token-list"),
+        pytest.param('rel="\tugc\nnofollow "', True, id="odd-whitespace"),
+        pytest.param('rel="noopener noreferrer"', False, id="other-tokens"),
+        pytest.param('rel="nofollowed no-follow"', False, id="not-a-token"),
+    ],
+)
+def test_rel_nofollow(attrs: str, nofollow: bool) -> None:
+    page = parse(f'<a href="/a" {attrs}>a</a><area href="/b" {attrs}>')
+    assert page.links == [Link("/a", nofollow), Link("/b", nofollow)]
+
+
+@pytest.mark.parametrize(
+    ("html", "rules"),
+    [
+        pytest.param("<p>x</p>", NOTHING, id="no-meta"),
+        pytest.param('<meta name="robots" content="nofollow">', NOFOLLOW, id="nofollow"),
+        pytest.param('<meta name="robots" content="noindex">', NOINDEX, id="noindex"),
+        pytest.param('<meta name="robots" content="none">', BOTH, id="none"),
+        pytest.param('<meta name="ROBOTS" content="NoIndex, NOFOLLOW">', BOTH, id="case"),
+        pytest.param('<meta name="robots" content="index, follow">', NOTHING, id="index-follow"),
+        pytest.param('<meta name="robots" content="all">', NOTHING, id="all"),
+        pytest.param('<meta name="crawler" content="noindex">', NOINDEX, id="our-token"),
+        pytest.param('<meta name=" Crawler " content="none">', BOTH, id="our-token-padded"),
+        pytest.param('<meta name="googlebot" content="noindex">', NOTHING, id="other-bot"),
+        pytest.param(
+            '<meta name="robots" content="nofollow"><meta name="crawler" content="noindex">',
+            BOTH,
+            id="combined",
+        ),
+        pytest.param('<body><meta name="robots" content="noindex">', NOINDEX, id="in-body"),
+        pytest.param('<!-- <meta name="robots" content="none"> -->', NOTHING, id="commented-out"),
+        pytest.param('<meta name="description" content="none">', NOTHING, id="other-meta"),
+    ],
+)
+def test_meta_robots(html: str, rules: PageRules) -> None:
+    assert parse(html).rules == rules
+
+
+@pytest.mark.parametrize(
+    ("value", "rules"),
+    [
+        pytest.param("", NOTHING, id="empty"),
+        pytest.param("noindex", NOINDEX, id="noindex"),
+        pytest.param("  NoFollow ", NOFOLLOW, id="case-and-space"),
+        pytest.param("noindex,nofollow", BOTH, id="comma"),
+        pytest.param("noindex nofollow", BOTH, id="space-separated"),
+        pytest.param("none", BOTH, id="none"),
+        pytest.param("all, index, follow", NOTHING, id="permissive"),
+        pytest.param("max-snippet:-1, noindex", NOINDEX, id="with-colon-directive"),
+        pytest.param("noindexx, no-follow", NOTHING, id="near-misses"),
+    ],
+)
+def test_parse_robots_directives(value: str, rules: PageRules) -> None:
+    assert parse_robots_directives(value) == rules
+
+
+@pytest.mark.parametrize(
+    ("values", "rules"),
+    [
+        pytest.param([], NOTHING, id="no-header"),
+        pytest.param(["noindex"], NOINDEX, id="everyone"),
+        pytest.param(["noindex", "nofollow"], BOTH, id="two-headers"),
+        pytest.param(["crawler: nofollow"], NOFOLLOW, id="our-token"),
+        pytest.param(["CRAWLER:noindex"], NOINDEX, id="our-token-case"),
+        pytest.param(["crawler: none"], BOTH, id="our-token-none"),
+        pytest.param(["googlebot: noindex"], NOTHING, id="other-bot"),
+        pytest.param(["googlebot: noindex", "nofollow"], NOFOLLOW, id="other-bot-and-everyone"),
+        pytest.param(["otherbot: noindex, nofollow"], NOTHING, id="prefix-scopes-the-list"),
+        pytest.param(["noindex, otherbot: nofollow"], NOINDEX, id="joined-by-a-proxy"),
+        pytest.param(["otherbot: none, crawler: nofollow"], NOFOLLOW, id="two-agents"),
+        pytest.param(
+            ["unavailable_after: Wednesday, 03-Nov-2021 15:00:00 GMT"],
+            NOTHING,
+            id="colon-directive-not-an-agent",
+        ),
+        pytest.param(["unavailable_after: 2021-11-03, noindex"], NOINDEX, id="colon-then-more"),
+    ],
+)
+def test_header_rules(values: list[str], rules: PageRules) -> None:
+    assert header_rules(values, TOKEN) == rules
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "merged"),
+    [
+        pytest.param(NOTHING, NOTHING, NOTHING, id="nothing"),
+        pytest.param(NOFOLLOW, NOINDEX, BOTH, id="or"),
+        pytest.param(BOTH, NOTHING, BOTH, id="one-sided"),
+    ],
+)
+def test_merge_rules(a: PageRules, b: PageRules, merged: PageRules) -> None:
+    assert merge_rules(a, b) == merged
+    assert merge_rules(b, a) == merged
+
+
+@pytest.mark.parametrize(
+    ("body", "charset", "text"),
+    [
+        pytest.param("café".encode(), None, "café", id="default-utf-8"),
+        pytest.param("café".encode("latin-1"), "ISO-8859-1", "café", id="header-latin-1"),
+        pytest.param(b"\x80", "latin-1", "€", id="latin-1-is-windows-1252"),
+        pytest.param("café".encode("latin-1"), '"latin1"', "café", id="header-quoted"),
+        pytest.param("тест".encode("koi8-r"), "KOI8-R", "тест", id="header-koi8-r"),
+        pytest.param(
+            b'<meta charset="windows-1252"><p>caf\xe9 \x80',
+            None,
+            '<meta charset="windows-1252"><p>café €',
+            id="meta-charset",
+        ),
+        pytest.param(
+            b'<META HTTP-EQUIV="Content-Type" CONTENT="text/html; charset=iso-8859-15">\xa4',
+            None,
+            '<META HTTP-EQUIV="Content-Type" CONTENT="text/html; charset=iso-8859-15">€',
+            id="meta-http-equiv",
+        ),
+        pytest.param(
+            '<meta charset="windows-1252">é'.encode(),
+            "utf-8",
+            '<meta charset="windows-1252">é',
+            id="header-beats-meta",
+        ),
+        pytest.param(
+            b" " * 1024 + b"<meta charset=windows-1252>\xe9",
+            None,
+            " " * 1024 + "<meta charset=windows-1252>\ufffd",
+            id="meta-after-1024-bytes-ignored",
+        ),
+        pytest.param(
+            b'<meta charset="utf-16">\xc3\xa9',
+            None,
+            '<meta charset="utf-16">é',
+            id="meta-utf-16-means-utf-8",
+        ),
+        pytest.param(codecs.BOM_UTF8 + "é".encode(), "latin-1", "é", id="bom-utf-8-beats-header"),
+        pytest.param(
+            codecs.BOM_UTF16_LE + "é<a>".encode("utf-16-le"), None, "é<a>", id="bom-utf-16-le"
+        ),
+        pytest.param(
+            codecs.BOM_UTF16_BE + "é<a>".encode("utf-16-be"), None, "é<a>", id="bom-utf-16-be"
+        ),
+        pytest.param("é".encode(), "x-no-such-charset", "é", id="unknown-header-name"),
+        pytest.param(
+            b"<meta charset=bogus>\xc3\xa9", None, "<meta charset=bogus>é", id="unknown-meta-name"
+        ),
+        pytest.param("é".encode(), "zlib", "é", id="bytes-codec-refused"),
+        pytest.param(b"+AGE-", "utf-7", "+AGE-", id="utf-7-refused"),
+        pytest.param(b"\\u0041", "unicode_escape", "\\u0041", id="python-codec-refused"),
+        pytest.param(b"a\xffb\xc3", None, "a\ufffdb\ufffd", id="invalid-utf-8-replaced"),
+        pytest.param(b"", None, "", id="empty"),
+        pytest.param(b"\x00x", "bad\x00name", "\x00x", id="nul-in-name"),
+    ],
+)
+def test_decode_html(body: bytes, charset: str | None, text: str) -> None:
+    assert decode_html(body, charset) == text
+
+
+@pytest.mark.parametrize(
+    ("body", "charset"),
+    [
+        pytest.param("<title>Grüße</title>".encode("latin-1"), "iso-8859-1", id="header"),
+        pytest.param(b"<meta charset=windows-1252><title>Gr\xfc\xdfe</title>", None, id="meta"),
+        pytest.param(
+            codecs.BOM_UTF16_LE + "<title>Grüße</title>".encode("utf-16-le"), None, id="bom"
+        ),
+    ],
+)
+def test_parse_html_decodes_title(body: bytes, charset: str | None) -> None:
+    assert parse_html(body, charset, TOKEN).title == "Grüße"
+
+
+def test_empty_body() -> None:
+    assert parse_html(b"", None, TOKEN) == ParsedPage(None, None, [], PageRules())
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        pytest.param(
+            "<html><a href=/1><table><a href=/2><tr><td><a href='/3'</td></tr><p><a href=\"/4",
+            ["/1", "/2", "/3"],
+            id="tag-soup",
+        ),
+        pytest.param('<a href=/1><!-- <a href=/2> <p><a href="/3">', ["/1"], id="unclosed-comment"),
+        pytest.param("<a href=/1><script><a href=/2>", ["/1"], id="unclosed-script"),
+        pytest.param('<a href=/1>x<a href=/2 title="<a href=/3>', ["/1"], id="unclosed-quote"),
+        pytest.param(
+            "<a href=/1></a></a></div></body></html><a href=/2>", ["/1", "/2"], id="stray-end-tags"
+        ),
+        pytest.param("<a href=/1><plaintext><a href=/2>", ["/1"], id="plaintext"),
+        pytest.param("< a href=/no><<a href=/yes>", ["/yes"], id="stray-lt"),
+        pytest.param("<\u017fcript><a href=/x>", ["/x"], id="non-ascii-tag-name-is-text"),
+        pytest.param("\x00<a\x00 href=/x><a href=/n\x00>", ["/n\ufffd"], id="nul"),
+    ],
+)
+def test_broken_html(html: str, expected: list[str]) -> None:
+    assert hrefs(html) == expected
+
+
+def test_binary_garbage() -> None:
+    body = random.Random(0).randbytes(200_000)
+    page = parse_html(body, None, TOKEN)
+    assert all(isinstance(link.href, str) for link in page.links)
+    assert parse_html(body, "shift_jis", TOKEN).rules == NOTHING
+
+
+def test_deeply_nested_document_is_fast() -> None:
+    # lexbor alone needs ~50 s for this: the spec's tree construction is quadratic in depth.
+    n = 100_000
+    html = "<div>" * n + '<a href="/deep">d</a>' + "</div>" * n
+    start = time.perf_counter()
+    page = parse(html)
+    assert time.perf_counter() - start < 2
+    assert page.links == [Link("/deep", False)]
+
+
+def test_formatting_element_explosion_is_fast() -> None:
+    # Distinct unclosed <b>s are reopened at each <p>: O(n²) nodes for lexbor alone.
+    html = "".join(f"<b id={i}>x<p>" for i in range(20_000)) + "<a href=/end>"
+    start = time.perf_counter()
+    assert hrefs(html) == ["/end"]
+    assert time.perf_counter() - start < 2
+
+
+def test_hundred_thousand_links() -> None:
+    html = "<ul>" + "".join(f'<li><a href="/p/{i}" rel="nofollow">{i}</a>' for i in range(100_000))
+    links = parse(html).links
+    assert len(links) == 100_000
+    assert links[0] == Link("/p/0", True)
+    assert links[-1] == Link("/p/99999", True)
+
+
+PIECES = [
+    *"<>/=\"' \t\n\r\f\v-!?&x\u017f",
+    "a", "b", "div", "title", "script", "\u017fcript", "plaintext", "href=", "<a ", "<a>",
+    "</a>", "<div>", "<p>", "<b id=1>", "<title>", "</title>", "<script>", "</script>", "<!--",
+    "-->", "--!>", "<area", "<meta ", "<base ", "<!", "</", "<?", "<svg>", "<table>", "<select>",
+    "\x00",
+]  # fmt: skip
+ALLOWED = {"html", "head", "body", "a", "area", "base", "meta", "title"}
+
+
+def test_flatten_leaves_lexbor_only_the_tags_we_read() -> None:
+    # The invariant that bounds lexbor's work: whatever the input, only these elements are built.
+    rng = random.Random(1)
+    for _ in range(3_000):
+        html = "".join(rng.choice(PIECES) for _ in range(rng.randint(1, 60)))
+        tree = LexborHTMLParser(_flatten(html))
+        tags = {node.tag for node in tree.root.traverse()} if tree.root else set()
+        assert tags <= ALLOWED, html
+        parse_html(html.encode(), None, TOKEN)

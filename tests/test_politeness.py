@@ -1,0 +1,222 @@
+"""Politeness, proved from what a real server logged: robots.txt first, pacing, back-off."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from conftest import ConfigFactory, crawl, rows
+from sites import SITE, HostPlan, Site, make_site_app, max_in_flight, min_gap
+
+
+async def _serve(aiohttp_server: Any, plans: dict[str, HostPlan]) -> tuple[Site, int]:
+    server = await aiohttp_server(make_site_app(plans))
+    return server.app[SITE], server.port
+
+
+def _seeds(port: int, hosts: list[str]) -> list[str]:
+    return [f"http://{host}:{port}/p/0" for host in hosts]
+
+
+async def test_many_hosts_paced_and_robots_first(
+    aiohttp_server: Any, make_config: ConfigFactory
+) -> None:
+    hosts = [f"h{n}.test" for n in range(24)]
+    plans = {h: HostPlan(pages=8, extra_links=("/private/x",)) for h in hosts}
+    site, port = await _serve(aiohttp_server, plans)
+    delay = 0.1
+    config = make_config(
+        _seeds(port, hosts),
+        hosts=tuple(hosts),
+        crawl={"concurrency": 64},
+        politeness={"delay": delay},
+    )
+
+    result = await crawl(config)
+
+    assert result.outcome == "finished"
+    for host, hits in site.by_host().items():
+        assert hits[0].path == "/robots.txt", host
+        assert [h.path for h in hits].count("/robots.txt") == 1
+        assert not [h for h in hits if h.path.startswith("/private/")]
+        assert len(hits) == 9  # robots.txt and the 8 pages
+        assert min_gap(hits) >= delay, host
+        assert max_in_flight(hits) == 1
+    # Hosts go side by side: the whole crawl takes about one host's schedule, not the sum.
+    span = max(h.end for h in site.log) - min(h.start for h in site.log)
+    assert span < 9 * delay * 2
+    assert rows(config, "SELECT count(*) FROM urls WHERE reason = 'robots'")[0][0] == 24
+
+
+async def test_per_host_concurrency_is_a_ceiling(
+    aiohttp_server: Any, make_config: ConfigFactory
+) -> None:
+    plans = {"a.test": HostPlan(pages=15, page_sleep=0.15)}
+    site, port = await _serve(aiohttp_server, plans)
+    config = make_config(
+        _seeds(port, ["a.test"]),
+        hosts=("a.test",),
+        crawl={"concurrency": 16},
+        politeness={"delay": 0, "per_host_concurrency": 2},
+    )
+
+    await crawl(config)
+
+    pages = [h for h in site.log if h.path.startswith("/p/")]
+    assert len(pages) == 15
+    assert max_in_flight(pages) == 2
+
+
+async def test_crawl_delay_raises_the_delay(
+    aiohttp_server: Any, make_config: ConfigFactory
+) -> None:
+    plans = {
+        "slow.test": HostPlan(pages=5, robots="User-agent: *\nCrawl-delay: 0.3\n"),
+        "fast.test": HostPlan(pages=5),
+        "huge.test": HostPlan(pages=5, robots="User-agent: *\nCrawl-delay: 1000000000\n"),
+    }
+    site, port = await _serve(aiohttp_server, plans)
+    config = make_config(
+        _seeds(port, list(plans)),
+        hosts=tuple(plans),
+        politeness={"delay": 0.05, "max_crawl_delay": 10},
+    )
+
+    await crawl(config)
+
+    assert min_gap(site.hits("slow.test")) >= 0.3
+    assert len(site.hits("slow.test")) == 6
+    fast = site.hits("fast.test")
+    assert len(fast) == 6
+    # The fast host was not held back by the slow one: it finished well before it.
+    assert fast[-1].start < site.hits("slow.test")[-1].start - 0.5
+    assert [h.path for h in site.hits("huge.test")] == ["/robots.txt"]
+    assert rows(config, "SELECT state, reason FROM urls WHERE host = 'huge.test'") == [
+        ("skipped", "crawl-delay")
+    ]
+    hosts = dict(rows(config, "SELECT host, delay_reason FROM hosts"))
+    assert hosts["slow.test"] == "crawl-delay"
+    assert hosts["fast.test"] == "config"
+
+
+async def test_our_group_beats_the_star_group(
+    aiohttp_server: Any, make_config: ConfigFactory
+) -> None:
+    robots = "User-agent: *\nDisallow: /p/1\n\nUser-agent: TestBot\nDisallow: /p/2\n"
+    site, port = await _serve(aiohttp_server, {"g.test": HostPlan(pages=7, robots=robots)})
+    config = make_config(
+        _seeds(port, ["g.test"]),
+        hosts=("g.test",),
+        politeness={"user_agent": "testbot/1.0 (+http://x)"},
+    )
+
+    await crawl(config)
+
+    paths = {h.path for h in site.log}
+    assert "/p/1" in paths  # only `*` forbids it, and `*` is not our group
+    assert "/p/2" not in paths
+    assert "/p/5" not in paths  # only reachable through /p/2
+    assert rows(config, "SELECT url FROM urls WHERE reason = 'robots'") == [
+        (f"http://g.test:{port}/p/2",)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("plan", "fetched"),
+    [
+        pytest.param(HostPlan(pages=3, robots=None), 3, id="404-allows-all"),
+        pytest.param(HostPlan(pages=3, robots="x", robots_status=403), 3, id="403-allows-all"),
+        pytest.param(HostPlan(pages=3, robots="x", robots_status=401), 3, id="401-allows-all"),
+        pytest.param(HostPlan(pages=3, robots="x", robots_status=500), 0, id="500-disallows"),
+        pytest.param(HostPlan(pages=3, robots_sleep=3), 0, id="timeout-disallows"),
+        pytest.param(
+            HostPlan(pages=3, robots="\ufeffUser-agent: *\nDisallow: /p/1\n"), 2, id="bom"
+        ),
+    ],
+)
+async def test_robots_answers(
+    aiohttp_server: Any, make_config: ConfigFactory, plan: HostPlan, fetched: int
+) -> None:
+    site, port = await _serve(aiohttp_server, {"r.test": plan})
+    config = make_config(
+        _seeds(port, ["r.test"]), hosts=("r.test",), fetch={"timeout": 1, "retries": 1}
+    )
+
+    await crawl(config)
+
+    pages = [h for h in site.log if h.path.startswith("/p/")]
+    assert len(pages) == fetched
+    robots = [h for h in site.log if h.path == "/robots.txt"]
+    if fetched == 0:
+        assert len(robots) == 2  # one try, one retry
+        assert rows(config, "SELECT reason FROM urls") == [("robots-unreachable",)]
+    else:
+        assert len(robots) == 1
+        assert site.log[0].path == "/robots.txt"
+
+
+async def test_robots_redirect_is_followed_and_paced(
+    aiohttp_server: Any, make_config: ConfigFactory
+) -> None:
+    plans = {
+        "from.test": HostPlan(pages=3, robots_redirect="http://to.test:{port}/robots.txt"),
+        "to.test": HostPlan(pages=1, robots="User-agent: *\nDisallow: /p/2\n"),
+    }
+    server = await aiohttp_server(make_site_app(plans))
+    site: Site = server.app[SITE]
+    plans["from.test"].robots_redirect = f"http://to.test:{server.port}/robots.txt"
+    config = make_config(
+        _seeds(server.port, ["from.test"]),
+        hosts=tuple(plans),
+        politeness={"delay": 0.2},
+    )
+
+    await crawl(config)
+
+    assert [(h.host, h.path) for h in site.log[:2]] == [
+        ("from.test", "/robots.txt"),
+        ("to.test", "/robots.txt"),
+    ]
+    assert [h.path for h in site.hits("from.test")] == ["/robots.txt", "/p/0", "/p/1"]
+    assert min_gap(site.hits("from.test")) >= 0.2
+
+
+async def test_retry_after_holds_the_host(aiohttp_server: Any, make_config: ConfigFactory) -> None:
+    plan = HostPlan(pages=4, extra_links=("/retry-after/1",))
+    site, port = await _serve(aiohttp_server, {"ra.test": plan})
+    config = make_config(
+        [f"http://ra.test:{port}/retry-after/1", f"http://ra.test:{port}/p/0"],
+        hosts=("ra.test",),
+        fetch={"retries": 1},
+    )
+
+    await crawl(config)
+
+    hits = site.hits("ra.test")
+    busy = next(h for h in hits if h.path == "/retry-after/1")
+    after = [h for h in hits if h.start > busy.start]
+    assert after
+    assert min(h.start for h in after) - busy.end >= 1.0
+    [(status,)] = rows(config, "SELECT status FROM pages WHERE url LIKE '%retry-after%'")
+    assert status == 200  # retried once the host was free again
+
+
+async def test_errors_back_the_host_off(aiohttp_server: Any, make_config: ConfigFactory) -> None:
+    failing = tuple(f"/status/500?n={n}" for n in range(4))
+    plan = HostPlan(pages=1, extra_links=failing)
+    site, port = await _serve(aiohttp_server, {"bad.test": plan})
+    config = make_config(
+        _seeds(port, ["bad.test"]), hosts=("bad.test",), politeness={"delay": 0.01}
+    )
+
+    await crawl(config)
+
+    starts = [h.start for h in site.hits("bad.test") if h.path.startswith("/status/")]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert len(gaps) == 3
+    assert gaps[0] >= 0.5  # back-off starts at half a second …
+    assert gaps[1] >= 1.0  # … and doubles while errors repeat
+    [(errors, reason)] = rows(config, "SELECT errors, delay_reason FROM hosts")
+    assert errors == 4
+    assert reason == "back-off"

@@ -21,13 +21,13 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check crawler tests
-	$(BIN)/ruff format --check crawler tests
+	$(BIN)/ruff check crawler tests bench
+	$(BIN)/ruff format --check crawler tests bench
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix crawler tests
-	$(BIN)/ruff format crawler tests
+	$(BIN)/ruff check --fix crawler tests bench
+	$(BIN)/ruff format crawler tests bench
 
 # Starts the bundled demo site on loopback, crawls it with config.toml, prints the summary.
 crawl: $(STAMP)

@@ -262,7 +262,7 @@ class Frontier:
             return "robots-unreachable"
         if (rules.crawl_delay or 0) > self._config.politeness.max_crawl_delay:
             return "crawl-delay"
-        if not rules.allows(queued.url, self._token):
+        if not rules.allows(queued.url):
             return "robots"
         return None
 

@@ -1,12 +1,14 @@
 """robots.txt rules per origin (RFC 9309), parsed by Protego.
 
-Protego (Scrapy's parser) does group matching by product token, `*` and `$` wildcards, longest
-match and Allow-wins-ties; this module adds what RFC 9309 leaves to the crawler: what a status
-code means, the byte-order mark, the size cap, and when the rules expire.
+Protego (Scrapy's parser) does `*` and `$` wildcards, longest match and Allow-wins-ties; this
+module adds what RFC 9309 leaves to the crawler: what a status code means, the byte-order mark,
+the size cap, and when the rules expire. It also picks the group itself: Protego would let a
+group named "crawl" match our token "crawler", where RFC 9309 2.2.1 wants the whole token.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -19,6 +21,8 @@ from .fetch import Response
 MAX_ROBOTS_BYTES = 512 * 1024  # RFC 9309 2.5: parse at least the first 500 KiB
 MAX_ROBOTS_REDIRECTS = 5  # RFC 9309 2.3.1.2
 
+_USER_AGENT_LINE = re.compile(r"^[ \t]*user-agent[ \t]*:[ \t]*([^\s#]+)", re.I | re.M)
+
 RobotsStatus = Literal["ok", "allow-all", "disallow-all", "unreachable"]
 
 
@@ -28,12 +32,13 @@ class RobotsRules:
 
     status: RobotsStatus
     parser: Protego | None = None
+    agent: str = "*"  # the group that applies: our product token if it has a group, else "*"
     crawl_delay: float | None = None
     expires: float = float("inf")  # time.monotonic() after which to fetch robots.txt again
 
-    def allows(self, url: str, token: str) -> bool:
+    def allows(self, url: str) -> bool:
         if self.status == "ok" and self.parser is not None:
-            return bool(self.parser.can_fetch(url, token))
+            return bool(self.parser.can_fetch(url, self.agent))
         return self.status == "allow-all"
 
 
@@ -45,10 +50,13 @@ def parse_rules(body: bytes, token: str, ttl: float) -> RobotsRules:
     """Rules from a 2xx robots.txt body; a leading UTF-8 BOM is ignored, bad bytes replaced."""
     text = body[:MAX_ROBOTS_BYTES].decode("utf-8-sig", errors="replace")
     parser = Protego.parse(text)
-    delay = parser.crawl_delay(token)
+    groups = {name.lower() for name in _USER_AGENT_LINE.findall(text)}
+    agent = token if token in groups else "*"
+    delay = parser.crawl_delay(agent)
     return RobotsRules(
         status="ok",
         parser=parser,
+        agent=agent,
         crawl_delay=float(delay) if delay is not None else None,
         expires=time.monotonic() + ttl,
     )

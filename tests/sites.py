@@ -6,6 +6,7 @@ Special paths on every host:
     /status/{code}        answers that status
     /retry-after/{secs}   503 with Retry-After (first time only; then 200)
     /slow/{secs}          sleeps, then 200
+    /redirect/{n}         302 to /redirect/{n-1}; /redirect/0 is a page
 The log holds, per request, its host, path, and the monotonic times it arrived and was answered.
 """
 
@@ -92,6 +93,11 @@ async def _answer(site: Site, host: str, request: web.Request) -> web.StreamResp
             site.seen.add((host, path))
             return web.Response(status=503, headers={"Retry-After": parts[1]}, text="busy")
         return _html("retried")
+    if parts[0] == "redirect" and len(parts) == 2 and parts[1].isdigit():
+        n = int(parts[1])
+        if n == 0:
+            return _html("arrived")
+        return web.Response(status=302, headers={"Location": f"/redirect/{n - 1}"})
     if parts[0] == "slow" and len(parts) == 2:
         await asyncio.sleep(float(parts[1]))
         return _html("slow")

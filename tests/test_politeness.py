@@ -204,7 +204,7 @@ async def test_retry_after_holds_the_host(aiohttp_server: Any, make_config: Conf
 
 async def test_errors_back_the_host_off(aiohttp_server: Any, make_config: ConfigFactory) -> None:
     failing = tuple(f"/status/500?n={n}" for n in range(4))
-    plan = HostPlan(pages=1, extra_links=failing)
+    plan = HostPlan(pages=12, extra_links=failing)
     site, port = await _serve(aiohttp_server, {"bad.test": plan})
     config = make_config(
         _seeds(port, ["bad.test"]), hosts=("bad.test",), politeness={"delay": 0.01}
@@ -217,6 +217,45 @@ async def test_errors_back_the_host_off(aiohttp_server: Any, make_config: Config
     assert len(gaps) == 3
     assert gaps[0] >= 0.5  # back-off starts at half a second …
     assert gaps[1] >= 1.0  # … and doubles while errors repeat
-    [(errors, reason)] = rows(config, "SELECT errors, delay_reason FROM hosts")
+    # Successes after the errors bring the delay back down to the configured one.
+    [(errors, reason, delay)] = rows(config, "SELECT errors, delay_reason, delay FROM hosts")
     assert errors == 4
-    assert reason == "back-off"
+    assert (reason, delay) == ("config", 0.01)
+
+
+async def test_redirect_chains_are_cut(aiohttp_server: Any, make_config: ConfigFactory) -> None:
+    site, port = await _serve(aiohttp_server, {"rd.test": HostPlan(pages=1)})
+    config = make_config(
+        [f"http://rd.test:{port}/redirect/8"], hosts=("rd.test",), fetch={"max_redirects": 5}
+    )
+
+    await crawl(config)
+
+    assert [h.path for h in site.log] == ["/robots.txt"] + [
+        f"/redirect/{n}" for n in range(8, 2, -1)
+    ]
+    states = dict(rows(config, "SELECT url, reason FROM urls WHERE state = 'skipped'"))
+    assert states == {f"http://rd.test:{port}/redirect/2": "redirects"}
+    [(location,)] = rows(config, "SELECT location FROM pages WHERE url LIKE '%/redirect/8'")
+    assert location == f"http://rd.test:{port}/redirect/7"
+    depths = {d for (d,) in rows(config, "SELECT DISTINCT depth FROM pages")}
+    assert depths == {0}  # a redirect target keeps its source's depth
+
+
+async def test_robots_txt_is_fetched_again_after_its_ttl(
+    aiohttp_server: Any, make_config: ConfigFactory
+) -> None:
+    site, port = await _serve(aiohttp_server, {"ttl.test": HostPlan(pages=12)})
+    config = make_config(
+        _seeds(port, ["ttl.test"]),
+        hosts=("ttl.test",),
+        politeness={"delay": 0.1, "robots_ttl": 0.45},
+    )
+
+    await crawl(config)
+
+    paths = [h.path for h in site.log]
+    assert paths[0] == "/robots.txt"
+    assert paths.count("/robots.txt") >= 3
+    assert len([p for p in paths if p.startswith("/p/")]) == 12
+    assert min_gap(site.log) >= 0.1

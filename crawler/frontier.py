@@ -109,6 +109,8 @@ class Frontier:
         self.stopped = False
         self.limit_reached = False
         self.pages_started = 0
+        self._started = time.monotonic()
+        self._resumed = resume.resumed
         self._restore_robots(resume.robots)
 
     async def load(self) -> None:
@@ -317,7 +319,7 @@ class Frontier:
             rules = rules_from_status(record.status, record.body, self._token, ttl - age)
             if rules is not None and age < ttl:
                 self._robots[record.origin] = rules
-                self._apply_crawl_delay(self._host(record.host).slot, rules)
+                self._apply_crawl_delay(self._host(record.host).slot, rules, self._started)
 
     def _apply_crawl_delay(
         self, slot: HostSlot, rules: RobotsRules, answered_at: float | None = None
@@ -354,6 +356,9 @@ class Frontier:
             saved = self._saved_hosts.pop(name, None)
             if saved is not None:
                 slot.restore(saved)
+            if self._resumed:
+                # The last run may have been killed just after a request here: wait one delay.
+                slot.next_start = self._started + slot.effective_delay
             host = _Host(slot, maybe_more=False, pages=self._pages_by_host.get(name, 0))
             self._hosts[name] = host
         return host

@@ -11,9 +11,11 @@ bounds it, so the gaps in the server's own log are never below the delay, whatev
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from datetime import datetime
 
-from .records import HostRecord
+from .records import HostRecord, utc_at
 
 MAX_BACKOFF = 60.0  # seconds: the most a host's delay grows after repeated errors
 MIN_BACKOFF = 0.5  # seconds: the first step of back-off when the configured delay is smaller
@@ -83,6 +85,7 @@ class HostSlot:
 
     def record(self) -> HostRecord:
         self.dirty = False
+        hold = self.not_before - time.monotonic()
         return HostRecord(
             host=self.host,
             delay=self.effective_delay,
@@ -93,10 +96,14 @@ class HostSlot:
             requests=self.requests,
             errors=self.errors,
             min_gap_ms=None if self.min_gap is None else round(self.min_gap * 1000, 1),
+            retry_after_until=utc_at(time.time() + hold) if hold > 0 else None,
         )
 
     def restore(self, saved: HostRecord) -> None:
-        """Carry counters over from an earlier run of the same crawl."""
+        """Carry counters over from an earlier run, and a Retry-After that still holds."""
+        if saved.retry_after_until is not None:
+            hold = datetime.fromisoformat(saved.retry_after_until).timestamp() - time.time()
+            self.not_before = time.monotonic() + max(0.0, hold)
         self.requests = saved.requests
         self.errors = saved.errors
         self.robots_status = saved.robots_status

@@ -5,6 +5,7 @@ frontier → QueuedURL → worker (fetch, extract) → Outcome / RobotsRecord �
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -14,7 +15,12 @@ UrlState = Literal["queued", "done", "failed", "skipped"]
 
 def utc_now() -> str:
     """The current time as ISO-8601 UTC with milliseconds, the format of every stored time."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return utc_at(time.time())
+
+
+def utc_at(timestamp: float) -> str:
+    """A POSIX timestamp in the format of every stored time."""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 @dataclass(slots=True)
@@ -105,3 +111,4 @@ class HostRecord:
     requests: int
     errors: int
     min_gap_ms: float | None
+    retry_after_until: str | None = None  # ISO-8601 UTC: no request to the host before then

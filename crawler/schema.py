@@ -129,8 +129,14 @@ def _statements(script: str) -> list[str]:
     return [s for s in statements if s.strip(" ;\n")]
 
 
+def _hosts_retry_after(db: sqlite3.Connection) -> None:
+    # A Retry-After must outlive the process that received it.
+    db.execute("ALTER TABLE hosts ADD COLUMN retry_after_until TEXT")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("initial", _initial),
+    ("hosts-retry-after", _hosts_retry_after),
 ]
 
 

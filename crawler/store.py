@@ -50,6 +50,7 @@ class ResumeState:
     """What a starting run learns from earlier runs of the same database."""
 
     run_id: int
+    resumed: bool  # earlier runs wrote this database
     pages: int  # pages fetched by earlier runs
     pages_by_host: dict[str, int]
     hosts: list[HostRecord]
@@ -113,6 +114,7 @@ class SQLiteStore:
         with _translated("cannot start the run"):
             db = self._writer
             await db.execute("BEGIN IMMEDIATE")
+            earlier = await _fetch_all(db, "SELECT 1 FROM runs LIMIT 1")
             await db.execute("UPDATE runs SET outcome = 'crashed' WHERE outcome = 'running'")
             cursor = await db.execute(
                 "INSERT INTO runs (started_at, seeds) VALUES (?, ?)",
@@ -133,6 +135,7 @@ class SQLiteStore:
         pages_by_host = {host: count for host, count in by_host}
         return ResumeState(
             run_id=run_id,
+            resumed=bool(earlier),
             pages=sum(pages_by_host.values()),
             pages_by_host=pages_by_host,
             hosts=[HostRecord(*row) for row in hosts],
@@ -205,7 +208,7 @@ class SQLiteStore:
             )
         if batch.hosts:
             await db.executemany(
-                f"INSERT OR REPLACE INTO hosts ({_HOST_COLUMNS}) VALUES ({', '.join('?' * 9)})",
+                f"INSERT OR REPLACE INTO hosts ({_HOST_COLUMNS}) VALUES ({', '.join('?' * 10)})",
                 [_host_params(h) for h in batch.hosts],
             )
         if pages:
@@ -247,7 +250,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 _HOST_COLUMNS = (
     "host, delay, delay_reason, crawl_delay, robots_status, robots_fetched_at,"
-    " requests, errors, min_gap_ms"
+    " requests, errors, min_gap_ms, retry_after_until"
 )
 
 
@@ -265,7 +268,7 @@ def _page_params(p: PageRecord) -> tuple[object, ...]:
 def _host_params(h: HostRecord) -> tuple[object, ...]:
     return (
         h.host, h.delay, h.delay_reason, h.crawl_delay, h.robots_status, h.robots_fetched_at,
-        h.requests, h.errors, h.min_gap_ms,
+        h.requests, h.errors, h.min_gap_ms, h.retry_after_until,
     )  # fmt: skip
 
 

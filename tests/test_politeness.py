@@ -52,7 +52,7 @@ async def test_many_hosts_paced_and_robots_first(
 async def test_per_host_concurrency_is_a_ceiling(
     aiohttp_server: Any, make_config: ConfigFactory
 ) -> None:
-    plans = {"a.test": HostPlan(pages=15, page_sleep=0.15)}
+    plans = {"a.test": HostPlan(pages=15, page_sleep=0.15, robots_sleep=0.3)}
     site, port = await _serve(aiohttp_server, plans)
     config = make_config(
         _seeds(port, ["a.test"]),

@@ -107,6 +107,8 @@ def _run_crawl(config: Config, args: argparse.Namespace) -> int:
     reporter = None if args.quiet else Reporter()
     crawler = Crawler(config, reporter=reporter)
     result, stopped_by = asyncio.run(_run_with_signals(crawler))
+    for signum in EXIT_SIGNAL:  # the crawl is over: a late Ctrl-C must not kill the exit
+        signal.signal(signum, signal.SIG_IGN)
     if result is None or result.outcome == "interrupted":
         print(
             f"crawler: stopped; committed pages are kept in {config.storage.path}."

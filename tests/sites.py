@@ -44,7 +44,16 @@ class HostPlan:
 @dataclass(slots=True)
 class Site:
     plans: dict[str, HostPlan]
-    log: list[Hit] = field(default_factory=list)
+    log: list[Hit] = field(default_factory=list)  # appended when a request is answered
+    arrivals: list[str] = field(default_factory=list)  # paths, appended as requests arrive
+    arrival: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def arrived(self, path: str) -> None:
+        """Wait until a request for `path` has arrived."""
+        while path not in self.arrivals:
+            self.arrival.clear()
+            await self.arrival.wait()
+
     seen: set[tuple[str, str]] = field(default_factory=set)
 
     def hits(self, host: str) -> list[Hit]:
@@ -67,6 +76,8 @@ def make_site_app(plans: dict[str, HostPlan]) -> web.Application:
 
     async def handle(request: web.Request) -> web.StreamResponse:
         start = time.monotonic()
+        site.arrivals.append(request.path_qs)
+        site.arrival.set()
         host = (request.host or "").rsplit(":", 1)[0].lower()
         try:
             return await _answer(site, host, request)

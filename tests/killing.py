@@ -1,0 +1,125 @@
+"""Kill-and-resume rounds: run the real `crawler` command, SIGKILL it at seeded random moments,
+resume until it exits 0, and check the crawl against the site's ground truth.
+
+Used by tests/test_resume.py (a few kills) and bench/killresume.py (many rounds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+import sys
+import time
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from crawler.demo_site import DEMO_HOSTS, RequestRecord
+
+
+@dataclass
+class Round:
+    """What one round saw."""
+
+    kills: list[float] = field(default_factory=list)  # seconds after start of each kill
+    resumes: int = 0
+    pages: dict[str, int] = field(default_factory=dict)  # url -> depth at the end
+    refetched: list[str] = field(default_factory=list)  # committed pages requested again
+    integrity: list[str] = field(default_factory=list)  # PRAGMA integrity_check after each kill
+
+
+def write_config(folder: Path, port: int, *, delay: float) -> Path:
+    resolve = ", ".join(f'"{host}" = "127.0.0.1"' for host in DEMO_HOSTS)
+    path = folder / "config.toml"
+    path.write_text(
+        f"""[crawl]
+seeds = ["http://docs.demo.test:{port}/"]
+allowed_domains = ["demo.test"]
+concurrency = 8
+[politeness]
+delay = {delay}
+[fetch]
+timeout = 5
+resolve = {{ {resolve} }}
+[storage]
+path = "crawl.db"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def committed_pages(db: Path) -> set[str]:
+    if not db.exists():
+        return set()
+    with closing(sqlite3.connect(db)) as conn:
+        return {url for (url,) in conn.execute("SELECT url FROM pages")}
+
+
+def integrity(db: Path) -> str:
+    if not db.exists():
+        return "ok"
+    with closing(sqlite3.connect(db)) as conn:
+        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+async def _start(config: Path, command: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "crawler",
+        command,
+        str(config),
+        "--quiet",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def kill_and_resume(
+    log: list[RequestRecord],
+    port: int,
+    folder: Path,
+    *,
+    seed: int,
+    kills: int,
+    delay: float = 0.01,
+    window: tuple[float, float] = (0.05, 2.5),
+) -> Round:
+    """Crawl the demo site served on `port`, killing the crawler `kills` times, then resume."""
+    rng = random.Random(seed)
+    config = write_config(folder, port, delay=delay)
+    db = folder / "crawl.db"
+    result = Round()
+    # (index in the request log when the kill happened, pages committed by then)
+    checkpoints: list[tuple[int, set[str]]] = []
+    for n in range(kills):
+        process = await _start(config, "crawl")
+        wait = window[0] if n == 0 else rng.uniform(*window)  # the first kill: during start-up
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(process.wait(), wait)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            result.kills.append(round(time.monotonic() - started, 3))
+        checkpoints.append((len(log), committed_pages(db)))
+        result.integrity.append(integrity(db))
+    for _ in range(10):
+        process = await _start(config, "resume" if db.exists() else "crawl")
+        _, err = await asyncio.wait_for(process.communicate(), 120)
+        result.resumes += 1
+        if process.returncode == 0:
+            break
+        if b"holds no unfinished crawl" in err:
+            break  # a kill landed after the crawl had finished
+        raise AssertionError(f"resume exited {process.returncode}: {err.decode()}")
+    with closing(sqlite3.connect(db)) as conn:
+        result.pages = dict(conn.execute("SELECT url, depth FROM pages").fetchall())
+    for position, committed in checkpoints:
+        for record in log[position:]:
+            url = f"http://{record.host}:{port}{record.path}"
+            if url in committed:
+                result.refetched.append(url)
+    return result

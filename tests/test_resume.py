@@ -1,0 +1,107 @@
+"""Crash-proof: kill -9 at any moment, resume, and end with exactly the same crawl."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import sys
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import DemoServer, request_log
+from killing import integrity, kill_and_resume, write_config
+from sites import SITE, HostPlan, make_site_app
+
+from crawler.demo_site import expected_pages
+from crawler.schema import MIGRATIONS
+from crawler.store import SQLiteStore
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_sigkill_and_resume_give_the_uninterrupted_crawl(
+    demo_server: DemoServer, tmp_path: Path, seed: int
+) -> None:
+    result = await kill_and_resume(
+        request_log(demo_server), demo_server.port, tmp_path, seed=seed, kills=4
+    )
+
+    assert len(result.kills) >= 3  # the crawl really was interrupted
+    assert set(result.integrity) == {"ok"}
+    assert result.pages == expected_pages(port=demo_server.port)  # URLs and depths
+    assert result.refetched == []  # no committed page was requested again
+    assert integrity(tmp_path / "crawl.db") == "ok"
+    with closing(sqlite3.connect(tmp_path / "crawl.db")) as db:
+        outcomes = [o for (o,) in db.execute("SELECT outcome FROM runs ORDER BY id")]
+        queued = db.execute("SELECT count(*) FROM urls WHERE state = 'queued'").fetchone()[0]
+    assert outcomes[-1] == "finished"
+    assert "crashed" in outcomes
+    assert queued == 0
+
+
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["int", "term"]
+)
+async def test_signal_stops_gracefully(
+    demo_server: DemoServer, tmp_path: Path, signum: signal.Signals, code: int
+) -> None:
+    config = write_config(tmp_path, demo_server.port, delay=0.05)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "crawler", "crawl", str(config), stderr=asyncio.subprocess.PIPE
+    )
+    await asyncio.sleep(1.2)
+    process.send_signal(signum)
+    _, err = await asyncio.wait_for(process.communicate(), 20)
+
+    assert process.returncode == code
+    assert f"Continue with: crawler resume {config}" in err.decode()
+    with closing(sqlite3.connect(tmp_path / "crawl.db")) as db:
+        [(outcome,)] = db.execute("SELECT outcome FROM runs").fetchall()
+        pages = db.execute("SELECT count(*) FROM pages").fetchone()[0]
+    assert outcome == "interrupted"
+    assert pages > 0
+
+
+async def test_second_signal_stops_at_once(aiohttp_server: Any, tmp_path: Path) -> None:
+    server = await aiohttp_server(make_site_app({"slow.test": HostPlan(pages=9, page_sleep=30)}))
+    site = server.app[SITE]
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[crawl]\nseeds = ["http://slow.test:{server.port}/p/0"]\n'
+        '[fetch]\nresolve = { "slow.test" = "127.0.0.1" }\n',
+        encoding="utf-8",
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "crawler", "crawl", str(config), "--quiet"
+    )
+    await asyncio.wait_for(site.arrived("/p/0"), 10)  # a 30-second request is under way
+    process.send_signal(signal.SIGINT)
+    await asyncio.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    await asyncio.wait_for(process.wait(), 3)  # the graceful stop alone would wait 5 s
+
+    assert process.returncode == 130
+    assert integrity(tmp_path / "crawl.db") == "ok"
+    with closing(sqlite3.connect(tmp_path / "crawl.db")) as db:
+        state = db.execute("SELECT state FROM urls WHERE url LIKE '%/p/0'").fetchone()[0]
+    assert state == "queued"  # cut off in flight: fetched again on resume
+
+
+async def test_an_older_schema_is_migrated(tmp_path: Path) -> None:
+    db_path = tmp_path / "old.db"
+    with closing(sqlite3.connect(db_path, isolation_level=None)) as db:
+        MIGRATIONS[0][1](db)  # a database as the first version wrote it
+        db.execute("PRAGMA user_version = 1")
+        db.execute("INSERT INTO hosts (host, requests, errors) VALUES ('old.test', 3, 1)")
+
+    async with SQLiteStore.open(db_path):
+        pass
+
+    with closing(sqlite3.connect(db_path)) as db:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        row = db.execute("SELECT host, requests, retry_after_until FROM hosts").fetchone()
+    assert version == len(MIGRATIONS)
+    assert row == ("old.test", 3, None)

@@ -38,7 +38,7 @@ from .robots import (
     rules_from_status,
 )
 from .store import ResumeState, Storage
-from .urls import host_key, origin
+from .urls import Scope, host_key, origin
 
 WINDOW = 64  # queued URLs of one host held in memory at most
 
@@ -96,6 +96,7 @@ class Frontier:
         self._config = config
         self._emit = emit
         self._token = config.politeness.robots_token
+        self._scope = Scope(config.crawl)
         self._hosts: dict[str, _Host] = {}
         self._heap: list[tuple[float, str]] = []
         self._robots: dict[str, RobotsRules] = {}
@@ -257,6 +258,12 @@ class Frontier:
             return self._start(PageTask(queued, host.slot))
 
     def _skip_reason(self, host: _Host, queued: QueuedURL, rules: RobotsRules) -> str | None:
+        # Scope again: a resumed crawl's config may have narrowed it since the URL was queued.
+        if not self._scope.allows_host(queued.host):
+            return "domain"
+        reason = self._scope.skip_reason(queued.url, queued.depth)
+        if reason is not None:
+            return reason
         per_host = self._config.crawl.max_pages_per_host
         if per_host and host.pages >= per_host:
             return "max-pages"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from conftest import DemoServer, request_log
 from killing import integrity, kill_and_resume, write_config
-from sites import SITE, HostPlan, make_site_app
+from sites import SITE, HostPlan, make_site_app, min_gap
 
 from crawler.demo_site import expected_pages
 from crawler.schema import MIGRATIONS
@@ -105,3 +105,60 @@ async def test_an_older_schema_is_migrated(tmp_path: Path) -> None:
         row = db.execute("SELECT host, requests, retry_after_until FROM hosts").fetchone()
     assert version == len(MIGRATIONS)
     assert row == ("old.test", 3, None)
+
+
+async def test_restart_keeps_the_delay_and_the_robots_rules(
+    aiohttp_server: Any, tmp_path: Path
+) -> None:
+    server = await aiohttp_server(make_site_app({"p.test": HostPlan(pages=5)}))
+    site = server.app[SITE]
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[crawl]\nseeds = ["http://p.test:{server.port}/p/0"]\n[politeness]\ndelay = 0.6\n'
+        '[fetch]\nresolve = { "p.test" = "127.0.0.1" }\n',
+        encoding="utf-8",
+    )
+    command = [sys.executable, "-m", "crawler", "crawl", str(config), "--quiet"]
+    first = await asyncio.create_subprocess_exec(*command)
+    await asyncio.wait_for(site.arrived("/p/1"), 10)
+    await asyncio.sleep(0.1)  # let the writer commit /p/0 and the robots.txt it used
+    first.kill()
+    await first.wait()
+
+    second = await asyncio.create_subprocess_exec(*command)
+    assert await asyncio.wait_for(second.wait(), 30) == 0
+
+    paths = [h.path for h in sorted(site.log, key=lambda h: h.start)]
+    assert paths.count("/robots.txt") == 1  # still fresh: taken from the database
+    assert sorted(set(paths) - {"/robots.txt"}) == [f"/p/{n}" for n in range(5)]
+    assert min_gap(site.log) >= 0.6  # across the restart too
+
+
+async def test_resume_applies_the_edited_scope_and_adds_seeds(
+    demo_server: DemoServer, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, demo_server.port, delay=0)
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("concurrency = 8", "concurrency = 8\nmax_pages = 20"))
+    command = [sys.executable, "-m", "crawler", "crawl", str(config), "--quiet"]
+    assert await (await asyncio.create_subprocess_exec(*command)).wait() == 0
+
+    extra_seed = f"http://shop.demo.test:{demo_server.port}/page/9"
+    edited = text.replace("concurrency = 8", 'concurrency = 8\nexclude = ["/page/1"]')
+    edited = edited.replace("seeds = [", f'seeds = ["{extra_seed}", ')
+    config.write_text(edited, encoding="utf-8")
+    assert await (await asyncio.create_subprocess_exec(*command)).wait() == 0
+
+    with closing(sqlite3.connect(tmp_path / "crawl.db")) as db:
+        fetched = {u for (u,) in db.execute("SELECT url FROM pages")}
+        runs = db.execute("SELECT outcome, pages FROM runs ORDER BY id").fetchall()
+        excluded_later = db.execute(
+            "SELECT url FROM pages WHERE url LIKE '%/page/1%'"
+            " AND fetched_at >= (SELECT started_at FROM runs WHERE id = 2)"
+        ).fetchall()
+        skipped = db.execute("SELECT count(*) FROM urls WHERE reason = 'exclude'").fetchone()[0]
+    assert excluded_later == []  # queued before the edit, skipped after it
+    assert skipped > 0
+    assert extra_seed in fetched
+    assert runs[0] == ("limit", 20)
+    assert runs[1][0] == "finished"

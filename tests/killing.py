@@ -86,8 +86,12 @@ async def kill_and_resume(
     kills: int,
     delay: float = 0.01,
     window: tuple[float, float] = (0.05, 2.5),
+    final_requests: int | None = None,
 ) -> Round:
-    """Crawl the demo site served on `port`, killing the crawler `kills` times, then resume."""
+    """Crawl the demo site served on `port`, killing the crawler `kills` times, then resume.
+
+    With `final_requests`, one more kill lands as soon as the server has seen that many
+    requests: at the very end of the crawl, while the writer flushes its last pages."""
     rng = random.Random(seed)
     config = write_config(folder, port, delay=delay)
     db = folder / "crawl.db"
@@ -104,6 +108,17 @@ async def kill_and_resume(
             process.kill()
             await process.wait()
             result.kills.append(round(time.monotonic() - started, 3))
+        checkpoints.append((len(log), committed_pages(db)))
+        result.integrity.append(integrity(db))
+    if final_requests is not None:
+        process = await _start(config, "crawl")
+        # The demo site's log is a plain list: poll it, so the kill lands within a millisecond.
+        while len(log) < final_requests and process.returncode is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.001)
+        if process.returncode is None:
+            process.kill()
+            result.kills.append(-1.0)
+        await process.wait()
         checkpoints.append((len(log), committed_pages(db)))
         result.integrity.append(integrity(db))
     for _ in range(10):

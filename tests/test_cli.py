@@ -145,6 +145,13 @@ async def test_resume_needs_an_unfinished_crawl(demo_server: DemoServer, tmp_pat
     assert "no crawl database" in err
 
     assert (await _run("crawl", str(config), "--quiet"))[0] == 0
+    code, _, err = await _run("resume", str(config))
+    assert code == 0  # stopped by max_pages with URLs left queued: resume continues
+    config.write_text(config.read_text().replace("max_pages = 5", ""), encoding="utf-8")
+    assert (await _run("resume", str(config), "--quiet"))[0] == 0
+    code, _, err = await _run("resume", str(config))
+    assert code == 2  # finished: nothing left
+    assert "holds no unfinished crawl" in err
     (tmp_path / "crawl.db").unlink()
     (tmp_path / "crawl.db").write_text("not sqlite", encoding="utf-8")
     code, _, err = await _run("resume", str(config))

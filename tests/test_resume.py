@@ -25,11 +25,13 @@ from crawler.store import SQLiteStore
 async def test_sigkill_and_resume_give_the_uninterrupted_crawl(
     demo_server: DemoServer, tmp_path: Path, seed: int
 ) -> None:
+    log = request_log(demo_server)
+    total = len(expected_pages(port=demo_server.port)) + 3  # pages and three robots.txt
     result = await kill_and_resume(
-        request_log(demo_server), demo_server.port, tmp_path, seed=seed, kills=4
+        log, demo_server.port, tmp_path, seed=seed, kills=4, final_requests=total
     )
 
-    assert len(result.kills) >= 3  # the crawl really was interrupted
+    assert len(result.kills) >= 4  # the crawl really was interrupted
     assert set(result.integrity) == {"ok"}
     assert result.pages == expected_pages(port=demo_server.port)  # URLs and depths
     assert result.refetched == []  # no committed page was requested again

@@ -31,6 +31,7 @@ class CrawlConfig:
     max_duration: float = 0
     max_url_length: int = 2048
     concurrency: int = 16
+    max_query_variants: int = 1000
 
 
 @dataclass(frozen=True, slots=True)

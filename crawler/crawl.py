@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,6 +23,8 @@ from .config import Config
 from .extract import Extractor
 from .fetch import Fetcher, Response
 from .frontier import Frontier, PageTask, RobotsTask
+from .lag import LoopLag
+from .parse import ParsedPage, parse_html
 from .progress import Progress, Reporter
 from .records import Discovered, Outcome
 from .robots import MAX_ROBOTS_BYTES
@@ -31,6 +35,9 @@ from .writer import Writer
 logger = logging.getLogger(__name__)
 
 GRACE_SECONDS = 5.0  # how long in-flight requests may finish after a stop is asked for
+# Pages larger than this are parsed in a separate process and their links extracted in a
+# thread: lexbor and the regex pass hold the GIL, so in this process they would stall the loop.
+BIG_PAGE = 1_000_000
 
 RunOutcome = Literal["finished", "limit", "interrupted"]
 
@@ -40,6 +47,8 @@ class RunResult:
     outcome: RunOutcome
     pages: int  # pages fetched by this run
     seconds: float
+    lag_p99: float = 0.0  # event-loop lag, seconds
+    lag_max: float = 0.0
 
 
 class Crawler:
@@ -51,6 +60,7 @@ class Crawler:
         self._stop_requested = asyncio.Event()
         self._stop_reason: RunOutcome = "interrupted"
         self._frontier: Frontier | None = None
+        self._lag = LoopLag()
 
     def stop(self, outcome: RunOutcome = "interrupted") -> None:
         """Stop taking URLs; in-flight requests get GRACE_SECONDS, then the writer flushes."""
@@ -65,16 +75,22 @@ class Crawler:
         async with contextlib.AsyncExitStack() as stack:
             store = await stack.enter_async_context(SQLiteStore.open(self.config.storage.path))
             fetcher = await stack.enter_async_context(Fetcher(self.config))
+            parse_pool = stack.enter_context(_ParsePool())
             resume = await store.start_run(self._seeds(), self.config.crawl.max_depth)
             outcome: RunOutcome = "interrupted"
             try:
-                frontier = await self._crawl(store, fetcher, resume)
+                frontier = await self._crawl(store, fetcher, parse_pool, resume)
                 outcome = self._outcome(frontier)
             finally:
                 await store.end_run(resume.run_id, outcome)
-        return RunResult(outcome, frontier.pages_started, time.monotonic() - started)
+        seconds = time.monotonic() - started
+        lag = self._lag
+        logger.info("event-loop lag: p99 %.1f ms, max %.1f ms", lag.p99 * 1000, lag.max * 1000)
+        return RunResult(outcome, frontier.pages_started, seconds, lag.p99, lag.max)
 
-    async def _crawl(self, store: Storage, fetcher: Fetcher, resume: ResumeState) -> Frontier:
+    async def _crawl(
+        self, store: Storage, fetcher: Fetcher, parse_pool: _ParsePool, resume: ResumeState
+    ) -> Frontier:
         writer: Writer
         frontier = Frontier(store, self.config, resume, emit=lambda item: writer.put(item))
         writer = Writer(store, frontier.committed, frontier.host_records)
@@ -82,7 +98,7 @@ class Crawler:
         if self._stop_requested.is_set():
             frontier.stop()
         await frontier.load()
-        worker = _Worker(self.config, frontier, fetcher, writer)
+        worker = _Worker(self.config, frontier, fetcher, writer, parse_pool)
         progress = Progress(frontier, store, self._reporter)
         async with asyncio.TaskGroup() as group:
             group.create_task(writer.run(), name="writer")
@@ -94,6 +110,7 @@ class Crawler:
                 group.create_task(self._deadline(), name="deadline"),
                 group.create_task(self._grace(workers), name="grace"),
                 group.create_task(progress.run(), name="progress"),
+                group.create_task(self._lag.run(), name="lag"),
             ]
             await asyncio.wait(workers)
             for helper in helpers:
@@ -133,11 +150,20 @@ class Crawler:
 class _Worker:
     """The loop each worker coroutine runs: take a task, fetch, hand the outcome on."""
 
-    def __init__(self, config: Config, frontier: Frontier, fetcher: Fetcher, writer: Writer):
+    def __init__(
+        self,
+        config: Config,
+        frontier: Frontier,
+        fetcher: Fetcher,
+        writer: Writer,
+        parse_pool: _ParsePool,
+    ):
         self._frontier = frontier
         self._fetcher = fetcher
         self._writer = writer
+        self._parse_pool = parse_pool
         self._extractor = Extractor(config, Scope(config.crawl))
+        self._token = config.politeness.robots_token
         self._max_bytes = config.fetch.max_bytes
         self._store_body = config.storage.store_body
 
@@ -155,12 +181,39 @@ class _Worker:
         )
         if self._frontier.page_done(task, response):
             return  # retried later, when politeness allows
-        await self._writer.put(self._outcome(task, response))
-
-    def _outcome(self, task: PageTask, response: Response) -> Outcome:
         try:
-            return self._extractor.outcome(task.url, response)
+            outcome = await self._extract(task, response)
         except Exception as exc:  # a bug on one page must not stop the crawl: record it, log it
             logger.exception("extracting %s failed", task.url.url)
             failed = dataclasses.replace(response, body=b"", error=f"extract: {exc!r}")
-            return self._extractor.outcome(task.url, failed)
+            outcome = self._extractor.outcome(task.url, failed, None)
+        await self._writer.put(outcome)
+
+    async def _extract(self, task: PageTask, response: Response) -> Outcome:
+        if len(response.body) <= BIG_PAGE:
+            return self._extractor.outcome(task.url, response, self._extractor.parse(response))
+        parsed = None
+        if self._extractor.parses(response):
+            parsed = await self._parse_pool.run(response.body, response.charset, self._token)
+        return await asyncio.to_thread(self._extractor.outcome, task.url, response, parsed)
+
+
+class _ParsePool:
+    """A one-process pool for parsing big pages, started on first use, shut down on exit."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> _ParsePool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    async def run(self, body: bytes, charset: str | None, token: str) -> ParsedPage:
+        if self._pool is None:
+            # spawn, not fork: this process has threads (aiosqlite, asyncio.to_thread).
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, parse_html, body, charset, token)

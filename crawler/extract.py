@@ -12,7 +12,7 @@ from yarl import URL
 
 from .config import Config
 from .fetch import Response
-from .parse import Link, PageRules, header_rules, merge_rules, parse_html
+from .parse import Link, PageRules, ParsedPage, header_rules, merge_rules, parse_html
 from .records import Discovered, LinkRecord, Outcome, PageRecord, QueuedURL, utc_now
 from .urls import Scope, host_key, normalize
 
@@ -25,15 +25,26 @@ class Extractor:
         self._scope = scope
         self._token = config.politeness.robots_token
 
-    def outcome(self, queued: QueuedURL, response: Response) -> Outcome:
+    def parses(self, response: Response) -> bool:
+        """Whether links are extracted from this response: 2xx HTML with a body."""
+        status = response.status or 0
+        return response.is_html and 200 <= status < 300 and bool(response.body)
+
+    def parse(self, response: Response) -> ParsedPage | None:
+        """The parsed page if `parses(response)`."""
+        if not self.parses(response):
+            return None
+        return parse_html(response.body, response.charset, self._token)
+
+    def outcome(self, queued: QueuedURL, response: Response, parsed: ParsedPage | None) -> Outcome:
+        """The outcome of a response; `parsed` is what `parse` gave for it."""
         page_url = URL(queued.url)
         title: str | None = None
         rules = header_rules(list(response.robots_tags), self._token)
         links: list[LinkRecord] = []
         discovered: list[Discovered] = []
         status = response.status or 0
-        if response.is_html and 200 <= status < 300 and response.body:
-            parsed = parse_html(response.body, response.charset, self._token)
+        if parsed is not None:
             title = parsed.title
             rules = merge_rules(rules, parsed.rules)
             base = _base_url(page_url, parsed.base_href)

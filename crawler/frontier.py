@@ -38,7 +38,7 @@ from .robots import (
     rules_from_status,
 )
 from .store import ResumeState, Storage
-from .urls import Scope, host_key, origin
+from .urls import Scope, host_key, origin, path_of
 
 WINDOW = 64  # queued URLs of one host held in memory at most
 
@@ -97,6 +97,7 @@ class Frontier:
         self._emit = emit
         self._token = config.politeness.robots_token
         self._scope = Scope(config.crawl)
+        self._query_variants: dict[str, int] = {}
         self._hosts: dict[str, _Host] = {}
         self._heap: list[tuple[float, str]] = []
         self._robots: dict[str, RobotsRules] = {}
@@ -273,7 +274,22 @@ class Frontier:
             return "crawl-delay"
         if not rules.allows(queued.url):
             return "robots"
+        if self._query_variant_over_limit(queued.url):  # last: it counts the URLs fetched
+            return "trap"
         return None
+
+    def _query_variant_over_limit(self, url: str) -> bool:
+        """Count pages fetched per path with a query string; past the limit it is a trap
+        (session ids, endless filters): the URLs stay on disk, skipped, never fetched."""
+        limit = self._config.crawl.max_query_variants
+        path = path_of(url)
+        if not limit or path is None:
+            return False
+        fetched = self._query_variants.get(path, 0)
+        if fetched >= limit:
+            return True
+        self._query_variants[path] = fetched + 1
+        return False
 
     def _rules_for(self, host: _Host, queued: QueuedURL) -> RobotsRules | None:
         """The robots rules for the URL's origin, or None after asking for robots.txt."""

@@ -84,7 +84,23 @@ class Scope:
             return "include"
         if depth > self._max_depth:
             return "depth"
+        if _repeats_a_segment(url):
+            return "trap"
         return None
+
+
+def _repeats_a_segment(url: str) -> bool:
+    """A path segment three times or more (/a/b/a/b/a/b): the mark of relative-link loops."""
+    path = url.split("?", 1)[0].split("/")[3:]
+    if len(path) < 3:
+        return False
+    return any(path.count(segment) >= 3 for segment in set(path) if segment)
+
+
+def path_of(url: str) -> str | None:
+    """The URL without its query string, or None when it has none."""
+    head, sep, _ = url.partition("?")
+    return head if sep else None
 
 
 def _seed_hosts(seeds: Iterable[str]) -> tuple[str, ...]:

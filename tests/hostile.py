@@ -1,0 +1,174 @@
+"""A hostile web site: every way a server can be broken or adversarial, on one aiohttp app.
+
+The home page `/` links to every trap, so one crawl meets them all. Used by
+tests/test_hostile.py (one trap at a time) and bench/hostile.py (all of them in one run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import random
+import zlib
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+MB = 1024 * 1024
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@functools.cache
+def _bomb(size: int) -> bytes:
+    return gzip_bomb(size)
+
+
+def gzip_bomb(size: int) -> bytes:
+    """`size` zero bytes, gzip-compressed (about a thousandth of the size)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip container
+    block = bytes(MB)
+    parts = [compressor.compress(block) for _ in range(size // MB)]
+    parts.append(compressor.flush())
+    return b"".join(parts)
+
+
+def _html(body: str) -> web.Response:
+    return web.Response(text=f"<html><body>{body}</body></html>", content_type="text/html")
+
+
+async def big(request: web.Request) -> web.Response:
+    return web.Response(body=b"<p>" + b"x" * (3 * MB), content_type="text/html")
+
+
+def make_bomb_handler(size: int) -> Handler:
+    _bomb(size)  # built now, not in the handler: tests share their event loop with the server
+
+    async def bomb(request: web.Request) -> web.Response:
+        headers = {"Content-Encoding": "gzip", "Content-Type": "text/html"}
+        return web.Response(body=_bomb(size), headers=headers)
+
+    return bomb
+
+
+async def trickle(request: web.Request) -> web.StreamResponse:
+    """One byte every 0.2 s, for ever (until the client gives up)."""
+    response = web.StreamResponse(headers={"Content-Type": "text/html"})
+    await response.prepare(request)
+    while True:
+        await response.write(b"x")
+        await asyncio.sleep(0.2)
+
+
+async def hang(request: web.Request) -> web.Response:
+    await asyncio.sleep(3600)
+    return _html("never")
+
+
+async def reset(request: web.Request) -> web.StreamResponse:
+    """Headers and half a body, then the connection is cut."""
+    response = web.StreamResponse(headers={"Content-Type": "text/html", "Content-Length": "5000"})
+    await response.prepare(request)
+    await response.write(b"<html>" + b"y" * 1000)
+    assert request.transport is not None
+    request.transport.abort()
+    return response
+
+
+async def lying_length(request: web.Request) -> web.StreamResponse:
+    """Content-Length promises more than is sent before the connection closes."""
+    response = web.StreamResponse(headers={"Content-Type": "text/html", "Content-Length": "100000"})
+    await response.prepare(request)
+    await response.write(b"<html><title>short</title>")
+    assert request.transport is not None
+    request.transport.close()
+    return response
+
+
+async def binary(request: web.Request) -> web.Response:
+    noise = random.Random(7).randbytes(200_000)
+    return web.Response(body=noise, content_type="text/html")
+
+
+async def nested(request: web.Request) -> web.Response:
+    body = "<div>" * 100_000 + '<a href="/nested-target">deep</a>'
+    return web.Response(text=body, content_type="text/html")
+
+
+async def many_links(request: web.Request) -> web.Response:
+    links = "".join(f'<a href="/many/{n}">{n}</a>' for n in range(100_000))
+    return web.Response(text=links, content_type="text/html")
+
+
+@functools.cache
+def huge_page() -> bytes:
+    row = '<div class="row"><p>Some text of a large page, <a href="/huge/{}">link</a></p></div>\n'
+    return "".join(row.format(n % 1000) for n in range(600_000)).encode()
+
+
+async def huge(request: web.Request) -> web.Response:
+    """About 50 MB of HTML."""
+    return web.Response(body=huge_page(), content_type="text/html")
+
+
+async def calendar(request: web.Request) -> web.Response:
+    """An endless calendar: every day links to the next and the previous one."""
+    day = int(request.match_info["day"])
+    return _html(f'<a href="/calendar/{day + 1}">next</a><a href="/calendar/{day - 1}">prev</a>')
+
+
+async def repeating(request: web.Request) -> web.Response:
+    """A relative link that makes the path grow by one segment each hop: /a/ → /a/a/ → …"""
+    return _html('<a href="a/">deeper</a>')
+
+
+async def session(request: web.Request) -> web.Response:
+    """Every visit links to fresh session-id variants of the same page."""
+    rng = random.Random(request.query_string)
+    links = "".join(f'<a href="/session?sid={rng.getrandbits(64):x}">s</a>' for _ in range(20))
+    return _html(links)
+
+
+async def redirect_loop(request: web.Request) -> web.Response:
+    target = "/loop-b" if request.path == "/loop-a" else "/loop-a"
+    raise web.HTTPFound(target)
+
+
+async def leaf(request: web.Request) -> web.Response:
+    return _html("leaf")
+
+
+TRAPS = {
+    "/big": big,
+    "/trickle": trickle,
+    "/hang": hang,
+    "/reset": reset,
+    "/lying-length": lying_length,
+    "/binary": binary,
+    "/nested": nested,
+    "/many-links": many_links,
+    "/huge": huge,
+    "/huge/{n}": leaf,
+    "/calendar/{day}": calendar,
+    "/a/{tail:.*}": repeating,
+    "/session": session,
+    "/loop-a": redirect_loop,
+    "/loop-b": redirect_loop,
+    "/nested-target": leaf,
+    "/many/{n}": leaf,
+}
+HOME_LINKS = (
+    "/big /gzip-bomb /trickle /hang /reset /lying-length /binary /nested /many-links /huge"
+    " /calendar/0 /a/ /session /loop-a /long/" + "x" * 3000
+).split()
+
+
+def make_hostile_app(bomb_size: int = 256 * MB) -> web.Application:
+    async def home(request: web.Request) -> web.Response:
+        return _html("".join(f'<a href="{href}">trap</a>' for href in HOME_LINKS))
+
+    app = web.Application()
+    app.router.add_get("/", home)
+    app.router.add_get("/gzip-bomb", make_bomb_handler(bomb_size))
+    for path, handler in TRAPS.items():
+        app.router.add_get(path, handler)
+    return app

@@ -81,15 +81,6 @@ def open_read_only(path: Path) -> sqlite3.Connection:
     return db
 
 
-@contextlib.contextmanager
-def translated(what: str, *, exit_code: int = 1) -> Iterator[None]:
-    """sqlite3's exceptions become StoreError("<what>: <error>")."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise StoreError(f"{what}: {exc}", exit_code=exit_code) from exc
-
-
 def run_query(path: Path, sql: str, fmt: str, out: TextIO) -> int:
     """Run `sql` on a read-only connection to `path`, write its rows to `out` in `fmt`.
 

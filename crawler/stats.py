@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
-from .query import open_read_only, translated, write_table
+from .query import open_read_only, write_table
+from .store import translated
 
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 _CLASS_ORDER = ("1xx", *STATUS_CLASSES, "other", "no response")

@@ -97,21 +97,23 @@ class SQLiteStore:
     @contextlib.asynccontextmanager
     async def open(cls, path: Path) -> AsyncIterator[SQLiteStore]:
         """Create or migrate the database at `path` and open its connections."""
-        with _translated(f"cannot open database {str(path)!r}"):
-            await asyncio.to_thread(prepare, path)
-            async with (
-                aiosqlite.connect(path, isolation_level=None) as writer,
-                aiosqlite.connect(path, isolation_level=None) as reader,
-            ):
+        async with contextlib.AsyncExitStack() as stack:
+            # A failure here is the user's storage.path (a folder, unwritable, not SQLite).
+            with translated(f"storage.path: cannot use {str(path)!r}", exit_code=2):
+                await asyncio.to_thread(prepare, path)
+                writer, reader = [
+                    await stack.enter_async_context(aiosqlite.connect(path, isolation_level=None))
+                    for _ in range(2)
+                ]
                 for db in (writer, reader):
                     await db.execute("PRAGMA busy_timeout = 10000")
                 await writer.execute("PRAGMA synchronous = NORMAL")
                 await writer.execute("PRAGMA recursive_triggers = ON")
                 await reader.execute("PRAGMA query_only = ON")
-                yield cls(writer, reader)
+            yield cls(writer, reader)
 
     async def start_run(self, seeds: Sequence[Discovered], max_depth: int) -> ResumeState:
-        with _translated("cannot start the run"):
+        with translated("cannot start the run"):
             db = self._writer
             await db.execute("BEGIN IMMEDIATE")
             earlier = await _fetch_all(db, "SELECT 1 FROM runs LIMIT 1")
@@ -143,14 +145,14 @@ class SQLiteStore:
         )
 
     async def end_run(self, run_id: int, outcome: str) -> None:
-        with _translated("cannot record the end of the run"):
+        with translated("cannot record the end of the run"):
             await self._writer.execute(
                 "UPDATE runs SET ended_at = ?, outcome = ? WHERE id = ?",
                 (utc_now(), outcome, run_id),
             )
 
     async def queued_hosts(self) -> list[str]:
-        with _translated("cannot read the frontier"):
+        with translated("cannot read the frontier"):
             rows = await _fetch_all(
                 self._reader, "SELECT DISTINCT host FROM urls WHERE state = 'queued'"
             )
@@ -158,7 +160,7 @@ class SQLiteStore:
 
     async def next_queued(self, host: str, limit: int, taken: Collection[int]) -> list[QueuedURL]:
         # Taken URLs are still 'queued' until their outcome commits: read past them.
-        with _translated("cannot read the frontier"):
+        with translated("cannot read the frontier"):
             rows = await _fetch_all(
                 self._reader,
                 "SELECT id, url, host, depth, redirects FROM urls"
@@ -169,14 +171,14 @@ class SQLiteStore:
         return fresh[:limit]
 
     async def count_queued(self) -> int:
-        with _translated("cannot read the frontier"):
+        with translated("cannot read the frontier"):
             rows = await _fetch_all(
                 self._reader, "SELECT count(*) FROM urls WHERE state = 'queued'"
             )
         return int(rows[0][0])
 
     async def save(self, batch: Batch) -> None:
-        with _translated("cannot write the crawl to the database"):
+        with translated("cannot write the crawl to the database"):
             db = self._writer
             await db.execute("BEGIN IMMEDIATE")
             try:
@@ -280,9 +282,10 @@ async def _fetch_all(
 
 
 @contextlib.contextmanager
-def _translated(what: str) -> Iterator[None]:
-    """sqlite3's exceptions become StoreError, naming what we were doing."""
+def translated(what: str, *, exit_code: int = 1) -> Iterator[None]:
+    """sqlite3's exceptions (and the OS errors behind them) become StoreError, naming what we
+    were doing. Exit code 2 where the cause is the user's setting (storage.path)."""
     try:
         yield
-    except sqlite3.Error as exc:
-        raise StoreError(f"{what}: {exc}") from exc
+    except (sqlite3.Error, OSError) as exc:
+        raise StoreError(f"{what}: {exc}", exit_code=exit_code) from exc

@@ -187,3 +187,46 @@ async def test_sigint_stops_gracefully_and_resume_completes(
     # No committed page was requested again by the resumed run.
     requested = [(r.host, r.path) for r in request_log(demo_server) if r.path != "/robots.txt"]
     assert len(requested) - len(set(requested)) <= 3  # at most those in flight: one per host
+
+
+async def test_bad_local_paths_exit_2(demo_server: DemoServer, tmp_path: Path) -> None:
+    code, _, err = await _run("crawl", str(tmp_path))  # a folder given as the config file
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "cannot read config file" in err
+
+    config = _write_config(tmp_path, demo_server.port)
+    (tmp_path / "crawl.db").mkdir()  # storage.path is a folder
+    code, _, err = await _run("crawl", str(config), "--quiet")
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "storage.path" in err
+    assert not request_log(demo_server)  # nothing was requested
+
+
+async def test_full_disk_stops_with_a_clear_line_and_keeps_committed_pages(
+    demo_server: DemoServer, tmp_path: Path
+) -> None:
+    config = _write_config(tmp_path, demo_server.port)
+    db = tmp_path / "crawl.db"
+    limit = 256 * 1024  # bytes any one file may grow to: the "disk" fills after a few pages
+    script = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
+        "from crawler.cli import main\n"
+        f"sys.exit(main(['crawl', {str(config)!r}, '--quiet']))\n"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+
+    assert process.returncode == 1
+    text = err.decode()
+    assert text.count("\n") == 1, text
+    assert "cannot write the crawl to the database" in text
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        pages = conn.execute("SELECT count(*) FROM pages").fetchone()[0]
+    assert 0 < pages < len(expected_pages(port=demo_server.port))

@@ -179,3 +179,56 @@ async def test_redirect_loop_ends(aiohttp_server: Any, make_config: ConfigFactor
         (f"http://{HOST}:{port}/loop-a", 302, f"http://{HOST}:{port}/loop-b"),
         (f"http://{HOST}:{port}/loop-b", 302, f"http://{HOST}:{port}/loop-a"),
     ]
+
+
+async def test_tls_to_a_plain_http_server_is_an_error_row(
+    aiohttp_server: Any, make_config: ConfigFactory
+) -> None:
+    server = await aiohttp_server(make_hostile_app())
+    config = make_config(
+        [f"https://{HOST}:{server.port}/"],
+        hosts=(HOST,),
+        politeness={"obey_robots": False},
+        fetch={"timeout": 2},
+    )
+
+    assert (await crawl(config)).outcome == "finished"
+
+    [(status, error)] = rows(config, "SELECT status, error FROM pages")
+    assert status is None
+    assert "ssl" in error.lower()
+
+
+async def _garbage_server(reply: bytes) -> asyncio.Server:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(reply)
+        await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(answer, "127.0.0.1", 0)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        pytest.param(b"HELLO THERE\r\n\r\n", id="not-http"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\nhi", id="bad-length"),
+        pytest.param(b"HTTP/1.1 999999 ???\r\n\x00\x01\x02\r\n\r\n", id="binary-headers"),
+        pytest.param(b"", id="closed-at-once"),
+    ],
+)
+async def test_protocol_garbage_is_an_error_row(make_config: ConfigFactory, reply: bytes) -> None:
+    server = await _garbage_server(reply)
+    port = server.sockets[0].getsockname()[1]
+    config = make_config(
+        [f"http://junk.test:{port}/"], hosts=("junk.test",), politeness={"obey_robots": False}
+    )
+    async with server:
+        assert (await crawl(config)).outcome == "finished"
+
+    [(status, error, state)] = rows(
+        config, "SELECT status, error, state FROM pages JOIN urls USING (url)"
+    )
+    assert (status, state) == (None, "failed")
+    assert error

@@ -259,3 +259,28 @@ async def test_robots_txt_is_fetched_again_after_its_ttl(
     assert paths.count("/robots.txt") >= 3
     assert len([p for p in paths if p.startswith("/p/")]) == 12
     assert min_gap(site.log) >= 0.1
+
+
+async def test_robots_redirect_loop_ends_after_five_hops(
+    aiohttp_server: Any, make_config: ConfigFactory
+) -> None:
+    plan = HostPlan(pages=2, robots_redirect="/robots.txt")  # robots.txt redirects to itself
+    site, port = await _serve(aiohttp_server, {"loop.test": plan})
+    config = make_config(_seeds(port, ["loop.test"]), hosts=("loop.test",))
+
+    await crawl(config)
+
+    paths = [h.path for h in site.log]
+    assert paths == ["/robots.txt"] * 6 + ["/p/0", "/p/1"]  # 5 hops followed, then allow all
+    [(status,)] = rows(config, "SELECT robots_status FROM hosts")
+    assert status.startswith("allow-all")
+
+
+async def test_megabytes_of_robots_garbage(aiohttp_server: Any, make_config: ConfigFactory) -> None:
+    garbage = "Disallow: /p/1\n" + "\x00\xff junk line without a colon\n" * 200_000
+    site, port = await _serve(aiohttp_server, {"junk.test": HostPlan(pages=3, robots=garbage)})
+    config = make_config(_seeds(port, ["junk.test"]), hosts=("junk.test",))
+
+    await crawl(config)
+
+    assert sorted(h.path for h in site.log) == ["/p/0", "/p/1", "/p/2", "/robots.txt"]

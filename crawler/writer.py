@@ -1,9 +1,9 @@
 """The writer: the one task that writes the database.
 
-Workers hand it outcomes through a bounded queue (back-pressure: a worker waits when the writer
-is behind). It commits by group: whatever has arrived while the last transaction ran goes into
-the next one, up to `MAX_BATCH` outcomes, so a busy crawl gets large transactions and a quiet
-one gets its pages committed at once.
+Workers hand it outcomes; it commits by group: whatever has arrived while the last transaction
+ran goes into the next one, so a busy crawl gets large transactions and a quiet one gets its
+pages committed at once. Back-pressure counts records, not outcomes (one page can carry 100,000
+links): while more than MAX_PENDING records wait for a commit, workers wait to hand over more.
 """
 
 from __future__ import annotations
@@ -17,10 +17,17 @@ from .store import Batch, Storage
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH = 512
-QUEUE_SIZE = 1024
+MAX_PENDING = 50_000  # links and URLs handed over and not yet committed, at most
+MAX_BATCH = 20_000  # records in one transaction, about
 
 Item = Outcome | RobotsRecord
+
+
+def weight(item: Item) -> int:
+    """The records an item adds to the database."""
+    if isinstance(item, Outcome):
+        return 1 + len(item.links) + len(item.discovered)
+    return 1
 
 
 class Writer:
@@ -35,36 +42,51 @@ class Writer:
         self._store = store
         self._on_commit = on_commit
         self._host_records = host_records
-        self._queue: asyncio.Queue[Item | None] = asyncio.Queue(QUEUE_SIZE)
+        self._queue: asyncio.Queue[Item | None] = asyncio.Queue()  # bounded by _pending
+        self._pending = 0
+        self._room = asyncio.Condition()
         self.committed = 0
 
     async def put(self, item: Item) -> None:
-        await self._queue.put(item)
+        """Hand an item over, waiting while too much is pending (one item always gets in)."""
+        size = weight(item)
+        async with self._room:
+            await self._room.wait_for(
+                lambda: self._pending + size <= MAX_PENDING or not self._pending
+            )
+            self._pending += size
+        self._queue.put_nowait(item)
 
     async def close(self) -> None:
         """Ask the writer to save what it holds and stop."""
-        await self._queue.put(None)
+        self._queue.put_nowait(None)
 
     async def run(self) -> None:
         closing = False
         while not closing:
-            batch = Batch()
-            closing = self._add(batch, await self._queue.get())
-            while not closing and len(batch.outcomes) < MAX_BATCH and not self._queue.empty():
-                closing = self._add(batch, self._queue.get_nowait())
+            batch, size = Batch(), 0
+            item = await self._queue.get()
+            while True:
+                if item is None:
+                    closing = True
+                    break
+                size += self._add(batch, item)
+                if size >= MAX_BATCH or self._queue.empty():
+                    break
+                item = self._queue.get_nowait()
             batch.hosts = self._host_records()
             await self._store.save(batch)
             self.committed += len(batch.outcomes)
             self._on_commit(batch.outcomes)
+            async with self._room:
+                self._pending -= size
+                self._room.notify_all()
         logger.debug("writer closed after %d outcomes", self.committed)
 
     @staticmethod
-    def _add(batch: Batch, item: Item | None) -> bool:
-        """Add an item to the batch; True when it is the closing mark."""
-        if item is None:
-            return True
+    def _add(batch: Batch, item: Item) -> int:
         if isinstance(item, Outcome):
             batch.outcomes.append(item)
         else:
             batch.robots.append(item)
-        return False
+        return weight(item)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import resource
 import signal
 import socket
 import sqlite3
@@ -110,21 +111,16 @@ def main() -> int:
                 time.sleep(1)
                 rss = rss_mb(crawler.pid)
                 peak = max(peak, rss)
-                print(
-                    f"{time.monotonic() - started:7.0f}  {queued(folder / 'crawl.db'):11}  {rss:6.1f}"
-                )
+                seconds = time.monotonic() - started
+                print(f"{seconds:7.0f}  {queued(folder / 'crawl.db'):11}  {rss:6.1f}")
             final = queued(folder / "crawl.db")
             size = (folder / "crawl.db").stat().st_size / 1024 / 1024
     finally:
         server.terminate()
         server.join(10)
-    import resource
-
-    peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    peak = max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
     print(f"queued at the end {final}, database {size:.0f} MB")
-    print(
-        f"peak RSS of the crawler {max(peak, peak_children):.1f} MB (exit code {crawler.returncode})"
-    )
+    print(f"peak RSS of the crawler {peak:.1f} MB (exit code {crawler.returncode})")
     return crawler.returncode
 
 

@@ -54,9 +54,12 @@ async def trickle(request: web.Request) -> web.StreamResponse:
     """One byte every 0.2 s, for ever (until the client gives up)."""
     response = web.StreamResponse(headers={"Content-Type": "text/html"})
     await response.prepare(request)
-    while True:
-        await response.write(b"x")
-        await asyncio.sleep(0.2)
+    try:
+        while True:
+            await response.write(b"x")
+            await asyncio.sleep(0.2)
+    except ConnectionResetError:  # the client gave up, as it should
+        return response
 
 
 async def hang(request: web.Request) -> web.Response:
@@ -162,9 +165,16 @@ HOME_LINKS = (
 ).split()
 
 
+def trap_url(n: int, href: str, port: int | str) -> str:
+    """Where the home page links to trap `n`: each trap on its own host, as on the web."""
+    return f"http://t{n}.evil.test:{port}{href}"
+
+
 def make_hostile_app(bomb_size: int = 256 * MB) -> web.Application:
     async def home(request: web.Request) -> web.Response:
-        return _html("".join(f'<a href="{href}">trap</a>' for href in HOME_LINKS))
+        port = request.host.rsplit(":", 1)[-1]
+        hrefs = [trap_url(n, href, port) for n, href in enumerate(HOME_LINKS)]
+        return _html("".join(f'<a href="{href}">trap</a>' for href in hrefs))
 
     app = web.Application()
     app.router.add_get("/", home)

@@ -58,7 +58,8 @@ def check(db: Path, port: int) -> bool:
         biggest = conn.execute("SELECT coalesce(max(length(body)), 0) FROM pages").fetchone()[0]
         print(f"integrity_check           {'ok' if ok else 'FAILED'}")
         print(f"largest stored body       {biggest} bytes (max_bytes {MAX_BYTES})")
-        print(f"pages                     {conn.execute('SELECT count(*) FROM pages').fetchone()[0]}")
+        pages = conn.execute("SELECT count(*) FROM pages").fetchone()[0]
+        print(f"pages                     {pages}")
         missing = []
         for n, href in enumerate(HOME_LINKS):
             url = trap_url(n, href, port)

@@ -1,7 +1,7 @@
 """A hostile web site: every way a server can be broken or adversarial, on one aiohttp app.
 
 The home page `/` links to every trap, so one crawl meets them all. Used by
-tests/test_hostile.py (one trap at a time) and bench/hostile.py (all of them in one run).
+tests/test_hostile.py (one trap at a time) and bench/traps.py (all of them in one run).
 """
 
 from __future__ import annotations

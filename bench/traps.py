@@ -4,7 +4,7 @@ The site runs in its own process; the real `crawler` command crawls it from `/`,
 every trap. Checks: exit 0, every trap URL has a row with a status, an error or a skip reason,
 no stored body above max_bytes, `PRAGMA integrity_check` ok; prints wall time and peak RSS.
 
-    .venv/bin/python bench/hostile.py
+    .venv/bin/python bench/traps.py
 """
 
 from __future__ import annotations

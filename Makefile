@@ -37,5 +37,11 @@ crawl: $(STAMP)
 	$(BIN)/crawler crawl $(CONFIG) && \
 	$(BIN)/crawler stats $(DB)
 
+# Politeness at scale, a million-URL frontier, every hostile trap (see README "Measured").
+bench: $(STAMP)
+	$(BIN)/python bench/politeness.py --hosts 60 --pages 30 --delay 0.2 --concurrency 64
+	$(BIN)/python bench/frontier.py --urls 1000000 --fanout 300
+	$(BIN)/python bench/traps.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache crawl.db crawl.db-wal crawl.db-shm

@@ -12,6 +12,7 @@ import random
 import zlib
 from collections.abc import Awaitable, Callable
 
+import brotli
 from aiohttp import web
 
 MB = 1024 * 1024
@@ -21,6 +22,17 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @functools.cache
 def _bomb(size: int) -> bytes:
     return gzip_bomb(size)
+
+
+@functools.cache
+def brotli_bomb(size: int) -> bytes:
+    """`size` zero bytes, brotli-compressed (a few hundred bytes)."""
+    return bytes(brotli.compress(bytes(size), quality=5))
+
+
+async def brotli_bombed(request: web.Request) -> web.Response:
+    headers = {"Content-Encoding": "br", "Content-Type": "text/html"}
+    return web.Response(body=brotli_bomb(256 * MB), headers=headers)
 
 
 def gzip_bomb(size: int) -> bytes:
@@ -150,6 +162,7 @@ TRAPS = {
     "/nested": nested,
     "/many-links": many_links,
     "/huge": huge,
+    "/brotli-bomb": brotli_bombed,
     "/huge/{n}": leaf,
     "/calendar/{day}": calendar,
     "/a/{tail:.*}": repeating,
@@ -160,8 +173,8 @@ TRAPS = {
     "/many/{n}": leaf,
 }
 HOME_LINKS = (
-    "/big /gzip-bomb /trickle /hang /reset /lying-length /binary /nested /many-links /huge"
-    " /calendar/0 /a/ /session /loop-a /long/" + "x" * 3000
+    "/big /gzip-bomb /brotli-bomb /trickle /hang /reset /lying-length /binary /nested"
+    " /many-links /huge /calendar/0 /a/ /session /loop-a /long/" + "x" * 3000
 ).split()
 
 
@@ -171,6 +184,8 @@ def trap_url(n: int, href: str, port: int | str) -> str:
 
 
 def make_hostile_app(bomb_size: int = 256 * MB) -> web.Application:
+    brotli_bomb(256 * MB)  # built now, not in the handler: tests share their loop with the server
+
     async def home(request: web.Request) -> web.Response:
         port = request.host.rsplit(":", 1)[-1]
         hrefs = [trap_url(n, href, port) for n, href in enumerate(HOME_LINKS)]

@@ -64,6 +64,18 @@ async def test_gzip_bomb_costs_at_most_max_bytes(
     assert grown_mb < 64  # 256 MB inflated would show; what we read is 2 MB
 
 
+async def test_brotli_bomb_costs_at_most_max_bytes(
+    aiohttp_server: Any, make_config: ConfigFactory
+) -> None:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    config, _ = await _crawl_trap(
+        aiohttp_server, make_config, "/brotli-bomb", fetch={"max_bytes": 2 * MB}
+    )
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert _page(config, "/brotli-bomb")[:5] == (200, 2 * MB, 1, 2 * MB, None)
+    assert grown_mb < 64
+
+
 @pytest.mark.parametrize("path", ["/trickle", "/hang"])
 async def test_timeout_covers_the_whole_request(
     aiohttp_server: Any, make_config: ConfigFactory, path: str

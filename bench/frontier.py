@@ -10,11 +10,8 @@ its resident memory is sampled from /proc every second next to the queue's size.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import multiprocessing
 import resource
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -24,6 +21,7 @@ from contextlib import closing
 from pathlib import Path
 
 from aiohttp import web
+from serving import free_port, serve_until_terminated, wait_for
 
 
 def serve(port: int, fanout: int) -> None:
@@ -36,25 +34,9 @@ def serve(port: int, fanout: int) -> None:
         body = f"<html><head><title>Page {n}</title></head><body><ul>{links}</ul></body></html>"
         return web.Response(text=body, content_type="text/html")
 
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_get("/p/{n:\\d+}", page)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        await stop.wait()
-        await runner.cleanup()
-
-    asyncio.run(main())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+    app = web.Application()
+    app.router.add_get("/p/{n:\\d+}", page)
+    serve_until_terminated(app, port)
 
 
 def rss_mb(pid: int) -> float:
@@ -100,7 +82,7 @@ def main() -> int:
                 '[fetch]\nresolve = { "wide.test" = "127.0.0.1" }\n',
                 encoding="utf-8",
             )
-            time.sleep(0.5)
+            wait_for(port)
             started = time.monotonic()
             crawler = subprocess.Popen(
                 [sys.executable, "-m", "crawler", "crawl", str(config), "--quiet"]

@@ -12,11 +12,8 @@ bound (hosts / delay).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import multiprocessing
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from aiohttp import web  # noqa: E402
+from serving import free_port, serve_until_terminated, wait_for  # noqa: E402
 from sites import SITE, Hit, HostPlan, make_site_app, max_in_flight, min_gap  # noqa: E402
 
 
@@ -35,36 +32,10 @@ def serve(port: int, hosts: list[str], pages: int, log_path: str) -> None:
     plans = {h: HostPlan(pages=pages, extra_links=("/private/a", "/private/b")) for h in hosts}
     app = make_site_app(plans)
 
-    async def main() -> None:
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        await stop.wait()
-        await runner.cleanup()
-
-    asyncio.run(main())
+    serve_until_terminated(app, port)
     with open(log_path, "w", encoding="utf-8") as out:
         for hit in app[SITE].log:
             out.write(json.dumps([hit.host, hit.path, hit.start, hit.end, hit.user_agent]) + "\n")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-def wait_for(port: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SystemExit(f"the test site did not start on port {port}")
 
 
 def write_config(folder: Path, port: int, hosts: list[str], args: argparse.Namespace) -> Path:

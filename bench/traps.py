@@ -9,11 +9,8 @@ no stored body above max_bytes, `PRAGMA integrity_check` ok; prints wall time an
 
 from __future__ import annotations
 
-import asyncio
 import multiprocessing
 import resource
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,7 +19,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from aiohttp import web
+from serving import free_port, serve_until_terminated, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -33,23 +30,7 @@ MAX_BYTES = 5 * MB
 
 
 def serve(port: int) -> None:
-    async def main() -> None:
-        runner = web.AppRunner(make_hostile_app(), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        await stop.wait()
-        await runner.cleanup()
-
-    asyncio.run(main())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+    serve_until_terminated(make_hostile_app(), port)
 
 
 def check(db: Path, port: int) -> bool:
@@ -98,7 +79,7 @@ def main() -> int:
                 f"[fetch]\ntimeout = 3\nmax_bytes = {MAX_BYTES}\nresolve = {{ {resolve} }}\n",
                 encoding="utf-8",
             )
-            time.sleep(3)  # the site builds its 256 MB gzip bomb and 50 MB page first
+            wait_for(port)  # the site builds its bombs first
             started = time.monotonic()
             code = subprocess.run(
                 [sys.executable, "-m", "crawler", "crawl", str(config), "--quiet"], check=False

@@ -29,7 +29,8 @@ class Round:
     integrity: list[str] = field(default_factory=list)  # PRAGMA integrity_check after each kill
 
 
-def write_config(folder: Path, port: int, *, delay: float) -> Path:
+def write_config(folder: Path, port: int, *, delay: float = 0, extra: str = "") -> Path:
+    """A config for the demo site served on `port` (the database beside it)."""
     resolve = ", ".join(f'"{host}" = "127.0.0.1"' for host in DEMO_HOSTS)
     path = folder / "config.toml"
     path.write_text(
@@ -37,6 +38,7 @@ def write_config(folder: Path, port: int, *, delay: float) -> Path:
 seeds = ["http://docs.demo.test:{port}/"]
 allowed_domains = ["demo.test"]
 concurrency = 8
+{extra}
 [politeness]
 delay = {delay}
 [fetch]

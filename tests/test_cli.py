@@ -14,31 +14,9 @@ from pathlib import Path
 
 import pytest
 from conftest import DemoServer, request_log
+from killing import write_config
 
 from crawler.demo_site import DEMO_HOSTS, expected_pages
-
-
-def _write_config(tmp_path: Path, port: int, *, delay: float = 0, extra: str = "") -> Path:
-    resolve = ", ".join(f'"{host}" = "127.0.0.1"' for host in DEMO_HOSTS)
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f"""
-[crawl]
-seeds = ["http://docs.demo.test:{port}/"]
-allowed_domains = ["demo.test"]
-concurrency = 8
-{extra}
-[politeness]
-delay = {delay}
-[fetch]
-timeout = 5
-resolve = {{ {resolve} }}
-[storage]
-path = "crawl.db"
-""",
-        encoding="utf-8",
-    )
-    return path
 
 
 async def _run(*args: str, wait: float = 60) -> tuple[int, str, str]:
@@ -62,7 +40,7 @@ def _count(db: Path, sql: str) -> int:
 
 
 async def test_crawl_stats_and_query(demo_server: DemoServer, tmp_path: Path) -> None:
-    config = _write_config(tmp_path, demo_server.port)
+    config = write_config(tmp_path, demo_server.port)
     db = tmp_path / "crawl.db"
 
     code, _, err = await _run("crawl", str(config), "--quiet")
@@ -108,7 +86,7 @@ async def test_crawl_stats_and_query(demo_server: DemoServer, tmp_path: Path) ->
     ],
 )
 async def test_query_refuses_writes(demo_server: DemoServer, tmp_path: Path, sql: str) -> None:
-    config = _write_config(tmp_path, demo_server.port, extra="max_pages = 5")
+    config = write_config(tmp_path, demo_server.port, extra="max_pages = 5")
     db = tmp_path / "crawl.db"
     assert (await _run("crawl", str(config), "--quiet"))[0] == 0
     before = db.read_bytes()
@@ -138,7 +116,7 @@ async def test_query_and_stats_user_errors(tmp_path: Path) -> None:
 
 
 async def test_resume_needs_an_unfinished_crawl(demo_server: DemoServer, tmp_path: Path) -> None:
-    config = _write_config(tmp_path, demo_server.port, extra="max_pages = 5")
+    config = write_config(tmp_path, demo_server.port, extra="max_pages = 5")
 
     code, _, err = await _run("resume", str(config))
     assert code == 2
@@ -162,7 +140,7 @@ async def test_resume_needs_an_unfinished_crawl(demo_server: DemoServer, tmp_pat
 async def test_sigint_stops_gracefully_and_resume_completes(
     demo_server: DemoServer, tmp_path: Path
 ) -> None:
-    config = _write_config(tmp_path, demo_server.port, delay=0.05)
+    config = write_config(tmp_path, demo_server.port, delay=0.05)
     db = tmp_path / "crawl.db"
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "crawler", "crawl", str(config), stderr=asyncio.subprocess.PIPE
@@ -195,7 +173,7 @@ async def test_bad_local_paths_exit_2(demo_server: DemoServer, tmp_path: Path) -
     assert err.count("\n") == 1
     assert "cannot read config file" in err
 
-    config = _write_config(tmp_path, demo_server.port)
+    config = write_config(tmp_path, demo_server.port)
     (tmp_path / "crawl.db").mkdir()  # storage.path is a folder
     code, _, err = await _run("crawl", str(config), "--quiet")
     assert code == 2
@@ -207,7 +185,7 @@ async def test_bad_local_paths_exit_2(demo_server: DemoServer, tmp_path: Path) -
 async def test_full_disk_stops_with_a_clear_line_and_keeps_committed_pages(
     demo_server: DemoServer, tmp_path: Path
 ) -> None:
-    config = _write_config(tmp_path, demo_server.port)
+    config = write_config(tmp_path, demo_server.port)
     db = tmp_path / "crawl.db"
     limit = 256 * 1024  # bytes any one file may grow to: the "disk" fills after a few pages
     script = (

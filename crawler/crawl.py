@@ -116,7 +116,7 @@ class Crawler:
             for helper in helpers:
                 helper.cancel()
             await writer.close()
-        progress.final()
+        await progress.final()
         return frontier
 
     def _outcome(self, frontier: Frontier) -> RunOutcome:

@@ -207,17 +207,18 @@ class Frontier:
 
     def committed(self, outcomes: Iterable[Outcome]) -> None:
         """The writer committed these outcomes: their URLs leave memory, new work is known."""
+        with_work: set[str] = set()
         for outcome in outcomes:
             host = self._hosts[outcome.url.host]
             host.taken.discard(outcome.url.id)
             if host.committed_during_refill is not None:
                 host.committed_during_refill.add(outcome.url.id)
             self._open -= 1
-            for found in outcome.discovered:
-                if found.state == "queued":
-                    host = self._host(found.host)
-                    host.maybe_more = True
-                    self._schedule(host)
+            with_work.update(found.host for found in outcome.discovered if found.state == "queued")
+        for name in with_work:
+            host = self._host(name)
+            host.maybe_more = True
+            self._schedule(host)
         self._wake.set()
 
     def counters(self) -> tuple[int, int]:

@@ -67,8 +67,9 @@ class Progress:
                 self._counted_at = time.monotonic()
             self._reporter.show(self.line())
 
-    def final(self) -> None:
+    async def final(self) -> None:
         if self._reporter is not None:
+            self._queued = await self._store.count_queued()
             self._reporter.close(self.line())
 
     def line(self) -> str:

@@ -106,6 +106,8 @@ class Frontier:
         self._pages_by_host = resume.pages_by_host
         self._pages_left = config.crawl.max_pages - resume.pages if config.crawl.max_pages else -1
         self._open = 0
+        self._errors = 0
+        self._changed: set[str] = set()  # hosts whose slot changed since host_records()
         self._pick_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self.stopped = False
@@ -169,24 +171,27 @@ class Frontier:
         return None
 
     def page_done(self, task: PageTask, response: Response) -> bool:
-        """A page request ended. True when it will be retried (no outcome to write yet)."""
-        task.slot.finish(response.status, response.retry_after, response.answered_at)
+        """A page request ended. True when it is not final: it will be tried again (in this run,
+        or, once a stop was asked for, in the next one), so there is no outcome to write."""
+        self._finish(task.slot, response)
         host = self._hosts[task.url.host]
         retry = response.retryable and task.url.attempts < self._config.fetch.retries
-        if retry and not self.stopped:
-            task.url.attempts += 1
-            host.urls.appendleft(task.url)
+        if retry:
             host.pages -= 1
             self.pages_started -= 1
             self._pages_left += 1 if self._pages_left >= 0 else 0
             self._open -= 1
+            task.url.attempts += 1
+            if not self.stopped:
+                host.urls.appendleft(task.url)
+            # else: it stays queued in storage (and taken here, so this run leaves it alone)
         self._schedule(host)
         self._wake.set()
-        return retry and not self.stopped
+        return retry
 
     async def robots_done(self, task: RobotsTask, response: Response) -> None:
         """A robots.txt request ended: follow its redirect, retry it, or settle the rules."""
-        task.slot.finish(response.status, response.retry_after, response.answered_at)
+        self._finish(task.slot, response)
         self._open -= 1
         self._schedule(self._hosts[task.slot.host])
         self._wake.set()
@@ -223,11 +228,13 @@ class Frontier:
 
     def counters(self) -> tuple[int, int]:
         """Errors so far and hosts seen, for the progress line."""
-        return sum(h.slot.errors for h in self._hosts.values()), len(self._hosts)
+        return self._errors, len(self._hosts)
 
     def host_records(self) -> list[HostRecord]:
         """Snapshots of the hosts whose state changed since the last call."""
-        return [h.slot.record() for h in self._hosts.values() if h.slot.dirty]
+        records = [self._hosts[name].slot.record() for name in self._changed]
+        self._changed.clear()
+        return records
 
     # -- choosing a task --------------------------------------------------------------------
 
@@ -311,8 +318,14 @@ class Frontier:
 
     def _start(self, task: Task) -> Task:
         task.slot.start(time.monotonic())
+        self._changed.add(task.slot.host)
         self._open += 1
         return task
+
+    def _finish(self, slot: HostSlot, response: Response) -> None:
+        if slot.finish(response.status, response.retry_after, response.answered_at):
+            self._errors += 1
+        self._changed.add(slot.host)
 
     async def _refill(self, host: _Host) -> None:
         host.committed_during_refill = set()
@@ -361,6 +374,7 @@ class Frontier:
         slot = self._host(name).slot
         slot.robots_status = f"{rules.status} ({response.status or response.error})"
         slot.robots_fetched_at = utc_now()
+        self._changed.add(name)
         self._apply_crawl_delay(slot, rules, response.answered_at)
         for waiting in self._robots_pending.pop(key, set()):
             self._hosts[waiting].awaiting_robots = False

@@ -38,7 +38,6 @@ class HostSlot:
     errors: int = 0
     robots_status: str | None = None
     robots_fetched_at: str | None = None
-    dirty: bool = True  # changed since the writer last saved it
 
     @property
     def effective_delay(self) -> float:
@@ -66,12 +65,11 @@ class HostSlot:
         self.next_start = now + self.effective_delay
         self.in_flight += 1
         self.requests += 1
-        self.dirty = True
 
-    def finish(self, status: int | None, retry_after: float | None, answered_at: float) -> None:
-        """A request was answered with `status` (None: no response) at `answered_at`."""
+    def finish(self, status: int | None, retry_after: float | None, answered_at: float) -> bool:
+        """A request was answered with `status` (None: no response) at `answered_at`.
+        True when it counts as an error (no response, 429, 5xx)."""
         self.in_flight -= 1
-        self.dirty = True
         failed = status is None or status == 429 or status >= 500
         if failed:
             self.errors += 1
@@ -82,9 +80,9 @@ class HostSlot:
         if retry_after is not None and status in (429, 503):
             self.not_before = max(self.not_before, answered_at + retry_after)
         self.next_start = max(self.next_start, answered_at + self.effective_delay)
+        return failed
 
     def record(self) -> HostRecord:
-        self.dirty = False
         hold = self.not_before - time.monotonic()
         return HostRecord(
             host=self.host,

@@ -2,14 +2,13 @@
 
 from .config import Config
 from .crawl import Crawler, RunResult
-from .errors import ConfigError, CrawlerError, FetchError, StoreError, UsageError
+from .errors import ConfigError, CrawlerError, StoreError, UsageError
 
 __all__ = [
     "Config",
     "ConfigError",
     "Crawler",
     "CrawlerError",
-    "FetchError",
     "RunResult",
     "StoreError",
     "UsageError",

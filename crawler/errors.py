@@ -3,11 +3,10 @@
     CrawlerError            base: the CLI catches it once and exits with its code
     ├── ConfigError         a bad config file (exit 2), names the file and the key
     ├── UsageError          a bad command line or argument (exit 2): missing DB, nothing to resume
-    ├── StoreError          the database refused an operation (exit 2 for a user's SQL, else 1)
-    └── FetchError          one request failed; carries `.url`; becomes a page's `error`, never
-                            stops the crawl
+    └── StoreError          the database refused an operation (exit 2 for a user's SQL, else 1)
 
-aiohttp exceptions are translated to FetchError in `fetch` only; sqlite3 exceptions to
+A failed request is no exception at all: `fetch` turns aiohttp's exceptions into a Response
+whose `error` says what happened, and that becomes the page's row. sqlite3 exceptions become
 StoreError in `store` and `query` only.
 """
 
@@ -38,12 +37,3 @@ class StoreError(CrawlerError):
     def __init__(self, message: str, *, exit_code: int = 1) -> None:
         super().__init__(message)
         self.exit_code = exit_code
-
-
-class FetchError(CrawlerError):
-    """One request failed without a usable response (timeout, refused, reset, bad protocol)."""
-
-    def __init__(self, url: str, message: str, *, retryable: bool = True) -> None:
-        super().__init__(message)
-        self.url = url
-        self.retryable = retryable

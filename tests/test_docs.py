@@ -55,3 +55,18 @@ def test_spec_keys_are_all_implemented() -> None:
             spec_keys.append(f"{section}.{match.group(1)}")
     assert spec_keys
     assert set(spec_keys) <= set(_config_keys())  # the spec's names are kept; we may add
+
+
+def test_public_api() -> None:
+    import crawler
+
+    assert set(crawler.__all__) == {
+        "Config",
+        "ConfigError",
+        "Crawler",
+        "CrawlerError",
+        "RunResult",
+        "StoreError",
+        "UsageError",
+    }
+    assert all(hasattr(crawler, name) for name in crawler.__all__)

@@ -38,6 +38,7 @@ GRACE_SECONDS = 5.0  # how long in-flight requests may finish after a stop is as
 # Pages larger than this are parsed in a separate process and their links extracted in a
 # thread: lexbor and the regex pass hold the GIL, so in this process they would stall the loop.
 BIG_PAGE = 1_000_000
+MANY_LINKS = 2_000  # more links than this on a page: resolve them in a thread too
 
 RunOutcome = Literal["finished", "limit", "interrupted"]
 
@@ -190,12 +191,16 @@ class _Worker:
         await self._writer.put(outcome)
 
     async def _extract(self, task: PageTask, response: Response) -> Outcome:
-        if len(response.body) <= BIG_PAGE:
-            return self._extractor.outcome(task.url, response, self._extractor.parse(response))
-        parsed = None
-        if self._extractor.parses(response):
+        big = len(response.body) > BIG_PAGE
+        if not big:
+            parsed = self._extractor.parse(response)
+        elif self._extractor.parses(response):
             parsed = await self._parse_pool.run(response.body, response.charset, self._token)
-        return await asyncio.to_thread(self._extractor.outcome, task.url, response, parsed)
+        else:
+            parsed = None
+        if big or (parsed is not None and len(parsed.links) > MANY_LINKS):
+            return await asyncio.to_thread(self._extractor.outcome, task.url, response, parsed)
+        return self._extractor.outcome(task.url, response, parsed)
 
 
 class _ParsePool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
@@ -27,6 +28,14 @@ async def demo_server(aiohttp_server: Any) -> DemoServer:
     """The demo site, served on a free loopback port."""
     server: DemoServer = await aiohttp_server(make_app())
     return server
+
+
+async def requests_seen(server: TestServer, count: int) -> None:
+    """Wait (30 s at most) until the demo server has seen `count` requests."""
+    log = request_log(server)
+    async with asyncio.timeout(30):
+        while len(log) < count:  # noqa: ASYNC110 (the log is a plain list: poll it)
+            await asyncio.sleep(0.01)
 
 
 def request_log(server: TestServer) -> list[RequestRecord]:

@@ -13,7 +13,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from conftest import DemoServer, request_log
+from conftest import DemoServer, request_log, requests_seen
 from killing import write_config
 
 from crawler.demo_site import DEMO_HOSTS, expected_pages
@@ -145,7 +145,7 @@ async def test_sigint_stops_gracefully_and_resume_completes(
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "crawler", "crawl", str(config), stderr=asyncio.subprocess.PIPE
     )
-    await asyncio.sleep(1.5)
+    await requests_seen(demo_server, 40)
     process.send_signal(signal.SIGINT)
     _, err = await asyncio.wait_for(process.communicate(), 30)
 

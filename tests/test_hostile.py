@@ -84,7 +84,7 @@ async def test_timeout_covers_the_whole_request(
     status, _, _, _, error, elapsed_ms = _page(config, path)
     assert status is None
     assert error == "timeout"
-    assert 900 <= elapsed_ms < 2500
+    assert 900 <= elapsed_ms < 5000  # one timeout, not the 30 s default nor for ever
     assert rows(config, "SELECT state FROM urls WHERE url LIKE ?", ("%" + path,)) == [("failed",)]
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DemoServer, request_log
+from conftest import DemoServer, request_log, requests_seen
 from killing import integrity, kill_and_resume, write_config
 from sites import SITE, HostPlan, make_site_app, min_gap
 
@@ -54,7 +54,7 @@ async def test_signal_stops_gracefully(
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "crawler", "crawl", str(config), stderr=asyncio.subprocess.PIPE
     )
-    await asyncio.sleep(1.2)
+    await requests_seen(demo_server, 30)
     process.send_signal(signum)
     _, err = await asyncio.wait_for(process.communicate(), 20)
 

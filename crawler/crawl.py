@@ -35,10 +35,11 @@ from .writer import Writer
 logger = logging.getLogger(__name__)
 
 GRACE_SECONDS = 5.0  # how long in-flight requests may finish after a stop is asked for
-# Pages larger than this are parsed in a separate process and their links extracted in a
-# thread: lexbor and the regex pass hold the GIL, so in this process they would stall the loop.
+# Heavy pages (over BIG_PAGE bytes, or with more than about MANY_LINKS links) are parsed in a
+# separate process and their links resolved in a thread: lexbor, the regex pass and selectolax's
+# per-node calls hold the GIL, so here they would stall the event loop (30,000 links: 0.3 s).
 BIG_PAGE = 1_000_000
-MANY_LINKS = 2_000  # more links than this on a page: resolve them in a thread too
+MANY_LINKS = 2_000
 
 RunOutcome = Literal["finished", "limit", "interrupted"]
 
@@ -191,16 +192,13 @@ class _Worker:
         await self._writer.put(outcome)
 
     async def _extract(self, task: PageTask, response: Response) -> Outcome:
-        big = len(response.body) > BIG_PAGE
-        if not big:
-            parsed = self._extractor.parse(response)
-        elif self._extractor.parses(response):
-            parsed = await self._parse_pool.run(response.body, response.charset, self._token)
-        else:
-            parsed = None
-        if big or (parsed is not None and len(parsed.links) > MANY_LINKS):
-            return await asyncio.to_thread(self._extractor.outcome, task.url, response, parsed)
-        return self._extractor.outcome(task.url, response, parsed)
+        body = response.body
+        if len(body) <= BIG_PAGE and body.count(b"<a ") + body.count(b"<A ") <= MANY_LINKS:
+            return self._extractor.outcome(task.url, response, self._extractor.parse(response))
+        parsed = None
+        if self._extractor.parses(response):
+            parsed = await self._parse_pool.run(body, response.charset, self._token)
+        return await asyncio.to_thread(self._extractor.outcome, task.url, response, parsed)
 
 
 class _ParsePool:

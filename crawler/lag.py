@@ -30,4 +30,4 @@ class LoopLag:
     def p99(self) -> float:
         if len(self._samples) < 2:
             return self.max
-        return quantiles(self._samples, n=100)[98]
+        return quantiles(self._samples, n=100, method="inclusive")[98]

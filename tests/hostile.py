@@ -110,7 +110,8 @@ async def nested(request: web.Request) -> web.Response:
 
 
 async def many_links(request: web.Request) -> web.Response:
-    links = "".join(f'<a href="/many/{n}">{n}</a>' for n in range(100_000))
+    count = int(request.query.get("n", "100000"))
+    links = "".join(f'<a href="/many/{n}">{n}</a>' for n in range(count))
     return web.Response(text=links, content_type="text/html")
 
 

@@ -135,6 +135,18 @@ async def test_a_page_with_100000_links(aiohttp_server: Any, make_config: Config
     assert result.lag_max < 0.25
 
 
+async def test_a_small_page_with_many_links_does_not_block_the_loop(
+    aiohttp_server: Any, make_config: ConfigFactory
+) -> None:
+    config, _, result = await _crawl_trap_result(
+        aiohttp_server, make_config, "/many-links?n=30000", crawl={"max_pages": 1}
+    )
+    [(size,)] = rows(config, "SELECT bytes FROM pages")
+    assert size < 1_000_000  # small: its link count alone must keep it off the event loop
+    assert rows(config, "SELECT count(*) FROM links")[0][0] == 30_000
+    assert result.lag_max < 0.25
+
+
 async def test_a_50_mb_page_does_not_block_the_loop(
     aiohttp_server: Any, make_config: ConfigFactory
 ) -> None:

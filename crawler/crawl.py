@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .config import Config
+from .errors import StoreError
 from .extract import Extractor
 from .fetch import Fetcher, Response
 from .frontier import Frontier, PageTask, RobotsTask
@@ -79,12 +80,22 @@ class Crawler:
             fetcher = await stack.enter_async_context(Fetcher(self.config))
             parse_pool = stack.enter_context(_ParsePool())
             resume = await store.start_run(self._seeds(), self.config.crawl.max_depth)
-            outcome: RunOutcome = "interrupted"
+            ended = "interrupted"  # what `runs` records if this run is cancelled
             try:
                 frontier = await self._crawl(store, fetcher, parse_pool, resume)
                 outcome = self._outcome(frontier)
+                ended = outcome
+            except Exception:
+                ended = "failed"
+                raise
             finally:
-                await store.end_run(resume.run_id, outcome)
+                try:
+                    await store.end_run(resume.run_id, ended)
+                except StoreError:
+                    if ended != "failed":
+                        raise
+                    # The failure itself (say, a full disk) is the error to report, not this.
+                    logger.warning("could not record the end of the run")
         seconds = time.monotonic() - started
         lag = self._lag
         logger.info("event-loop lag: p99 %.1f ms, max %.1f ms", lag.p99 * 1000, lag.max * 1000)

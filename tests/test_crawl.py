@@ -221,3 +221,16 @@ async def test_delay_spaces_requests_to_each_host(
     # Three hosts crawled side by side: faster than one host's schedule for all pages.
     span = log[-1].time - log[0].time
     assert span < len(log) * delay
+
+
+async def test_store_body_false_keeps_no_bodies_and_skips_non_html(
+    demo_server: DemoServer, make_config: ConfigFactory
+) -> None:
+    config = make_config([_seed(demo_server)], storage={"store_body": False})
+
+    await crawl(config)
+
+    assert rows(config, "SELECT count(*) FROM pages WHERE body IS NOT NULL") == [(0,)]
+    sizes = dict(rows(config, "SELECT content_type, max(bytes) FROM pages GROUP BY 1"))
+    assert sizes["text/html"] > 0  # HTML is still read, for its links
+    assert sizes["application/pdf"] == 0  # nothing else needs its body read

@@ -34,11 +34,11 @@ def normalize(href: str, base: URL | None = None) -> URL | None:
             return None
         if url.raw_fragment:
             url = url.with_fragment(None)
-        text = str(url)
-        if url.raw_path == "/" and not url.raw_query_string and not text.endswith("/"):
-            text += "/"  # yarl keeps "http://h" without its path; SPEC wants "http://h/"
-        # Parsing the text again applies yarl's normalization to hrefs that were absolute.
-        return URL(text)
+        if url.raw_path == "/" and not url.raw_query_string:
+            text = str(url)
+            if not text.endswith("/"):
+                return URL(text + "/")  # yarl writes "http://h" without its path; SPEC: "http://h/"
+        return url
     except (ValueError, TypeError, UnicodeError):
         return None
 

@@ -122,6 +122,12 @@ def _run_crawl(config: Config, args: argparse.Namespace) -> int:
             f" → {config.storage.path}",
             file=sys.stderr,
         )
+        if result.pages == 0 and result.outcome == "finished":
+            print(
+                f"crawler: nothing was left to crawl in {config.storage.path}; to crawl again,"
+                " delete it or set another storage.path",
+                file=sys.stderr,
+            )
     return 0
 
 

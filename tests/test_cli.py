@@ -208,3 +208,17 @@ async def test_full_disk_stops_with_a_clear_line_and_keeps_committed_pages(
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         pages = conn.execute("SELECT count(*) FROM pages").fetchone()[0]
     assert 0 < pages < len(expected_pages(port=demo_server.port))
+
+
+async def test_crawl_again_says_there_is_nothing_left(
+    demo_server: DemoServer, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, demo_server.port)
+    assert (await _run("crawl", str(config), "--quiet"))[0] == 0
+    requests = len(request_log(demo_server))
+
+    code, _, err = await _run("crawl", str(config))
+
+    assert code == 0
+    assert "nothing was left to crawl" in err
+    assert len(request_log(demo_server)) == requests  # not one request more

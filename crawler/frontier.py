@@ -31,6 +31,7 @@ from .politeness import HostSlot
 from .records import HostRecord, Outcome, QueuedURL, RobotsRecord, utc_now
 from .robots import (
     MAX_ROBOTS_REDIRECTS,
+    RobotsBook,
     RobotsRules,
     redirect_target,
     robots_url,
@@ -38,7 +39,7 @@ from .robots import (
     rules_from_status,
 )
 from .store import ResumeState, Storage
-from .urls import Scope, host_key, origin, path_of
+from .urls import QueryVariants, Scope, host_key, origin
 
 WINDOW = 64  # queued URLs of one host held in memory at most
 
@@ -97,11 +98,10 @@ class Frontier:
         self._emit = emit
         self._token = config.politeness.robots_token
         self._scope = Scope(config.crawl)
-        self._query_variants: dict[str, int] = {}
+        self._query_variants = QueryVariants(config.crawl.max_query_variants)
         self._hosts: dict[str, _Host] = {}
         self._heap: list[tuple[float, str]] = []
-        self._robots: dict[str, RobotsRules] = {}
-        self._robots_pending: dict[str, set[str]] = {}  # origin -> hosts waiting for its rules
+        self._robots = RobotsBook()
         self._saved_hosts = {h.host: h for h in resume.hosts}
         self._pages_by_host = resume.pages_by_host
         self._pages_left = config.crawl.max_pages - resume.pages if config.crawl.max_pages else -1
@@ -282,37 +282,20 @@ class Frontier:
             return "crawl-delay"
         if not rules.allows(queued.url):
             return "robots"
-        if self._query_variant_over_limit(queued.url):  # last: it counts the URLs fetched
+        if self._query_variants.over_limit(queued.url):  # last: it counts the URLs fetched
             return "trap"
         return None
-
-    def _query_variant_over_limit(self, url: str) -> bool:
-        """Count pages fetched per path with a query string; past the limit it is a trap
-        (session ids, endless filters): the URLs stay on disk, skipped, never fetched."""
-        limit = self._config.crawl.max_query_variants
-        path = path_of(url)
-        if not limit or path is None:
-            return False
-        fetched = self._query_variants.get(path, 0)
-        if fetched >= limit:
-            return True
-        self._query_variants[path] = fetched + 1
-        return False
 
     def _rules_for(self, host: _Host, queued: QueuedURL) -> RobotsRules | None:
         """The robots rules for the URL's origin, or None after asking for robots.txt."""
         if not self._config.politeness.obey_robots:
             return _ALLOW_ALL
         key = origin(URL(queued.url))
-        rules = self._robots.get(key)
-        if rules is not None and rules.expires > time.monotonic():
+        rules = self._robots.rules(key)
+        if rules is not None:
             return rules
-        waiting = self._robots_pending.get(key)
-        if waiting is None:
-            self._robots_pending[key] = {host.slot.host}
+        if self._robots.wait(key, host.slot.host):
             self._add_robots_task(key, robots_url(key))
-        else:
-            waiting.add(host.slot.host)
         host.awaiting_robots = True
         return None
 
@@ -355,28 +338,23 @@ class Frontier:
             age = (now - datetime.fromisoformat(record.fetched_at)).total_seconds()
             rules = rules_from_status(record.status, record.body, self._token, ttl - age)
             if rules is not None and age < ttl:
-                self._robots[record.origin] = rules
+                self._robots.settle(record.origin, rules)
                 self._apply_crawl_delay(self._host(record.host).slot, rules, self._started)
 
-    def _apply_crawl_delay(
-        self, slot: HostSlot, rules: RobotsRules, answered_at: float | None = None
-    ) -> None:
+    def _apply_crawl_delay(self, slot: HostSlot, rules: RobotsRules, answered_at: float) -> None:
         # Above max_crawl_delay the host's URLs are skipped (see _skip_reason), not slowed.
         delay = rules.crawl_delay
         if delay is not None and delay <= self._config.politeness.max_crawl_delay:
-            slot.crawl_delay = delay
-            if answered_at is not None:  # the robots.txt request itself counts
-                slot.next_start = max(slot.next_start, answered_at + slot.effective_delay)
+            slot.apply_crawl_delay(delay, answered_at)
 
     async def _settle_robots(self, key: str, rules: RobotsRules, response: Response) -> None:
-        self._robots[key] = rules
         name = host_key(URL(key))
         slot = self._host(name).slot
         slot.robots_status = f"{rules.status} ({response.status or response.error})"
         slot.robots_fetched_at = utc_now()
         self._changed.add(name)
         self._apply_crawl_delay(slot, rules, response.answered_at)
-        for waiting in self._robots_pending.pop(key, set()):
+        for waiting in self._robots.settle(key, rules):
             self._hosts[waiting].awaiting_robots = False
             self._schedule(self._hosts[waiting])
         self._wake.set()

@@ -90,3 +90,30 @@ def redirect_target(response: Response) -> str | None:
         return str(URL(response.url).join(URL(response.location)).with_fragment(None))
     except ValueError:
         return None
+
+
+class RobotsBook:
+    """The rules in force per origin, and the hosts waiting for an origin's robots.txt."""
+
+    def __init__(self) -> None:
+        self._rules: dict[str, RobotsRules] = {}
+        self._waiting: dict[str, set[str]] = {}  # origin -> hosts waiting for its rules
+
+    def rules(self, origin: str) -> RobotsRules | None:
+        """The origin's rules if known and not expired."""
+        rules = self._rules.get(origin)
+        return rules if rules is not None and rules.expires > time.monotonic() else None
+
+    def wait(self, origin: str, host: str) -> bool:
+        """Note that `host` waits for the origin's rules; True if their fetch must start now."""
+        waiting = self._waiting.get(origin)
+        if waiting is None:
+            self._waiting[origin] = {host}
+            return True
+        waiting.add(host)
+        return False
+
+    def settle(self, origin: str, rules: RobotsRules) -> set[str]:
+        """Put rules in force; returns the hosts that were waiting for them."""
+        self._rules[origin] = rules
+        return self._waiting.pop(origin, set())

@@ -97,10 +97,24 @@ def _repeats_a_segment(url: str) -> bool:
     return any(path.count(segment) >= 3 for segment in set(path) if segment)
 
 
-def path_of(url: str) -> str | None:
-    """The URL without its query string, or None when it has none."""
-    head, sep, _ = url.partition("?")
-    return head if sep else None
+class QueryVariants:
+    """Counts the pages fetched per path with a query string. Past `limit` (0: none) the path
+    is a trap (session ids, endless filters): its other URLs stay on disk, never fetched."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._fetched: dict[str, int] = {}
+
+    def over_limit(self, url: str) -> bool:
+        """True if `url` would pass the limit; otherwise count it as fetched."""
+        path, has_query, _ = url.partition("?")
+        if not self._limit or not has_query:
+            return False
+        fetched = self._fetched.get(path, 0)
+        if fetched >= self._limit:
+            return True
+        self._fetched[path] = fetched + 1
+        return False
 
 
 def _seed_hosts(seeds: Iterable[str]) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ import pytest
 from yarl import URL
 
 from crawler.config import Config
-from crawler.urls import Scope, host_key, normalize, origin
+from crawler.urls import QueryVariants, Scope, host_key, normalize, origin
 
 BASE = URL("http://site.test/dir/page.html")
 
@@ -110,3 +110,13 @@ def test_scope_allowed_domains_cover_subdomains() -> None:
 )
 def test_scope_skip_reason(crawl: dict[str, object], url: str, depth: int, reason: str) -> None:
     assert _scope(**crawl).skip_reason(url, depth) == reason
+
+
+def test_query_variants_cap_each_path() -> None:
+    variants = QueryVariants(limit=2)
+    assert not variants.over_limit("http://a.test/s?sid=1")
+    assert not variants.over_limit("http://a.test/s?sid=2")
+    assert variants.over_limit("http://a.test/s?sid=3")
+    assert not variants.over_limit("http://a.test/other?sid=3")  # another path
+    assert not variants.over_limit("http://a.test/s")  # no query: not a variant
+    assert not QueryVariants(limit=0).over_limit("http://a.test/s?sid=9")  # 0: no limit

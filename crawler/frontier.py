@@ -35,7 +35,6 @@ from .robots import (
     RobotsRules,
     redirect_target,
     robots_url,
-    rules_for,
     rules_from_status,
 )
 from .store import ResumeState, Storage
@@ -200,7 +199,7 @@ class Frontier:
             self._add_robots_task(task.origin, target, hops=task.hops + 1)
             return
         ttl = self._config.politeness.robots_ttl
-        rules = rules_for(response, self._token, ttl)
+        rules = rules_from_status(response.status, response.body, self._token, ttl)
         if rules is None and target is not None:
             rules = RobotsRules(status="allow-all", expires=time.monotonic() + ttl)  # 2.3.1.2
         if rules is None and task.attempts < self._config.fetch.retries and not self.stopped:

@@ -52,11 +52,10 @@ class HostSlot:
             return "crawl-delay"
         return "config"
 
-    def apply_crawl_delay(self, delay: float, answered_at: float | None) -> None:
-        """A robots Crawl-delay is in force; it counts from the robots.txt answer too."""
+    def apply_crawl_delay(self, delay: float, since: float) -> None:
+        """A robots Crawl-delay is in force from `since` (monotonic): the robots.txt answer."""
         self.crawl_delay = delay
-        if answered_at is not None:
-            self.next_start = max(self.next_start, answered_at + self.effective_delay)
+        self.next_start = max(self.next_start, since + self.effective_delay)
 
     def ready_at(self) -> float:
         """The monotonic time at which a request may start, if a connection is free."""

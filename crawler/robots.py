@@ -77,11 +77,6 @@ def rules_from_status(
     return None
 
 
-def rules_for(response: Response, token: str, ttl: float) -> RobotsRules | None:
-    """The rules of a robots.txt response (see `rules_from_status`)."""
-    return rules_from_status(response.status, response.body, token, ttl)
-
-
 def redirect_target(response: Response) -> str | None:
     """The absolute URL a 3xx robots.txt answer points to, if any."""
     if response.status is None or not 300 <= response.status < 400 or not response.location:

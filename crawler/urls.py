@@ -9,6 +9,7 @@ fragment and refusing everything but http and https.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 
 from yarl import URL
@@ -94,7 +95,8 @@ def _repeats_a_segment(url: str) -> bool:
     path = url.split("?", 1)[0].split("/")[3:]
     if len(path) < 3:
         return False
-    return any(path.count(segment) >= 3 for segment in set(path) if segment)
+    counts = Counter(segment for segment in path if segment)
+    return bool(counts) and counts.most_common(1)[0][1] >= 3
 
 
 class QueryVariants:

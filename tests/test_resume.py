@@ -70,12 +70,7 @@ async def test_signal_stops_gracefully(
 async def test_second_signal_stops_at_once(aiohttp_server: Any, tmp_path: Path) -> None:
     server = await aiohttp_server(make_site_app({"slow.test": HostPlan(pages=9, page_sleep=30)}))
     site = server.app[SITE]
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[crawl]\nseeds = ["http://slow.test:{server.port}/p/0"]\n'
-        '[fetch]\nresolve = { "slow.test" = "127.0.0.1" }\n',
-        encoding="utf-8",
-    )
+    config = _one_host_config(tmp_path, "slow.test", server.port, delay=1.0)
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "crawler", "crawl", str(config), "--quiet"
     )
@@ -114,12 +109,7 @@ async def test_restart_keeps_the_delay_and_the_robots_rules(
 ) -> None:
     server = await aiohttp_server(make_site_app({"p.test": HostPlan(pages=5)}))
     site = server.app[SITE]
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[crawl]\nseeds = ["http://p.test:{server.port}/p/0"]\n[politeness]\ndelay = 0.6\n'
-        '[fetch]\nresolve = { "p.test" = "127.0.0.1" }\n',
-        encoding="utf-8",
-    )
+    config = _one_host_config(tmp_path, "p.test", server.port, delay=0.6)
     command = [sys.executable, "-m", "crawler", "crawl", str(config), "--quiet"]
     first = await asyncio.create_subprocess_exec(*command)
     await asyncio.wait_for(site.arrived("/p/1"), 10)
@@ -164,3 +154,14 @@ async def test_resume_applies_the_edited_scope_and_adds_seeds(
     assert extra_seed in fetched
     assert runs[0] == ("limit", 20)
     assert runs[1][0] == "finished"
+
+
+def _one_host_config(folder: Path, host: str, port: int, *, delay: float) -> Path:
+    """A config crawling the multi-host test site's `host` from /p/0."""
+    config = folder / "config.toml"
+    config.write_text(
+        f'[crawl]\nseeds = ["http://{host}:{port}/p/0"]\n[politeness]\ndelay = {delay}\n'
+        f'[fetch]\nresolve = {{ "{host}" = "127.0.0.1" }}\n',
+        encoding="utf-8",
+    )
+    return config

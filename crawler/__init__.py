@@ -1,8 +1,14 @@
 """A polite async web crawler that leaves everything it saw in one SQLite file."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from .config import Config
-from .crawl import Crawler, RunResult
 from .errors import ConfigError, CrawlerError, StoreError, UsageError
+
+if TYPE_CHECKING:
+    from .crawl import Crawler, RunResult
 
 __all__ = [
     "Config",
@@ -13,3 +19,13 @@ __all__ = [
     "StoreError",
     "UsageError",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The engine (and aiohttp with it) loads on first use, so that `crawler query`, `crawler
+    # stats` and the page-parsing process, which import parts of this package, start fast.
+    if name in ("Crawler", "RunResult"):
+        from . import crawl
+
+        return getattr(crawl, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,14 +15,16 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import demo_site
 from .config import Config
-from .crawl import Crawler, RunResult
 from .errors import CrawlerError, UsageError
 from .progress import Reporter
 from .query import FORMATS, open_read_only, run_query
 from .stats import format_hosts, format_stats, read_stats
+
+if TYPE_CHECKING:
+    from .crawl import Crawler, RunResult
 
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -105,6 +107,10 @@ def _run_crawl(config: Config, args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     reporter = None if args.quiet else Reporter()
+    # Imported here, not above: `query` and `stats` need no HTTP client, and the process that
+    # parses big pages re-imports this module on start (multiprocessing's spawn).
+    from .crawl import Crawler
+
     crawler = Crawler(config, reporter=reporter)
     result, stopped_by = asyncio.run(_run_with_signals(crawler))
     for signum in EXIT_SIGNAL:  # the crawl is over: a late Ctrl-C must not kill the exit
@@ -176,6 +182,8 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _demo_site(args: argparse.Namespace) -> int:
+    from . import demo_site  # the aiohttp server: only for this command
+
     demo_site.run(args.port, host=args.host, quiet=args.quiet)
     return 0
 

@@ -111,10 +111,13 @@ class Crawler:
         if self._stop_requested.is_set():
             frontier.stop()
         await frontier.load()
-        worker = _Worker(self.config, frontier, fetcher, writer, parse_pool)
+        extractor = Extractor(self.config, Scope(self.config.crawl))
+        extraction = _Extraction(extractor, writer, self.config.crawl.concurrency)
+        worker = _Worker(self.config, frontier, fetcher, extraction, parse_pool)
         progress = Progress(frontier, store, self._reporter)
         async with asyncio.TaskGroup() as group:
             group.create_task(writer.run(), name="writer")
+            extracting = group.create_task(extraction.run(), name="extraction")
             workers = [
                 group.create_task(worker.run(), name=f"worker-{n}")
                 for n in range(self.config.crawl.concurrency)
@@ -128,6 +131,8 @@ class Crawler:
             await asyncio.wait(workers)
             for helper in helpers:
                 helper.cancel()
+            await extraction.close()
+            await extracting
             await writer.close()
         await progress.final()
         return frontier
@@ -161,21 +166,21 @@ class Crawler:
 
 
 class _Worker:
-    """The loop each worker coroutine runs: take a task, fetch, hand the outcome on."""
+    """The loop each worker coroutine runs: take a task, fetch, hand the response on."""
 
     def __init__(
         self,
         config: Config,
         frontier: Frontier,
         fetcher: Fetcher,
-        writer: Writer,
+        extraction: _Extraction,
         parse_pool: _ParsePool,
     ):
         self._frontier = frontier
         self._fetcher = fetcher
-        self._writer = writer
+        self._extraction = extraction
+        self._extractor = extraction.extractor
         self._parse_pool = parse_pool
-        self._extractor = Extractor(config, Scope(config.crawl))
         self._token = config.politeness.robots_token
         self._max_bytes = config.fetch.max_bytes
         self._store_body = config.storage.store_body
@@ -194,22 +199,59 @@ class _Worker:
         )
         if self._frontier.page_done(task, response):
             return  # retried later, when politeness allows
-        try:
-            outcome = await self._extract(task, response)
-        except Exception as exc:  # a bug on one page must not stop the crawl: record it, log it
-            logger.exception("extracting %s failed", task.url.url)
-            failed = dataclasses.replace(response, body=b"", error=f"extract: {exc!r}")
-            outcome = self._extractor.outcome(task.url, failed, None)
-        await self._writer.put(outcome)
-
-    async def _extract(self, task: PageTask, response: Response) -> Outcome:
         body = response.body
         if len(body) <= BIG_PAGE and body.count(b"<a ") + body.count(b"<A ") <= MANY_LINKS:
-            return self._extractor.outcome(task.url, response, self._extractor.parse(response))
-        parsed = None
-        if self._extractor.parses(response):
-            parsed = await self._parse_pool.run(body, response.charset, self._token)
-        return await asyncio.to_thread(self._extractor.outcome, task.url, response, parsed)
+            await self._extraction.put(task, response)
+            return
+        try:
+            parsed = None
+            if self._extractor.parses(response):
+                parsed = await self._parse_pool.run(body, response.charset, self._token)
+            outcome = await asyncio.to_thread(self._extractor.outcome, task.url, response, parsed)
+        except Exception as exc:
+            outcome = _failed_outcome(self._extractor, task, response, exc)
+        await self._extraction.writer.put(outcome)
+
+
+class _Extraction:
+    """Extracts the pages workers hand over, in one task, one page per turn of the event loop.
+
+    Workers finish their fetches in bursts; if each parsed its own page, one turn of the loop
+    would run a dozen parses back to back and every timer (politeness delays included) would
+    fire that much late. Here the loop gets back control between any two pages.
+    """
+
+    def __init__(self, extractor: Extractor, writer: Writer, backlog: int) -> None:
+        self.extractor = extractor
+        self.writer = writer
+        self._queue: asyncio.Queue[tuple[PageTask, Response] | None] = asyncio.Queue(backlog)
+
+    async def put(self, task: PageTask, response: Response) -> None:
+        await self._queue.put((task, response))
+
+    async def close(self) -> None:
+        """Extract what was handed over, then let `run` return."""
+        await self._queue.put(None)
+
+    async def run(self) -> None:
+        while (item := await self._queue.get()) is not None:
+            task, response = item
+            try:
+                parsed = self.extractor.parse(response)
+                outcome = self.extractor.outcome(task.url, response, parsed)
+            except Exception as exc:
+                outcome = _failed_outcome(self.extractor, task, response, exc)
+            await self.writer.put(outcome)
+            await asyncio.sleep(0)
+
+
+def _failed_outcome(
+    extractor: Extractor, task: PageTask, response: Response, exc: Exception
+) -> Outcome:
+    """A bug on one page must not stop the crawl: the page is stored with the error, logged."""
+    logger.exception("extracting %s failed", task.url.url, exc_info=exc)
+    failed = dataclasses.replace(response, body=b"", error=f"extract: {exc!r}")
+    return extractor.outcome(task.url, failed, None)
 
 
 class _ParsePool:

@@ -1,12 +1,13 @@
 """From a response to an outcome: the page row, its links, and the URLs it leads to.
 
 This is the crawler's per-page hot path: parse once with selectolax, then per link one
-normalization, one host check and the scope rules.
+normalization, one host check and the scope rules, all three cached (`LinkTargets`).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, NamedTuple
 
 from yarl import URL
 
@@ -14,7 +15,7 @@ from .config import Config
 from .fetch import Response
 from .parse import Link, PageRules, ParsedPage, header_rules, merge_rules, parse_html
 from .records import Discovered, LinkRecord, Outcome, PageRecord, QueuedURL, utc_now
-from .urls import Scope, host_key, normalize
+from .urls import Scope, Verdict, host_key, normalize
 
 
 class Extractor:
@@ -24,6 +25,7 @@ class Extractor:
         self._config = config
         self._scope = scope
         self._token = config.politeness.robots_token
+        self._targets = LinkTargets(scope)
 
     def parses(self, response: Response) -> bool:
         """Whether links are extracted from this response: 2xx HTML with a body."""
@@ -93,27 +95,26 @@ class Extractor:
     ) -> tuple[list[LinkRecord], list[Discovered]]:
         """One link row per distinct target; followed targets on allowed hosts are discovered."""
         follow_rel = self._config.politeness.follow_nofollow
-        targets: dict[str, tuple[URL, bool]] = {}
-        for link in found:
-            url = normalize(link.href, base)
-            if url is None:
+        resolve = self._targets.resolver(base)
+        targets: dict[str, tuple[Target, bool]] = {}
+        for href, link_nofollow in found:
+            target = resolve(href)
+            if target is None:
                 continue
-            key = str(url)
-            nofollow = link.nofollow or rules.nofollow
-            seen = targets.get(key)
+            nofollow = link_nofollow or rules.nofollow
+            seen = targets.get(target.url)
             if seen is None or (seen[1] and not nofollow):
-                targets[key] = (url, nofollow)
-        links = [LinkRecord(queued.url, key, nofollow) for key, (_, nofollow) in targets.items()]
+                targets[target.url] = (target, nofollow)
+        source = queued.url
+        links = [LinkRecord(source, url, nofollow) for url, (_, nofollow) in targets.items()]
         depth = queued.depth + 1
         discovered = []
-        for key, (url, nofollow) in targets.items():
-            if rules.nofollow or (nofollow and not follow_rel) or key == queued.url:
+        for url, (target, nofollow) in targets.items():
+            if rules.nofollow or (nofollow and not follow_rel) or url == source:
                 continue
-            host = host_key(url)
-            if not self._scope.allows_host(host):
-                continue
-            reason = self._scope.skip_reason(key, depth)
-            discovered.append(_discovered(key, host, depth, reason, queued.url))
+            if target.allowed:
+                reason = self._scope.reason_at(target.verdict, depth)
+                discovered.append(_discovered(url, target.host, depth, reason, source))
         return links, discovered
 
     def _redirect(self, queued: QueuedURL, target: URL) -> list[Discovered]:
@@ -143,3 +144,60 @@ def _base_url(page_url: URL, base_href: str | None) -> URL:
         if base is not None:
             return base
     return page_url
+
+
+class Target(NamedTuple):
+    """Where a link leads: its normalized URL, host, and what the scope says of it."""
+
+    url: str
+    host: str
+    allowed: bool  # on an allowed domain
+    verdict: Verdict
+
+
+class LinkTargets:
+    """normalize(href, base) and the scope's verdict on the result, cached by (base, href).
+
+    The key is not the whole base URL, or no two pages would share an entry: a relative path
+    resolves against the base's folder only and a path starting with "/" against its origin
+    (RFC 3986 5.2.2), so the navigation links that every page of a folder repeats are resolved
+    once. "", "?query" and "#fragment" depend on the whole base, and yarl resolves "//" (no
+    host) to the base itself: those, and "//host/path", are not cached.
+    """
+
+    def __init__(self, scope: Scope, size: int = 20_000) -> None:
+        self._scope = scope
+        self._size = size
+        self._cache: dict[tuple[str, str], Target | None] = {}
+
+    def resolver(self, base: URL) -> Callable[[str], Target | None]:
+        """The target of each href found on a page whose links resolve against `base`."""
+        text = str(base)
+        path_start = text.find("/", text.find("//") + 2) % (len(text) + 1)  # -1: no path
+        origin = text[:path_start]
+        folder = text[: text.rfind("/", path_start, len(text.partition("?")[0])) + 1]
+        cache, size, unknown = self._cache, self._size, _UNKNOWN
+
+        def resolve(href: str) -> Target | None:
+            href = href.strip()  # as normalize() does
+            if not href or href[0] in "?#" or href.startswith("//"):
+                return self._target(href, base)
+            key = (origin if href[0] == "/" else folder, href)
+            target = cache.get(key, unknown)
+            if target is unknown:
+                if len(cache) >= size:
+                    cache.clear()  # cheaper than LRU bookkeeping, and misses are not costly
+                target = cache[key] = self._target(href, base)
+            return target
+
+        return resolve
+
+    def _target(self, href: str, base: URL) -> Target | None:
+        url = normalize(href, base)
+        if url is None:
+            return None
+        text, host = str(url), host_key(url)
+        return Target(text, host, self._scope.allows_host(host), self._scope.verdict(text))
+
+
+_UNKNOWN = Target("", "", False, Verdict(None, False))  # a cache miss (None: not a URL)

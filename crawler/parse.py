@@ -20,13 +20,10 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser
 
-
-@dataclass(frozen=True, slots=True)
-class Link:
-    """One ``a[href]`` or ``area[href]``; `href` is stripped but not yet resolved."""
-
-    href: str
-    nofollow: bool
+# One ``a[href]`` or ``area[href]``: (href, rel=nofollow); href stripped, not yet resolved.
+# A plain tuple, not a class: a page parsed in another process can carry 100,000 of them back,
+# and tuples of str and bool unpickle in C (a NamedTuple's constructor took 0.3 s for those).
+Link = tuple[str, bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,14 +182,11 @@ def parse_html(body: bytes, header_charset: str | None, robots_token: str) -> Pa
     base = tree.css_first("base[href]")
     # Repeats are dropped here (order kept): a page of 600,000 links to 1,000 places costs
     # 1,000 links downstream, and is cheap to send back from a parsing process.
-    links = list(
-        dict.fromkeys(
-            Link(
-                (node.attrs.get("href") or "").strip(_HTML_WS), _has_nofollow(node.attrs.get("rel"))
-            )
-            for node in tree.css("a[href], area[href]")
-        )
-    )
+    links: dict[Link, None] = {}
+    for node in tree.css("a[href], area[href]"):
+        attrs = node.attributes  # one dict per node: cheaper than node.attrs.get per attribute
+        href = (attrs.get("href") or "").strip(_HTML_WS)
+        links[href, _has_nofollow(attrs.get("rel"))] = None
     rules, names = PageRules(), ("robots", robots_token.lower())
     for meta in tree.css("meta[name][content]"):
         if (meta.attrs.get("name") or "").strip(_HTML_WS).lower() in names:
@@ -200,7 +194,7 @@ def parse_html(body: bytes, header_charset: str | None, robots_token: str) -> Pa
     return ParsedPage(
         title=title or None,
         base_href=(base.attrs.get("href") or "").strip(_HTML_WS) if base is not None else None,
-        links=links,
+        links=list(links),
         rules=rules,
     )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 UrlState = Literal["queued", "done", "failed", "skipped"]
 
@@ -35,9 +35,9 @@ class QueuedURL:
     attempts: int = 0  # tries so far in this process (a retry is the same fetch)
 
 
-@dataclass(frozen=True, slots=True)
-class Discovered:
-    """A URL on an allowed domain found on a page (or as a seed or redirect target)."""
+class Discovered(NamedTuple):
+    """A URL on an allowed domain found on a page (or as a seed or redirect target).
+    Tuples, like LinkRecord: pages make many, and storage binds them as they are."""
 
     url: str
     host: str
@@ -48,8 +48,7 @@ class Discovered:
     redirects: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class LinkRecord:
+class LinkRecord(NamedTuple):
     src_url: str
     dst_url: str
     nofollow: bool

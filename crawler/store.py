@@ -126,7 +126,7 @@ class SQLiteStore:
             await db.execute(
                 "INSERT OR REPLACE INTO settings (key, value) VALUES ('max_depth', ?)", (max_depth,)
             )
-            await db.executemany(_UPSERT_URL, [_url_params(s) for s in seeds])
+            await db.executemany(_UPSERT_URL, seeds)
             await db.execute("COMMIT")
             self._run_id = run_id
             by_host = await _fetch_all(db, "SELECT host, count(*) FROM pages GROUP BY host")
@@ -195,9 +195,9 @@ class SQLiteStore:
         await db.executemany(
             "INSERT INTO links (src_url, dst_url, nofollow) VALUES (?, ?, ?)"
             " ON CONFLICT DO UPDATE SET nofollow = min(nofollow, excluded.nofollow)",
-            [(k.src_url, k.dst_url, k.nofollow) for o in outcomes for k in o.links],
+            [link for o in outcomes for link in o.links],
         )
-        await db.executemany(_UPSERT_URL, [_url_params(d) for o in outcomes for d in o.discovered])
+        await db.executemany(_UPSERT_URL, [d for o in outcomes for d in o.discovered])
         await db.executemany(
             "UPDATE urls SET state = ?, reason = ? WHERE id = ?",
             [(o.state, o.reason, o.url.id) for o in outcomes],
@@ -254,10 +254,6 @@ _HOST_COLUMNS = (
     "host, delay, delay_reason, crawl_delay, robots_status, robots_fetched_at,"
     " requests, errors, min_gap_ms, retry_after_until"
 )
-
-
-def _url_params(d: Discovered) -> tuple[object, ...]:
-    return (d.url, d.host, d.depth, d.state, d.reason, d.discovered_from, d.redirects)
 
 
 def _page_params(p: PageRecord) -> tuple[object, ...]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from yarl import URL
 
@@ -30,7 +31,7 @@ def normalize(href: str, base: URL | None = None) -> URL | None:
     try:
         url = URL(href)
         if base is not None and not url.scheme:
-            url = base.join(url)
+            url = _folder_of(base, url).join(url)
         if url.scheme not in FOLLOWED_SCHEMES or not _HOST.fullmatch(url.raw_host or ""):
             return None
         if url.raw_fragment:
@@ -42,6 +43,18 @@ def normalize(href: str, base: URL | None = None) -> URL | None:
         return url
     except (ValueError, TypeError, UnicodeError):
         return None
+
+
+def _folder_of(base: URL, ref: URL) -> URL:
+    """The base a reference resolves against: for a relative path, `base` cut after the last
+    "/" of its path. yarl merges such a path with the base's *decoded* segments, so that
+    "e" against "/x%2Fy/z" gave "/x/y/e" and against "/x%3Fy/z" a query; against a base that
+    ends in "/" it keeps the encoded path, as RFC 3986 5.2.3 wants."""
+    path = ref.raw_path
+    if not path or path[0] == "/" or ref.raw_authority or base.raw_path.endswith("/"):
+        return base
+    folder = base.raw_path[: base.raw_path.rfind("/") + 1] or "/"
+    return base.with_path(folder, encoded=True)
 
 
 def host_key(url: URL) -> str:
@@ -77,17 +90,32 @@ class Scope:
 
     def skip_reason(self, url: str, depth: int) -> str | None:
         """Why an allowed-domain URL found at `depth` is not queued, or None to queue it."""
+        return self.reason_at(self.verdict(url), depth)
+
+    def verdict(self, url: str) -> Verdict:
+        """What the rules say about `url` whatever its depth (cacheable per URL)."""
         if len(url) > self._max_url_length:
-            return "too-long"
+            return Verdict("too-long", False)
         if self._exclude is not None and self._exclude.search(url):
-            return "exclude"
+            return Verdict("exclude", False)
         if self._include is not None and not self._include.search(url):
-            return "include"
+            return Verdict("include", False)
+        return Verdict(None, _repeats_a_segment(url))
+
+    def reason_at(self, verdict: Verdict, depth: int) -> str | None:
+        """skip_reason for a URL with this verdict found at `depth`."""
+        if verdict.veto is not None:
+            return verdict.veto
         if depth > self._max_depth:
             return "depth"
-        if _repeats_a_segment(url):
-            return "trap"
-        return None
+        return "trap" if verdict.trap else None
+
+
+class Verdict(NamedTuple):
+    """The depth-independent part of Scope.skip_reason."""
+
+    veto: str | None  # too-long, exclude or include: holds at any depth
+    trap: bool  # a path segment repeated (skipped as "trap" unless too deep)
 
 
 def _repeats_a_segment(url: str) -> bool:

@@ -41,6 +41,23 @@ def test_normalize(href: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("base", "href", "expected"),
+    [
+        pytest.param("http://a.test/x%2Fy/z", "e", "http://a.test/x%2Fy/e", id="slash"),
+        pytest.param("http://a.test/x%3Fy/z", "e", "http://a.test/x%3Fy/e", id="question-mark"),
+        pytest.param("http://a.test/x%25y/z", "e?q#f", "http://a.test/x%25y/e?q", id="percent"),
+        pytest.param("http://a.test/%C3%BC/z", "e", "http://a.test/%C3%BC/e", id="non-ascii"),
+        pytest.param("http://a.test/%5C/z", "./", "http://a.test/%5C/", id="backslash"),
+        pytest.param("http://a.test/x%2Fy/z", "../e", "http://a.test/e", id="dot-dot"),
+    ],
+)
+def test_relative_links_keep_the_base_folder_encoded(base: str, href: str, expected: str) -> None:
+    # yarl merges a relative path with the base's decoded segments: "/x%2Fy/z" + "e" gave
+    # "/x/y/e", another page; the same link from two pages got two spellings.
+    assert str(normalize(href, URL(base))) == expected
+
+
+@pytest.mark.parametrize(
     "href",
     [
         pytest.param("mailto:someone@site.test", id="mailto"),

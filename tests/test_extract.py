@@ -1,0 +1,72 @@
+"""The link-target cache gives exactly what normalize() and the scope give, page after page."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from yarl import URL
+
+from crawler.config import Config
+from crawler.extract import LinkTargets
+from crawler.urls import Scope, host_key, normalize
+
+SEGMENTS = ["", ".", "..", "a", "b", "c%41", "d;p", "e.html", "%2e%2E", "x%2Fy", "ü", "a:b", "\\"]
+HOSTS = ["a.test", "b.a.test", "A.Test:8080", "c.test", "[::1]", "127.0.0.1:81"]
+
+
+def _path(rng: random.Random) -> str:
+    return "/".join(rng.choice(SEGMENTS) for _ in range(rng.randint(0, 4)))
+
+
+def _base(rng: random.Random) -> URL | None:
+    query = rng.choice(["", "?q=1", "?", "?a/b"])
+    scheme = rng.choice(["http", "https"])
+    return normalize(f"{scheme}://{rng.choice(HOSTS)}/{_path(rng)}{query}")
+
+
+def _href(rng: random.Random) -> str:
+    path = _path(rng)
+    odd = ["", ".", "..", "./", "../..", "mailto:x", "http://", "//", "\u3000" + path, "/\\" + path]
+    return rng.choice(
+        [
+            path,
+            "/" + path,
+            "//" + rng.choice(["a.test", "x.test", ""]) + "/" + path,
+            "?" + path,
+            "#" + path,
+            "http:" + path,
+            "https://a.test/" + path,
+            " " + path + "\t",
+            rng.choice(odd),
+        ]
+    )
+
+
+def test_cached_targets_equal_normalize_and_scope() -> None:
+    config = Config.from_dict(
+        {"crawl": {"seeds": ["http://a.test/"], "exclude": ["/b/"], "max_url_length": 40}},
+        source=Path("test.toml"),
+    )
+    scope = Scope(config.crawl)
+    targets = LinkTargets(scope, size=300)  # small: the cache fills and is cleared many times
+    rng = random.Random(2026)
+    checked = 0
+    for _ in range(2000):
+        base = _base(rng)
+        if base is None:
+            continue
+        resolve = targets.resolver(base)
+        for _ in range(20):
+            href = _href(rng)
+            target, expected = resolve(href), normalize(href, base)
+            checked += 1
+            if expected is None:
+                assert target is None, (str(base), href)
+                continue
+            assert target is not None, (str(base), href)
+            assert target.url == str(expected), (str(base), href)
+            assert target.host == host_key(expected)
+            assert target.allowed == scope.allows_host(target.host)
+            assert scope.reason_at(target.verdict, 1) == scope.skip_reason(target.url, 1)
+    assert checked > 30_000

@@ -36,9 +36,11 @@ from .writer import Writer
 logger = logging.getLogger(__name__)
 
 GRACE_SECONDS = 5.0  # how long in-flight requests may finish after a stop is asked for
-# Heavy pages (over BIG_PAGE bytes, or with more than about MANY_LINKS links) are parsed in a
-# separate process and their links resolved in a thread: lexbor, the regex pass and selectolax's
-# per-node calls hold the GIL, so here they would stall the event loop (30,000 links: 0.3 s).
+# Heavy pages are not extracted in the event loop, where they would stall every timer (30,000
+# links: 0.3 s). Those over BIG_PAGE bytes are parsed in a separate process, because the regex
+# pass and lexbor hold the GIL for as long as one call takes (80 ms for 5 MB); their links are
+# resolved in a thread. Smaller pages with more than about MANY_LINKS links go to a thread as a
+# whole: no call there holds the GIL for long, and starting the process costs 0.3 s of CPU.
 BIG_PAGE = 1_000_000
 MANY_LINKS = 2_000
 
@@ -90,12 +92,13 @@ class Crawler:
                 raise
             finally:
                 try:
-                    await store.end_run(resume.run_id, ended)
+                    measured = (self._lag.p99, self._lag.max) if self._lag.samples else None
+                    await store.end_run(resume.run_id, ended, measured)
                 except StoreError:
                     if ended != "failed":
                         raise
-                    # The failure itself (say, a full disk) is the error to report, not this.
-                    logger.warning("could not record the end of the run")
+                    # The failure itself (say, a full disk) is the one line the user gets.
+                    logger.debug("could not record the end of the run")
         seconds = time.monotonic() - started
         lag = self._lag
         logger.info("event-loop lag: p99 %.1f ms, max %.1f ms", lag.p99 * 1000, lag.max * 1000)
@@ -204,10 +207,15 @@ class _Worker:
             await self._extraction.put(task, response)
             return
         try:
-            parsed = None
-            if self._extractor.parses(response):
-                parsed = await self._parse_pool.run(body, response.charset, self._token)
-            outcome = await asyncio.to_thread(self._extractor.outcome, task.url, response, parsed)
+            if len(body) <= BIG_PAGE:
+                outcome = await asyncio.to_thread(self._extractor.extract, task.url, response)
+            else:
+                parsed = None
+                if self._extractor.parses(response):
+                    parsed = await self._parse_pool.run(body, response.charset, self._token)
+                outcome = await asyncio.to_thread(
+                    self._extractor.outcome, task.url, response, parsed
+                )
         except Exception as exc:
             outcome = _failed_outcome(self._extractor, task, response, exc)
         await self._extraction.writer.put(outcome)
@@ -237,8 +245,7 @@ class _Extraction:
         while (item := await self._queue.get()) is not None:
             task, response = item
             try:
-                parsed = self.extractor.parse(response)
-                outcome = self.extractor.outcome(task.url, response, parsed)
+                outcome = self.extractor.extract(task.url, response)
             except Exception as exc:
                 outcome = _failed_outcome(self.extractor, task, response, exc)
             await self.writer.put(outcome)

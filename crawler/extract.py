@@ -26,6 +26,7 @@ class Extractor:
         self._scope = scope
         self._token = config.politeness.robots_token
         self._targets = LinkTargets(scope)
+        self._known = KnownURLs()
 
     def parses(self, response: Response) -> bool:
         """Whether links are extracted from this response: 2xx HTML with a body."""
@@ -37,6 +38,10 @@ class Extractor:
         if not self.parses(response):
             return None
         return parse_html(response.body, response.charset, self._token)
+
+    def extract(self, queued: QueuedURL, response: Response) -> Outcome:
+        """parse, then outcome."""
+        return self.outcome(queued, response, self.parse(response))
 
     def outcome(self, queued: QueuedURL, response: Response, parsed: ParsedPage | None) -> Outcome:
         """The outcome of a response; `parsed` is what `parse` gave for it."""
@@ -62,7 +67,7 @@ class Extractor:
             state="done" if response.status is not None else "failed",
             page=self._page(queued, response, title, location, rules),
             links=links,
-            discovered=discovered,
+            discovered=self._known.news(discovered),
         )
 
     def _page(
@@ -201,3 +206,29 @@ class LinkTargets:
 
 
 _UNKNOWN = Target("", "", False, Verdict(None, False))  # a cache miss (None: not a URL)
+
+
+class KnownURLs:
+    """URLs already handed to storage, with the least depth each was found at.
+
+    Finding a URL again no deeper changes nothing in the database (its upsert only lowers a
+    depth), and most links of a site lead to pages found long before: those are not sent to
+    storage again, which halves what the writer does per page. Bounded: once `limit` URLs are
+    known it learns no more, and the rest go to storage as before.
+    """
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._limit = limit
+        self._depth: dict[str, int] = {}
+
+    def news(self, found: list[Discovered]) -> list[Discovered]:
+        """The URLs of `found` that are new, or found at a lesser depth than before."""
+        depths, fresh = self._depth, []
+        for url in found:
+            known = depths.get(url.url)
+            if known is not None and known <= url.depth:
+                continue
+            fresh.append(url)
+            if known is not None or len(depths) < self._limit:
+                depths[url.url] = url.depth
+        return fresh

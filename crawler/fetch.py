@@ -20,6 +20,7 @@ from types import TracebackType
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
+from yarl import URL
 
 from .config import Config
 
@@ -116,7 +117,9 @@ class Fetcher:
         """One GET of `url`; at most `max_bytes` of decompressed body are read."""
         started = time.monotonic()
         try:
-            async with self._session.get(url, allow_redirects=False) as resp:
+            # The URL is normalized already: sent as it is, not parsed and re-encoded again.
+            target = URL(url, encoded=True)
+            async with self._session.get(target, allow_redirects=False) as resp:
                 answered_at = time.monotonic()
                 html = _media_type(resp) in ("text/html", "application/xhtml+xml", None)
                 body, truncated = b"", False

@@ -23,6 +23,10 @@ class LoopLag:
             self._samples.append(max(0.0, loop.time() - before - INTERVAL))
 
     @property
+    def samples(self) -> int:
+        return len(self._samples)
+
+    @property
     def max(self) -> float:
         return max(self._samples, default=0.0)
 

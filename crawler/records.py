@@ -5,6 +5,8 @@ frontier → QueuedURL → worker (fetch, extract) → Outcome / RobotsRecord �
 
 from __future__ import annotations
 
+import functools
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +22,17 @@ def utc_now() -> str:
 
 def utc_at(timestamp: float) -> str:
     """A POSIX timestamp in the format of every stored time."""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    second = math.floor(timestamp)
+    micros = round((timestamp - second) * 1e6)  # as datetime rounds, then cut to milliseconds
+    if micros >= 1_000_000:
+        second, micros = second + 1, micros - 1_000_000
+    return f"{_utc_second(second)}.{micros // 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _utc_second(second: int) -> str:
+    # strftime is most of the cost, and every page of one second shares its result.
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 @dataclass(slots=True)

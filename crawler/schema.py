@@ -134,9 +134,16 @@ def _hosts_retry_after(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE hosts ADD COLUMN retry_after_until TEXT")
 
 
+def _runs_lag(db: sqlite3.Connection) -> None:
+    # How late the event loop ran its timers in each run: a blocking call shows up here.
+    db.execute("ALTER TABLE runs ADD COLUMN lag_p99_ms REAL")
+    db.execute("ALTER TABLE runs ADD COLUMN lag_max_ms REAL")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("initial", _initial),
     ("hosts-retry-after", _hosts_retry_after),
+    ("runs-lag", _runs_lag),
 ]
 
 

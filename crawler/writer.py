@@ -17,7 +17,7 @@ from .store import Batch, Storage
 
 logger = logging.getLogger(__name__)
 
-MAX_PENDING = 50_000  # links and URLs handed over and not yet committed, at most
+MAX_PENDING = 10_000  # links and URLs handed over and not yet committed, at most
 MAX_BATCH = 20_000  # records in one transaction, about
 
 Item = Outcome | RobotsRecord

@@ -32,6 +32,12 @@ async def test_crawl_finds_exactly_the_reachable_pages(
     )
     assert max(page_requests.values()) == 1
     assert len(page_requests) == len(expected)
+    # The run's event-loop lag is on record, as the run measured it.
+    [(p99, worst)] = rows(config, "SELECT lag_p99_ms, lag_max_ms FROM runs")
+    assert (p99, worst) == (round(result.lag_p99 * 1000, 1), round(result.lag_max * 1000, 1))
+    # "Who links to a URL" is an index lookup once the run is over (built at its end).
+    plan = rows(config, "EXPLAIN QUERY PLAN SELECT src_url FROM links WHERE dst_url = 'x'")
+    assert "links_dst" in plan[0][-1]
 
 
 async def test_robots_txt_comes_first_and_is_obeyed(

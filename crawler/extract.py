@@ -6,6 +6,7 @@ normalization, one host check and the scope rules, all three cached (`LinkTarget
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Literal, NamedTuple
 
@@ -166,8 +167,9 @@ class LinkTargets:
     The key is not the whole base URL, or no two pages would share an entry: a relative path
     resolves against the base's folder only and a path starting with "/" against its origin
     (RFC 3986 5.2.2), so the navigation links that every page of a folder repeats are resolved
-    once. "", "?query" and "#fragment" depend on the whole base, and yarl resolves "//" (no
-    host) to the base itself: those, and "//host/path", are not cached.
+    once; an absolute URL does not depend on the base at all. "", "?query" and "#fragment"
+    depend on the whole base, and yarl resolves "//" (no host) to the base itself: those, and
+    "//host/path", are not cached.
     """
 
     def __init__(self, scope: Scope, size: int = 20_000) -> None:
@@ -180,19 +182,30 @@ class LinkTargets:
         text = str(base)
         path_start = text.find("/", text.find("//") + 2) % (len(text) + 1)  # -1: no path
         origin = text[:path_start]
-        folder = text[: text.rfind("/", path_start, len(text.partition("?")[0])) + 1]
+        host = host_key(base)
+        path_end = len(text.partition("?")[0])
+        folder = text[: text.rfind("/", path_start, path_end) + 1] or origin + "/"
         cache, size, unknown = self._cache, self._size, _UNKNOWN
 
         def resolve(href: str) -> Target | None:
             href = href.strip()  # as normalize() does
             if not href or href[0] in "?#" or href.startswith("//"):
                 return self._target(href, base)
-            key = (origin if href[0] == "/" else folder, href)
+            if href[0] == "/":
+                key = (origin, href)
+            elif href.startswith(("http://", "https://")):
+                key = ("", href)  # absolute: the base plays no part
+            else:
+                key = (folder, href)
             target = cache.get(key, unknown)
             if target is unknown:
                 if len(cache) >= size:
                     cache.clear()  # cheaper than LRU bookkeeping, and misses are not costly
-                target = cache[key] = self._target(href, base)
+                if _PLAIN_PATH.fullmatch(href):  # what yarl would give: no parse needed
+                    target = self._of(key[0] + href, host)
+                else:
+                    target = self._target(href, base)
+                cache[key] = target
             return target
 
         return resolve
@@ -201,11 +214,16 @@ class LinkTargets:
         url = normalize(href, base)
         if url is None:
             return None
-        text, host = str(url), host_key(url)
-        return Target(text, host, self._scope.allows_host(host), self._scope.verdict(text))
+        return self._of(str(url), host_key(url))
+
+    def _of(self, url: str, host: str) -> Target:
+        return Target(url, host, self._scope.allows_host(host), self._scope.verdict(url))
 
 
 _UNKNOWN = Target("", "", False, Verdict(None, False))  # a cache miss (None: not a URL)
+# A relative or root-relative path that normalization leaves as it is: unreserved characters
+# and "/" only, no "." or ".." segment, no "//". Resolved by joining it to the folder or origin.
+_PLAIN_PATH = re.compile(r"/?(?:(?!\.\.?/)[\w.~-]+/)*(?:(?!\.\.?$)[\w.~-]+)?", re.ASCII)
 
 
 class KnownURLs:
@@ -217,7 +235,7 @@ class KnownURLs:
     known it learns no more, and the rest go to storage as before.
     """
 
-    def __init__(self, limit: int = 100_000) -> None:
+    def __init__(self, limit: int = 50_000) -> None:
         self._limit = limit
         self._depth: dict[str, int] = {}
 

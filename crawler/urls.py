@@ -120,11 +120,10 @@ class Verdict(NamedTuple):
 
 def _repeats_a_segment(url: str) -> bool:
     """A path segment three times or more (/a/b/a/b/a/b): the mark of relative-link loops."""
-    path = url.split("?", 1)[0].split("/")[3:]
-    if len(path) < 3:
+    path = [segment for segment in url.split("?", 1)[0].split("/")[3:] if segment]
+    if len(path) - len(set(path)) < 2:  # the common case, and cheap: no segment thrice
         return False
-    counts = Counter(segment for segment in path if segment)
-    return bool(counts) and counts.most_common(1)[0][1] >= 3
+    return max(Counter(path).values()) >= 3
 
 
 class QueryVariants:

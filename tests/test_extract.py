@@ -8,7 +8,8 @@ from pathlib import Path
 from yarl import URL
 
 from crawler.config import Config
-from crawler.extract import LinkTargets
+from crawler.extract import KnownURLs, LinkTargets
+from crawler.records import Discovered
 from crawler.urls import Scope, host_key, normalize
 
 SEGMENTS = ["", ".", "..", "a", "b", "c%41", "d;p", "e.html", "%2e%2E", "x%2Fy", "ü", "a:b", "\\"]
@@ -70,3 +71,15 @@ def test_cached_targets_equal_normalize_and_scope() -> None:
             assert target.allowed == scope.allows_host(target.host)
             assert scope.reason_at(target.verdict, 1) == scope.skip_reason(target.url, 1)
     assert checked > 30_000
+
+
+def test_known_urls_pass_on_only_new_or_shallower_finds() -> None:
+    known = KnownURLs(limit=2)
+    a1, b1, c1 = (Discovered(f"http://a.test/{n}", "a.test", 1, "queued") for n in "abc")
+    assert known.news([a1, b1]) == [a1, b1]
+    assert known.news([a1, b1._replace(depth=2)]) == []  # no deeper: nothing would change
+    shallower = a1._replace(depth=0)
+    assert known.news([shallower]) == [shallower]  # a lesser depth is news (and remembered)
+    assert known.news([a1]) == []
+    assert known.news([c1]) == [c1]  # full: c is passed on, not remembered
+    assert known.news([c1]) == [c1]

@@ -26,6 +26,14 @@ def _base(rng: random.Random) -> URL | None:
     return normalize(f"{scheme}://{rng.choice(HOSTS)}/{_path(rng)}{query}")
 
 
+def _absolute(rng: random.Random, path: str) -> str:
+    scheme = rng.choice(["http", "https", "HTTP"])
+    host = rng.choice(["a.test", "B.a.test", "x-y.test", "127.0.1.5", "a..test", "-a.test"])
+    port = rng.choice(["", ":80", ":443", ":8080", ":0", ":080", ":99999", ":65535"])
+    tail = rng.choice(["", "#f", "#", "?q", "/#x/../"])
+    return f"{scheme}://{host}{port}/{path}{tail}"
+
+
 def _href(rng: random.Random) -> str:
     path = _path(rng)
     odd = ["", ".", "..", "./", "../..", "mailto:x", "http://", "//", "\u3000" + path, "/\\" + path]
@@ -38,6 +46,8 @@ def _href(rng: random.Random) -> str:
             "#" + path,
             "http:" + path,
             "https://a.test/" + path,
+            _absolute(rng, path),
+            path + rng.choice(["#", "#a/../b", "/..", "/.", "/../.."]),
             " " + path + "\t",
             rng.choice(odd),
         ]

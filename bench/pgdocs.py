@@ -6,9 +6,8 @@
 
 What it does, all inside one temporary directory:
 
-1. writes an nginx config that serves the docs folder on 127.0.0.1:PORT (one server, access log
-   with `$msec`, `$status` and `$request`, pid file and temp paths in the temp dir) and starts
-   `nginx -c CONF -p PREFIX` in the foreground;
+1. starts an nginx of its own (bench/nginx.py: config, log, pid and temp paths in the temp dir)
+   serving the docs folder on 127.0.0.1:PORT;
 2. computes the ground truth: every URL reachable from `http://pgdocs.test:PORT/index.html` by
    following the links the crawler follows (`a[href]`, `area[href]`; `rel=nofollow` and meta
    robots nofollow respected), resolved with urllib, normalized with `crawler.urls.normalize`,
@@ -37,7 +36,6 @@ import posixpath
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,6 +45,8 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
+
+from nginx import BenchError, Nginx, read_log, server
 
 from crawler.urls import normalize
 
@@ -62,82 +62,6 @@ WRITES = (
     "DROP TABLE links",
     "CREATE TABLE bench_probe (x)",
 )
-
-
-class BenchError(Exception):
-    """The benchmark itself could not run (exit 2)."""
-
-
-# --------------------------------------------------------------------------------------- nginx
-
-
-def nginx_conf(prefix: Path, docs: Path, port: int) -> str:
-    mime = Path("/etc/nginx/mime.types")
-    types = f"include {mime};" if mime.exists() else "types { text/html html; text/css css; }"
-    temp = "\n".join(
-        f"    {kind}_temp_path {prefix / 'tmp' / kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    return f"""\
-# Written by bench/pgdocs.py: serves {docs} on 127.0.0.1:{port}, nothing else.
-daemon off;
-worker_processes 2;
-pid {prefix / "nginx.pid"};
-error_log {prefix / "error.log"} warn;
-events {{ worker_connections 1024; }}
-http {{
-    {types}
-    default_type application/octet-stream;
-    log_format bench '$msec $status $request_time "$request" $body_bytes_sent "$http_user_agent"';
-    access_log {prefix / "access.log"} bench;
-{temp}
-    server {{
-        listen 127.0.0.1:{port};
-        server_name {HOST};
-        root {docs};
-        index index.html;
-    }}
-}}
-"""
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def start_nginx(prefix: Path, docs: Path, port: int) -> subprocess.Popen[bytes]:
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not Path(nginx).exists():
-        raise BenchError("nginx not found: apt-get install -y nginx")
-    if port_open(port):
-        raise BenchError(f"127.0.0.1:{port} is already taken: pick another --port")
-    (prefix / "tmp").mkdir(exist_ok=True)
-    conf = prefix / "nginx.conf"
-    conf.write_text(nginx_conf(prefix, docs, port))
-    log = (prefix / "nginx.out").open("wb")
-    # -e: the startup error log too goes to the temp dir, not /var/log/nginx.
-    cmd = [nginx, "-c", str(conf), "-p", f"{prefix}/", "-e", str(prefix / "error.log")]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 10
-    while not port_open(port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop_nginx(proc)
-            output = (prefix / "nginx.out").read_text(errors="replace").strip()
-            raise BenchError(f"nginx did not start on port {port}: {output}")
-        time.sleep(0.05)
-    return proc
-
-
-def stop_nginx(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGQUIT)  # graceful: finish open requests, flush the log
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # -------------------------------------------------------------------------------- ground truth
@@ -392,26 +316,13 @@ class Served:
     span: float  # seconds between the first and the last logged request
 
 
-LOG_LINE = re.compile(r'(\S+) (\d{3}) (\S+) "(\S+) (\S+)[^"]*" \d+ "([^"]*)"')
-
-
 def read_access_log(path: Path) -> Served:
-    by_path: Counter[str] = Counter()
-    statuses: Counter[int] = Counter()
-    agents: Counter[str] = Counter()
-    stamps = []
-    for line in path.read_text(errors="replace").splitlines():
-        match = LOG_LINE.match(line)
-        if not match:
-            continue
-        msec, status, _, _, target, agent = match.groups()
-        stamps.append(float(msec))
-        statuses[int(status)] += 1
-        agents[agent] += 1
-        if target != "/robots.txt":
-            by_path[target] += 1
+    logged, _ = read_log(path)
+    by_path = Counter(r.path for r in logged if r.path != "/robots.txt")
+    stamps = [r.start for r in logged]
     span = max(stamps) - min(stamps) if stamps else 0.0
-    return Served(len(stamps), by_path, statuses, agents, span)
+    statuses = Counter(r.status for r in logged)
+    return Served(len(logged), by_path, statuses, Counter(r.agent for r in logged), span)
 
 
 # ------------------------------------------------------------------------------------ the report
@@ -460,15 +371,12 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
     truth = ground_truth(seed, docs, args.port, args.max_depth)
     truth_seconds = time.monotonic() - started
 
-    nginx = start_nginx(tmp, docs, args.port)
-    try:
+    with Nginx(tmp / "nginx", [server("127.0.0.1", args.port, docs)], ("127.0.0.1", args.port)):
         db = tmp / "crawl.db"
         conf = tmp / "crawler.toml"
         conf.write_text(crawler_conf(seed, db, args))
         usage = run_crawl(crawler, conf, tmp, args.timeout)
-    finally:
-        stop_nginx(nginx)
-    served = read_access_log(tmp / "access.log")
+    served = read_access_log(tmp / "nginx" / "access.log")
 
     rows = query(crawler, db, "SELECT url, status FROM pages")
     counted = Counter(row["url"] for row in rows)

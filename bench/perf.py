@@ -25,6 +25,7 @@ Exit status: 0 when every target held, 1 when one did not, 2 when the benchmark 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -140,26 +141,28 @@ def measure(cmd: list[str], out: Path, env: dict[str, str]) -> tuple[int, float,
     return int(code), wall, float(user) + float(system), int(rss_kb) / 1024
 
 
-def min_gap_ms(requests: list[Request]) -> float | None:
+def starts_by_host(requests: list[Request]) -> dict[str, list[float]]:
+    """Each host's request start times, in order."""
     by_host: dict[str, list[float]] = defaultdict(list)
     for request in requests:
         by_host[request.host].append(request.start)
-    gaps = [
-        b - a
-        for starts in by_host.values()
-        for a, b in zip(sorted(starts), sorted(starts)[1:], strict=False)
-    ]
+    return {host: sorted(starts) for host, starts in by_host.items()}
+
+
+def min_gap_ms(requests: list[Request]) -> float | None:
+    starts = starts_by_host(requests).values()
+    gaps = [b - a for one in starts for a, b in itertools.pairwise(one)]
     return 1000 * min(gaps) if gaps else None
 
 
 def paced_fraction(requests: list[Request], delay: float) -> float | None:
     """Pages/s while every host still had work (from the last host's first request to the
     first host's last), as a fraction of the bound hosts / delay."""
-    by_host: dict[str, list[float]] = defaultdict(list)
-    for request in requests:
-        by_host[request.host].append(request.start)
-    begin = max(min(starts) for starts in by_host.values())
-    end = min(max(starts) for starts in by_host.values())
+    by_host = starts_by_host(requests)
+    if not by_host:
+        return None
+    begin = max(starts[0] for starts in by_host.values())
+    end = min(starts[-1] for starts in by_host.values())
     if end <= begin:
         return None
     inside = sum(1 for r in requests if begin <= r.start <= end)

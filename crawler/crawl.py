@@ -276,7 +276,7 @@ class _ParsePool:
 
     async def run(self, body: bytes, charset: str | None, token: str) -> ParsedPage:
         if self._pool is None:
-            # spawn, not fork: this process has threads (aiosqlite, asyncio.to_thread).
+            # spawn, not fork: this process has threads (the writer, aiosqlite, asyncio.to_thread).
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, parse_html, body, charset, token)

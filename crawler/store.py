@@ -7,8 +7,8 @@ sharing one frontier) can follow without touching the engine.
 
 Resource handling: `SQLiteStore.open()` is an async context manager owning two connections:
 one that writes, in a thread of its own (`WriterThread`, used only by the writer task), and
-one that reads the frontier (aiosqlite); both are closed on exit, whatever happened. Error handling: sqlite3 errors become StoreError
-here and nowhere else.
+one that reads the frontier (aiosqlite); both are closed on exit, whatever happened.
+Error handling: sqlite3 errors become StoreError here and nowhere else.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ CONFIG ?= config.toml
 DEMO_PORT ?= 8080
 DB ?= crawl.db  # storage.path of $(CONFIG)
 
-.PHONY: install test lint format crawl demo-site bench bench-deps bench-guarantees clean
+.PHONY: install test lint format crawl demo-site bench bench-deps bench-profile bench-guarantees clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ bench-deps:
 	@command -v nginx >/dev/null && command -v wget >/dev/null \
 		&& test -f /usr/share/doc/postgresql-doc-15/html/index.html \
 		|| (apt-get update -qq && apt-get install -y -qq nginx wget postgresql-doc-15 time)
+
+# Where the crawler's CPU goes, by pipeline stage (py-spy samples; bench/README.md).
+bench-profile: $(STAMP) bench-deps
+	$(BIN)/pip install -q 'py-spy>=0.4'
+	$(BIN)/python bench/profile.py --write-readme
 
 # Politeness at scale, a million-URL frontier, every hostile trap (see README "Measured").
 bench-guarantees: $(STAMP)

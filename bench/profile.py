@@ -1,0 +1,215 @@
+"""Where the crawler's CPU goes per page: py-spy samples of `crawler crawl` on the benchmark's
+sites, summed by pipeline stage. This is the profile behind the targets `make bench` misses.
+
+    make bench-profile
+    .venv/bin/python bench/profile.py [--sites pgdocs,multihost] [--rate 250] [--write-readme]
+
+The kernel gives each thread's CPU time (/proc); py-spy's samples split it. A main-thread sample
+counts for the stage of its innermost crawler frame: fetch.py and the aiohttp code it calls is
+`fetch`, parse.py is `parse`, and so on. Event-loop frames with no crawler frame beneath (socket
+reads, aiohttp protocol callbacks) are `event loop`. Other threads are told apart by their
+frames: the writer's run store.py. py-spy counts a thread waiting for the GIL as busy, so the
+split between threads is the kernel's, and the samples only split each side's share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from gensite import write_multihost
+from nginx import BenchError, Nginx, server
+from perf import DOCS, DOCS_PORT, README, REPO, Bench, crawler_config, quiet_env
+from truth import Truth
+
+PY_SPY = REPO / ".venv" / "bin" / "py-spy"
+START, END = "<!-- profile table: start -->", "<!-- profile table: end -->"
+
+# (stage, test on the innermost crawler frame's file and function), first match wins.
+STAGES: list[tuple[str, str, str]] = [
+    ("parse: regex pre-pass (linear guard for lexbor)", "parse.py", "_flatten"),
+    ("parse: lexbor tree, CSS queries, attributes", "parse.py", ""),
+    ("links: resolve, normalize, scope (cached)", "extract.py", "LinkTargets"),
+    ("links: resolve, normalize, scope (cached)", "extract.py", "_simple_url"),
+    ("links: resolve, normalize, scope (cached)", "extract.py", "_without_dot_segments"),
+    ("links: resolve, normalize, scope (cached)", "urls.py", ""),
+    ("extract: page row, link rows, dedup", "extract.py", ""),
+    ("extract: page row, link rows, dedup", "records.py", ""),
+    ("fetch: aiohttp request and response", "fetch.py", ""),
+    ("frontier and politeness", "frontier.py", ""),
+    ("frontier and politeness", "politeness.py", ""),
+    ("frontier and politeness", "robots.py", ""),
+    ("writer task: hand-over, batching", "writer.py", ""),
+    ("writer task: hand-over, batching", "store.py", ""),
+]
+
+
+def stage_of(stack: list[dict[str, str]]) -> str:
+    """The stage of one main-thread sample; `stack` runs from the outermost frame inward."""
+    if any("importlib" in frame.get("file", "") for frame in stack):
+        return "start-up: imports"
+    for frame in reversed(stack):
+        path = frame.get("file", "")
+        if "/crawler/" not in path or path.endswith(("crawl.py", "cli.py", "__init__.py")):
+            continue
+        name = Path(path).name
+        for stage, file, function in STAGES:
+            if name == file and function in frame.get("name", ""):
+                return stage
+        return f"other: {name}"
+    if any(frame.get("file", "").endswith("crawl.py") for frame in stack):
+        return "engine: workers, extraction task"
+    return "event loop: sockets, aiohttp callbacks, timers"
+
+
+def summarize(speedscope: Path) -> tuple[Counter[str], Counter[str]]:
+    """Samples by stage (main thread) and by thread (the others)."""
+    data = json.loads(speedscope.read_text())
+    frames = data["shared"]["frames"]
+    main: Counter[str] = Counter()
+    threads: Counter[str] = Counter()
+    for profile in data["profiles"]:
+        samples = [[frames[i] for i in stack] for stack in profile["samples"]]
+        is_main = any(
+            stack and stack[0].get("name") == "<module>" for stack in samples[:50]
+        )  # the other threads start in threading.py
+        for stack, weight in zip(samples, profile["weights"], strict=True):
+            if is_main:
+                main[stage_of(stack)] += weight
+            else:
+                threads[thread_label(stack)] += weight
+    return main, threads
+
+
+def thread_label(stack: list[dict[str, str]]) -> str:
+    files = " ".join(frame.get("file", "") for frame in stack)
+    if "crawler/store.py" in files:
+        return "writer thread: SQLite inserts, commits"
+    if "aiosqlite" in files:
+        return "frontier reads (aiosqlite thread)"
+    return "other threads: waiting for work, asyncio.to_thread"
+
+
+def child_of(pid: int) -> int:
+    """The process py-spy started (it runs the crawler as its child)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for _ in range(200):
+        found = children.read_text().split() if children.exists() else []
+        if found:
+            return int(found[0])
+        time.sleep(0.01)
+    raise BenchError("py-spy did not start the crawler")
+
+
+def thread_cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds of the main thread and of the other threads, read until the process ends
+    (py-spy's own idle detection counts a thread waiting for the GIL as busy, so the split
+    between threads comes from the kernel; the samples only split each thread's share)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    last: dict[int, float] = {}
+    while True:
+        try:
+            tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+            for tid in tids:
+                fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1]
+                utime, stime = fields.split()[11:13]
+                last[tid] = (int(utime) + int(stime)) / tick
+        except (FileNotFoundError, ProcessLookupError):
+            break
+        if not tids or Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            break
+        time.sleep(0.05)
+    main = last.pop(pid, 0.0)
+    return main, sum(last.values())
+
+
+def profile_site(name: str, bench: Bench, work: Path, rate: int) -> list[str]:
+    db = work / f"{name}.db"
+    conf = work / f"{name}.toml"
+    conf.write_text(crawler_config(bench, db))
+    out = work / f"{name}.speedscope"
+    cmd = [str(PY_SPY), "record", "-r", str(rate), "-f", "speedscope", "-o", str(out), "--"]
+    cmd += [str(REPO / ".venv" / "bin" / "crawler"), "crawl", str(conf), "--quiet"]
+    spy = subprocess.Popen(cmd, env=quiet_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    main_cpu, other_cpu = thread_cpu(child_of(spy.pid))
+    _, errors = spy.communicate()
+    if spy.returncode:
+        raise BenchError(f"py-spy failed: {errors.decode(errors='replace').strip()}")
+    with sqlite3.connect(db) as conn:
+        pages = conn.execute("SELECT count(*) FROM pages").fetchone()[0]
+    main, threads = summarize(out)
+    rows = scaled(main, main_cpu, "main thread: ") + scaled(threads, other_cpu, "")
+    total = main_cpu + other_cpu
+    lines = [
+        f"**{bench.title}**: {pages:,} pages; {1000 * total / pages:.2f} ms of CPU a page"
+        f" ({1000 * main_cpu / pages:.2f} in the event loop's thread)",
+        "",
+        "| where | ms/page | share |",
+        "|---|---:|---:|",
+    ]
+    for label, seconds in rows:
+        lines.append(f"| {label} | {1000 * seconds / pages:.3f} | {100 * seconds / total:.0f}% |")
+    return lines
+
+
+def scaled(samples: Counter[str], cpu: float, prefix: str) -> list[tuple[str, float]]:
+    """Each label's share of the samples, times the CPU seconds they stand for."""
+    count = sum(samples.values())
+    return (
+        [(prefix + label, cpu * n / count) for label, n in samples.most_common()] if count else []
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sites", default="pgdocs,multihost")
+    parser.add_argument("--rate", type=int, default=250, help="samples a second")
+    parser.add_argument("--write-readme", action="store_true")
+    args = parser.parse_args(argv)
+    if not PY_SPY.exists():
+        print(f"profile: {PY_SPY} not found: make bench-profile installs it", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="perf-profile-"))
+    os.chmod(work, 0o755)  # nginx workers run as nobody when started by root
+    try:
+        site = write_multihost(work / "sites", hosts=64, pages=300)
+        servers = [server("", site.port, work / "sites", per_address=True)]
+        servers.append(server("127.0.0.1", DOCS_PORT, DOCS))
+        benches = {
+            "multihost": Bench(
+                "multihost", "64 hosts", site.seeds()[:1], site.hosts, Truth(), work
+            ),
+            "pgdocs": Bench(
+                "pgdocs", "PostgreSQL 15 docs", [f"http://127.0.0.1:{DOCS_PORT}/index.html"],
+                ["127.0.0.1"], Truth(), work,
+            ),
+        }  # fmt: skip
+        lines: list[str] = []
+        with Nginx(work / "nginx", servers, probe=("127.0.1.1", site.port)):
+            for name in args.sites.split(","):
+                lines += [*profile_site(name, benches[name], work, args.rate), ""]
+    except BenchError as exc:
+        print(f"profile: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        subprocess.run(["rm", "-rf", str(work)], check=False)
+    table = "\n".join(lines)
+    print(table)
+    if args.write_readme:
+        text = README.read_text()
+        head, _, rest = text.partition(START)
+        _, _, tail = rest.partition(END)
+        README.write_text(f"{head}{START}\n{table}\n{END}{tail}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

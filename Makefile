@@ -39,8 +39,11 @@ crawl: $(STAMP)
 
 # The crawler against Scrapy, a raw aiohttp loop and wget on local nginx sites (bench/README.md).
 # Scrapy gets its own venv (bench/.venv-scrapy), built on first use.
+# Then the profile that explains the targets it misses (make bench-profile); exits 1 if one is.
 bench: $(STAMP) bench-deps
-	$(BIN)/python bench/perf.py --rounds 3 --write-readme
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/perf.py --rounds 3 --write-readme; status=$$?; \
+	$(BIN)/python bench/profile.py --write-readme && exit $$status
 
 # What the benchmark serves and runs besides Python: nginx, wget and the PostgreSQL docs.
 bench-deps:
@@ -50,7 +53,7 @@ bench-deps:
 
 # Where the crawler's CPU goes, by pipeline stage (py-spy samples; bench/README.md).
 bench-profile: $(STAMP) bench-deps
-	$(BIN)/pip install -q 'py-spy>=0.4'
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/profile.py --write-readme
 
 # Politeness at scale, a million-URL frontier, every hostile trap (see README "Measured").

@@ -336,14 +336,14 @@ def _insert_rows(db: sqlite3.Connection, sql: str, rows: Sequence[Sequence[objec
 
 
 def _chunks(rows: Sequence[_T]) -> Iterator[Sequence[_T]]:
-    """`rows` in chunks of ROWS_PER_STATEMENT, the rest in powers of two (100 is 64 + 32 + 4):
-    a statement is prepared, and kept in sqlite3's cache, for each chunk size, and a statement
-    of 128 rows is a 100 KB program."""
-    start = 0
-    while start < len(rows):
-        size = min(ROWS_PER_STATEMENT, 1 << ((len(rows) - start).bit_length() - 1))
-        yield rows[start : start + size]
-        start += size
+    """`rows` by ROWS_PER_STATEMENT, the last chunk padded to a power of two by repeating its
+    last row. sqlite3 keeps a prepared statement for each chunk size, and one of 128 rows is a
+    110 KB program: any size made 7 MB of them. The repeat changes nothing: every statement
+    fed by chunks is an upsert that a row repeated leaves as it was, or an `IN` list."""
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        chunk = rows[start : start + ROWS_PER_STATEMENT]
+        missing = (1 << (len(chunk) - 1).bit_length()) - len(chunk)
+        yield [*chunk, *[chunk[-1]] * missing] if missing else chunk
 
 
 @functools.lru_cache(maxsize=64)

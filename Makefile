@@ -43,7 +43,7 @@ crawl: $(STAMP)
 bench: $(STAMP) bench-deps
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/perf.py --rounds 3 --write-readme; status=$$?; \
-	$(BIN)/python bench/profile.py --write-readme && exit $$status
+	$(BIN)/python bench/stages.py --write-readme && exit $$status
 
 # What the benchmark serves and runs besides Python: nginx, wget and the PostgreSQL docs.
 bench-deps:
@@ -54,7 +54,7 @@ bench-deps:
 # Where the crawler's CPU goes, by pipeline stage (py-spy samples; bench/README.md).
 bench-profile: $(STAMP) bench-deps
 	$(BIN)/pip install --quiet -e '.[bench]'
-	$(BIN)/python bench/profile.py --write-readme
+	$(BIN)/python bench/stages.py --write-readme
 
 # Politeness at scale, a million-URL frontier, every hostile trap (see README "Measured").
 bench-guarantees: $(STAMP)

@@ -2,7 +2,7 @@
 sites, summed by pipeline stage. This is the profile behind the targets `make bench` misses.
 
     make bench-profile
-    .venv/bin/python bench/profile.py [--sites pgdocs,multihost] [--rate 250] [--write-readme]
+    .venv/bin/python bench/stages.py [--sites pgdocs,multihost] [--rate 250] [--write-readme]
 
 The kernel gives each thread's CPU time (/proc); py-spy's samples split it. A main-thread sample
 counts for the stage of its innermost crawler frame: fetch.py and the aiohttp code it calls is
@@ -31,6 +31,7 @@ from perf import DOCS, DOCS_PORT, README, REPO, Bench, crawler_config, quiet_env
 from truth import Truth
 
 PY_SPY = REPO / ".venv" / "bin" / "py-spy"
+PACKAGE = f"{REPO / 'crawler'}/"  # the crawler's own modules (the editable install runs these)
 START, END = "<!-- profile table: start -->", "<!-- profile table: end -->"
 
 # (stage, test on the innermost crawler frame's file and function), first match wins.
@@ -58,14 +59,14 @@ def stage_of(stack: list[dict[str, str]]) -> str:
         return "start-up: imports"
     for frame in reversed(stack):
         path = frame.get("file", "")
-        if "/crawler/" not in path or path.endswith(("crawl.py", "cli.py", "__init__.py")):
+        if not path.startswith(PACKAGE) or path.endswith(("crawl.py", "cli.py", "__init__.py")):
             continue
         name = Path(path).name
         for stage, file, function in STAGES:
             if name == file and function in frame.get("name", ""):
                 return stage
         return f"other: {name}"
-    if any(frame.get("file", "").endswith("crawl.py") for frame in stack):
+    if any(frame.get("file", "") == f"{PACKAGE}crawl.py" for frame in stack):
         return "engine: workers, extraction task"
     return "event loop: sockets, aiohttp callbacks, timers"
 
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-readme", action="store_true")
     args = parser.parse_args(argv)
     if not PY_SPY.exists():
-        print(f"profile: {PY_SPY} not found: make bench-profile installs it", file=sys.stderr)
+        print(f"stages: {PY_SPY} not found: make bench-profile installs it", file=sys.stderr)
         return 2
     work = Path(tempfile.mkdtemp(prefix="perf-profile-"))
     os.chmod(work, 0o755)  # nginx workers run as nobody when started by root
@@ -197,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             for name in args.sites.split(","):
                 lines += [*profile_site(name, benches[name], work, args.rate), ""]
     except BenchError as exc:
-        print(f"profile: {exc}", file=sys.stderr)
+        print(f"stages: {exc}", file=sys.stderr)
         return 2
     finally:
         subprocess.run(["rm", "-rf", str(work)], check=False)

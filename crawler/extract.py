@@ -16,7 +16,7 @@ from .config import Config
 from .fetch import Response
 from .parse import Link, PageRules, ParsedPage, header_rules, merge_rules, parse_html
 from .records import Discovered, LinkRecord, Outcome, PageRecord, QueuedURL, utc_now
-from .urls import Scope, Verdict, host_key, normalize
+from .urls import Scope, host_key, normalize
 
 
 class Extractor:
@@ -26,7 +26,7 @@ class Extractor:
         self._config = config
         self._scope = scope
         self._token = config.politeness.robots_token
-        self._targets = LinkTargets(scope)
+        self._targets = LinkTargets()
         self._known = KnownURLs()
 
     def parses(self, response: Response) -> bool:
@@ -99,28 +99,35 @@ class Extractor:
     def _links(
         self, queued: QueuedURL, base: URL, found: list[Link], rules: PageRules
     ) -> tuple[list[LinkRecord], list[Discovered]]:
-        """One link row per distinct target; followed targets on allowed hosts are discovered."""
+        """One link row per distinct target; followed targets on allowed hosts are discovered.
+        The scope's rules are asked only of targets not known already at this depth or less:
+        most links of a site lead to pages found long before."""
         follow_rel = self._config.politeness.follow_nofollow
         resolve = self._targets.resolver(base)
-        targets: dict[str, tuple[Target, bool]] = {}
+        targets: dict[str, tuple[str, bool]] = {}  # url: (host, nofollow)
         for href, link_nofollow in found:
             target = resolve(href)
             if target is None:
                 continue
+            url, host = target
             nofollow = link_nofollow or rules.nofollow
-            seen = targets.get(target.url)
+            seen = targets.get(url)
             if seen is None or (seen[1] and not nofollow):
-                targets[target.url] = (target, nofollow)
+                targets[url] = (host, nofollow)
         source = queued.url
         links = [LinkRecord(source, url, nofollow) for url, (_, nofollow) in targets.items()]
+        if rules.nofollow:
+            return links, []
         depth = queued.depth + 1
+        scope, known = self._scope, self._known
         discovered = []
-        for url, (target, nofollow) in targets.items():
-            if rules.nofollow or (nofollow and not follow_rel) or url == source:
+        for url, (host, nofollow) in targets.items():
+            if (nofollow and not follow_rel) or url == source or known.covers(url, depth):
                 continue
-            if target.allowed:
-                reason = self._scope.reason_at(target.verdict, depth)
-                discovered.append(_discovered(url, target.host, depth, reason, source))
+            if scope.allows_host(host):
+                discovered.append(
+                    _discovered(url, host, depth, scope.skip_reason(url, depth), source)
+                )
         return links, discovered
 
     def _redirect(self, queued: QueuedURL, target: URL) -> list[Discovered]:
@@ -153,16 +160,14 @@ def _base_url(page_url: URL, base_href: str | None) -> URL:
 
 
 class Target(NamedTuple):
-    """Where a link leads: its normalized URL, host, and what the scope says of it."""
+    """Where a link leads: its normalized URL and its host."""
 
     url: str
     host: str
-    allowed: bool  # on an allowed domain
-    verdict: Verdict
 
 
 class LinkTargets:
-    """normalize(href, base) and the scope's verdict on the result, cached by (base, href).
+    """normalize(href, base) and the result's host, cached by (base, href).
 
     The key is not the whole base URL, or no two pages would share an entry: a relative path
     resolves against the base's folder only and a path starting with "/" against its origin
@@ -172,8 +177,7 @@ class LinkTargets:
     "//host/path", are not cached.
     """
 
-    def __init__(self, scope: Scope, size: int = 20_000) -> None:
-        self._scope = scope
+    def __init__(self, size: int = 20_000) -> None:
         self._size = size
         self._cache: dict[tuple[str, str], Target | None] = {}
 
@@ -203,7 +207,7 @@ class LinkTargets:
                     cache.clear()  # cheaper than LRU bookkeeping, and misses are not costly
                 simple = _simple_url(href, origin, folder)
                 if simple is not None:
-                    target = self._of(simple, host if key[0] else _host_of(simple))
+                    target = Target(simple, host if key[0] else _host_of(simple))
                 else:
                     target = self._target(href, base)
                 cache[key] = target
@@ -213,15 +217,10 @@ class LinkTargets:
 
     def _target(self, href: str, base: URL) -> Target | None:
         url = normalize(href, base)
-        if url is None:
-            return None
-        return self._of(str(url), host_key(url))
-
-    def _of(self, url: str, host: str) -> Target:
-        return Target(url, host, self._scope.allows_host(host), self._scope.verdict(url))
+        return None if url is None else Target(str(url), host_key(url))
 
 
-_UNKNOWN = Target("", "", False, Verdict(None, False))  # a cache miss (None: not a URL)
+_UNKNOWN = Target("", "")  # a cache miss (None: not a URL)
 
 # Most links are simple: a path of unreserved characters and "/" ("." and ".." segments too),
 # relative, root-relative or absolute with a lower-case host name, perhaps with a #fragment.
@@ -253,7 +252,7 @@ def _simple_url(href: str, origin: str, folder: str) -> str | None:
 
 def _without_dot_segments(path: str) -> str:
     """RFC 3986 5.2.4 for an absolute path: "/a/b/../c/." is "/a/c/"."""
-    if "." not in path:
+    if "/." not in path:  # every dot segment follows a "/"
         return path
     segments = path.split("/")
     kept = [""]
@@ -287,14 +286,18 @@ class KnownURLs:
         self._limit = limit
         self._depth: dict[str, int] = {}
 
+    def covers(self, url: str, depth: int) -> bool:
+        """Whether `url` was handed to storage already, found at `depth` or less."""
+        known = self._depth.get(url)
+        return known is not None and known <= depth
+
     def news(self, found: list[Discovered]) -> list[Discovered]:
         """The URLs of `found` that are new, or found at a lesser depth than before."""
         depths, fresh = self._depth, []
         for url in found:
-            known = depths.get(url.url)
-            if known is not None and known <= url.depth:
+            if self.covers(url.url, url.depth):
                 continue
             fresh.append(url)
-            if known is not None or len(depths) < self._limit:
+            if url.url in depths or len(depths) < self._limit:
                 depths[url.url] = url.depth
         return fresh

@@ -1,6 +1,6 @@
 """Pure HTML extraction: body bytes in, title, base href, links and robots rules out.
 
-No I/O. The crawler's hot path, so the tree is walked only through lexbor's CSS engine.
+No I/O. The crawler's hot path, so the tree is walked once, and kept small (below).
 
 Resource handling: lexbor's tree builder follows the HTML spec, and the spec is quadratic on
 deep nesting (100,000 nested ``<div>`` take ~50 s) and on runs of distinct formatting elements
@@ -177,26 +177,32 @@ def merge_rules(a: PageRules, b: PageRules) -> PageRules:
 def parse_html(body: bytes, header_charset: str | None, robots_token: str) -> ParsedPage:
     """Parse a page. robots_token is our crawler's product token, lower-cased (e.g. "crawler")."""
     tree = LexborHTMLParser(_flatten(decode_html(body, header_charset)))
-    title_node = tree.css_first("title")
-    title = _WS_RUN.sub(" ", title_node.text()).strip(" ") if title_node is not None else ""
-    base = tree.css_first("base[href]")
+    title: str | None = None
+    base_href: str | None = None
     # Repeats are dropped here (order kept): a page of 600,000 links to 1,000 places costs
     # 1,000 links downstream, and is cheap to send back from a parsing process.
     links: dict[Link, None] = {}
-    for node in tree.css("a[href], area[href]"):
-        attrs = node.attributes  # one dict per node: cheaper than node.attrs.get per attribute
-        href = (attrs.get("href") or "").strip(_HTML_WS)
-        links[href, _has_nofollow(attrs.get("rel"))] = None
     rules, names = PageRules(), ("robots", robots_token.lower())
-    for meta in tree.css("meta[name][content]"):
-        if (meta.attrs.get("name") or "").strip(_HTML_WS).lower() in names:
-            rules = merge_rules(rules, parse_robots_directives(meta.attrs.get("content") or ""))
-    return ParsedPage(
-        title=title or None,
-        base_href=(base.attrs.get("href") or "").strip(_HTML_WS) if base is not None else None,
-        links=list(links),
-        rules=rules,
-    )
+    # One walk over the flattened tree, which holds little more than the elements read here:
+    # a CSS query per kind of element cost as much again (each walks the tree too).
+    for node in tree.root.traverse() if tree.root is not None else ():
+        tag = node.tag
+        if tag == "a" or tag == "area":
+            attrs = node.attributes  # one dict per node: cheaper than node.attrs.get per attribute
+            if "href" in attrs:
+                href = (attrs["href"] or "").strip(_HTML_WS)
+                links[href, _has_nofollow(attrs.get("rel"))] = None
+        elif tag == "meta":
+            attrs = node.attributes
+            if "content" in attrs and (attrs.get("name") or "").strip(_HTML_WS).lower() in names:
+                rules = merge_rules(rules, parse_robots_directives(attrs["content"] or ""))
+        elif tag == "title" and title is None:
+            title = _WS_RUN.sub(" ", node.text()).strip(" ")
+        elif tag == "base" and base_href is None:
+            attrs = node.attributes
+            if "href" in attrs:
+                base_href = (attrs["href"] or "").strip(_HTML_WS)
+    return ParsedPage(title=title or None, base_href=base_href, links=list(links), rules=rules)
 
 
 def _has_nofollow(rel: str | None) -> bool:

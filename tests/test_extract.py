@@ -1,16 +1,14 @@
-"""The link-target cache gives exactly what normalize() and the scope give, page after page."""
+"""The link-target cache gives exactly what normalize() gives, page after page."""
 
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 from yarl import URL
 
-from crawler.config import Config
 from crawler.extract import KnownURLs, LinkTargets
 from crawler.records import Discovered
-from crawler.urls import Scope, host_key, normalize
+from crawler.urls import host_key, normalize
 
 SEGMENTS = ["", ".", "..", "a", "b", "c%41", "d;p", "e.html", "%2e%2E", "x%2Fy", "ü", "a:b", "\\"]
 HOSTS = ["a.test", "b.a.test", "A.Test:8080", "c.test", "[::1]", "127.0.0.1:81"]
@@ -54,13 +52,8 @@ def _href(rng: random.Random) -> str:
     )
 
 
-def test_cached_targets_equal_normalize_and_scope() -> None:
-    config = Config.from_dict(
-        {"crawl": {"seeds": ["http://a.test/"], "exclude": ["/b/"], "max_url_length": 40}},
-        source=Path("test.toml"),
-    )
-    scope = Scope(config.crawl)
-    targets = LinkTargets(scope, size=300)  # small: the cache fills and is cleared many times
+def test_cached_targets_equal_normalize() -> None:
+    targets = LinkTargets(size=300)  # small: the cache fills and is cleared many times
     rng = random.Random(2026)
     checked = 0
     for _ in range(2000):
@@ -78,8 +71,6 @@ def test_cached_targets_equal_normalize_and_scope() -> None:
             assert target is not None, (str(base), href)
             assert target.url == str(expected), (str(base), href)
             assert target.host == host_key(expected)
-            assert target.allowed == scope.allows_host(target.host)
-            assert scope.reason_at(target.verdict, 1) == scope.skip_reason(target.url, 1)
     assert checked > 30_000
 
 
@@ -87,6 +78,9 @@ def test_known_urls_pass_on_only_new_or_shallower_finds() -> None:
     known = KnownURLs(limit=2)
     a1, b1, c1 = (Discovered(f"http://a.test/{n}", "a.test", 1, "queued") for n in "abc")
     assert known.news([a1, b1]) == [a1, b1]
+    assert known.covers(a1.url, 1)
+    assert known.covers(a1.url, 2)
+    assert not known.covers(a1.url, 0)
     assert known.news([a1, b1._replace(depth=2)]) == []  # no deeper: nothing would change
     shallower = a1._replace(depth=0)
     assert known.news([shallower]) == [shallower]  # a lesser depth is news (and remembered)

@@ -222,11 +222,13 @@ class _Worker:
 
 
 class _Extraction:
-    """Extracts the pages workers hand over, in one task, one page per turn of the event loop.
+    """Extracts the pages workers hand over, in one task, at most one step of one page per turn
+    of the event loop.
 
     Workers finish their fetches in bursts; if each parsed its own page, one turn of the loop
     would run a dozen parses back to back and every timer (politeness delays included) would
-    fire that much late. Here the loop gets back control between any two pages.
+    fire that much late. Here the loop gets back control between any two pages, and within a
+    page of many links between slices of them (`Extractor.extract_steps`).
     """
 
     def __init__(self, extractor: Extractor, writer: Writer, backlog: int) -> None:
@@ -245,10 +247,21 @@ class _Extraction:
         while (item := await self._queue.get()) is not None:
             task, response = item
             try:
-                outcome = self.extractor.extract(task.url, response)
+                outcome = await self._extract(task, response)
             except Exception as exc:
                 outcome = _failed_outcome(self.extractor, task, response, exc)
             await self.writer.put(outcome)
+            await asyncio.sleep(0)
+
+    async def _extract(self, task: PageTask, response: Response) -> Outcome:
+        """Extract in steps, letting the loop run between them (a page of hundreds of new
+        links takes milliseconds)."""
+        steps = self.extractor.extract_steps(task.url, response)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
             await asyncio.sleep(0)
 
 

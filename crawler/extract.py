@@ -7,8 +7,8 @@ normalization, one host check and the scope rules, all three cached (`LinkTarget
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Literal, NamedTuple
+from collections.abc import Callable, Generator
+from typing import Literal, NamedTuple, TypeVar
 
 from yarl import URL
 
@@ -17,6 +17,21 @@ from .fetch import Response
 from .parse import Link, PageRules, ParsedPage, header_rules, merge_rules, parse_html
 from .records import Discovered, LinkRecord, Outcome, PageRecord, QueuedURL, utc_now
 from .urls import Scope, host_key, normalize
+
+T = TypeVar("T")
+# Work done in steps: the generator yields between steps (so that an event loop can run its
+# other callbacks there) and returns its result. `finish` runs one through without a pause.
+Steps = Generator[None, None, T]
+LINKS_PER_STEP = 100  # ~1 ms of resolving and scope checks for links seen for the first time
+
+
+def finish(steps: Steps[T]) -> T:
+    """The result of work done in steps, all steps run at once."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
 
 class Extractor:
@@ -42,10 +57,23 @@ class Extractor:
 
     def extract(self, queued: QueuedURL, response: Response) -> Outcome:
         """parse, then outcome."""
-        return self.outcome(queued, response, self.parse(response))
+        return finish(self.extract_steps(queued, response))
+
+    def extract_steps(self, queued: QueuedURL, response: Response) -> Steps[Outcome]:
+        """extract, pausing after the parse and between slices of links."""
+        parsed = self.parse(response)
+        if parsed is not None and len(parsed.links) >= LINKS_PER_STEP:
+            yield  # a page of few links goes in one step: a pause costs a turn of the loop
+        return (yield from self.outcome_steps(queued, response, parsed))
 
     def outcome(self, queued: QueuedURL, response: Response, parsed: ParsedPage | None) -> Outcome:
         """The outcome of a response; `parsed` is what `parse` gave for it."""
+        return finish(self.outcome_steps(queued, response, parsed))
+
+    def outcome_steps(
+        self, queued: QueuedURL, response: Response, parsed: ParsedPage | None
+    ) -> Steps[Outcome]:
+        """outcome, pausing between slices of links."""
         page_url = URL(queued.url)
         title: str | None = None
         rules = header_rules(list(response.robots_tags), self._token)
@@ -56,7 +84,7 @@ class Extractor:
             title = parsed.title
             rules = merge_rules(rules, parsed.rules)
             base = _base_url(page_url, parsed.base_href)
-            links, discovered = self._links(queued, base, parsed.links, rules)
+            links, discovered = yield from self._links(queued, base, parsed.links, rules)
         location = None
         if 300 <= status < 400 and response.location:
             target = normalize(response.location, page_url)
@@ -98,14 +126,16 @@ class Extractor:
 
     def _links(
         self, queued: QueuedURL, base: URL, found: list[Link], rules: PageRules
-    ) -> tuple[list[LinkRecord], list[Discovered]]:
+    ) -> Steps[tuple[list[LinkRecord], list[Discovered]]]:
         """One link row per distinct target; followed targets on allowed hosts are discovered.
         The scope's rules are asked only of targets not known already at this depth or less:
         most links of a site lead to pages found long before."""
         follow_rel = self._config.politeness.follow_nofollow
         resolve = self._targets.resolver(base)
         targets: dict[str, tuple[str, bool]] = {}  # url: (host, nofollow)
-        for href, link_nofollow in found:
+        for n, (href, link_nofollow) in enumerate(found, 1):
+            if n % LINKS_PER_STEP == 0:
+                yield
             target = resolve(href)
             if target is None:
                 continue
@@ -121,7 +151,9 @@ class Extractor:
         depth = queued.depth + 1
         scope, known = self._scope, self._known
         discovered = []
-        for url, (host, nofollow) in targets.items():
+        for n, (url, (host, nofollow)) in enumerate(targets.items(), 1):
+            if n % LINKS_PER_STEP == 0:
+                yield
             if (nofollow and not follow_rel) or url == source or known.covers(url, depth):
                 continue
             if scope.allows_host(host):

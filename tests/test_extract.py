@@ -1,14 +1,19 @@
-"""The link-target cache gives exactly what normalize() gives, page after page."""
+"""The link-target cache gives exactly what normalize() gives, page after page; a page of
+many links is extracted in steps, with the same outcome."""
 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
+import pytest
 from yarl import URL
 
-from crawler.extract import KnownURLs, LinkTargets
-from crawler.records import Discovered
-from crawler.urls import host_key, normalize
+from crawler.config import Config
+from crawler.extract import LINKS_PER_STEP, Extractor, KnownURLs, LinkTargets
+from crawler.fetch import Response
+from crawler.records import Discovered, QueuedURL
+from crawler.urls import Scope, host_key, normalize
 
 SEGMENTS = ["", ".", "..", "a", "b", "c%41", "d;p", "e.html", "%2e%2E", "x%2Fy", "ü", "a:b", "\\"]
 HOSTS = ["a.test", "b.a.test", "A.Test:8080", "c.test", "[::1]", "127.0.0.1:81"]
@@ -87,3 +92,53 @@ def test_known_urls_pass_on_only_new_or_shallower_finds() -> None:
     assert known.news([a1]) == []
     assert known.news([c1]) == [c1]  # full: c is passed on, not remembered
     assert known.news([c1]) == [c1]
+
+
+def _extractor() -> Extractor:
+    config = Config.from_dict({"crawl": {"seeds": ["http://a.test/"]}}, source=Path("t.toml"))
+    return Extractor(config, Scope(config.crawl))
+
+
+def _html_response(body: str) -> Response:
+    return Response(
+        url="http://a.test/",
+        status=200,
+        content_type="text/html",
+        charset="utf-8",
+        location=None,
+        retry_after=None,
+        robots_tags=(),
+        body=body.encode(),
+        truncated=False,
+        elapsed_ms=1,
+        answered_at=0.0,
+    )
+
+
+def test_a_page_of_many_links_is_extracted_in_steps_of_a_slice_each() -> None:
+    links = 5 * LINKS_PER_STEP + 7
+    body = "".join(f'<a href="/p/{n}">{n}</a>' for n in range(links))
+    page, response = QueuedURL(1, "http://a.test/", "a.test", 0), _html_response(body)
+    steps = _extractor().extract_steps(page, response)
+    pauses = 0
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            stepped = done.value
+            break
+        pauses += 1
+    # After the parse, then within each of the two passes over the links.
+    assert pauses == 1 + 2 * (links // LINKS_PER_STEP)
+    whole = _extractor().extract(page, response)
+    assert stepped.links == whole.links
+    assert stepped.discovered == whole.discovered
+    assert [d.url for d in whole.discovered] == [f"http://a.test/p/{n}" for n in range(links)]
+
+
+def test_a_page_of_few_links_is_extracted_in_one_step() -> None:
+    body = "".join(f'<a href="/p/{n}">{n}</a>' for n in range(LINKS_PER_STEP - 1))
+    page, response = QueuedURL(1, "http://a.test/", "a.test", 0), _html_response(body)
+    with pytest.raises(StopIteration) as done:
+        next(_extractor().extract_steps(page, response))
+    assert len(done.value.value.discovered) == LINKS_PER_STEP - 1

@@ -37,7 +37,7 @@ START, END = "<!-- profile table: start -->", "<!-- profile table: end -->"
 # (stage, test on the innermost crawler frame's file and function), first match wins.
 STAGES: list[tuple[str, str, str]] = [
     ("parse: regex pre-pass (linear guard for lexbor)", "parse.py", "_flatten"),
-    ("parse: lexbor tree, CSS queries, attributes", "parse.py", ""),
+    ("parse: lexbor tree, walk, attributes", "parse.py", ""),
     ("links: resolve, normalize, scope (cached)", "extract.py", "LinkTargets"),
     ("links: resolve, normalize, scope (cached)", "extract.py", "_simple_url"),
     ("links: resolve, normalize, scope (cached)", "extract.py", "_without_dot_segments"),

@@ -145,7 +145,7 @@ class Extractor:
             if seen is None or (seen[1] and not nofollow):
                 targets[url] = (host, nofollow)
         source = queued.url
-        links = [LinkRecord(source, url, nofollow) for url, (_, nofollow) in targets.items()]
+        links = [(source, url, nofollow) for url, (_, nofollow) in targets.items()]
         if rules.nofollow:
             return links, []
         depth = queued.depth + 1
@@ -204,9 +204,9 @@ class LinkTargets:
     The key is not the whole base URL, or no two pages would share an entry: a relative path
     resolves against the base's folder only and a path starting with "/" against its origin
     (RFC 3986 5.2.2), so the navigation links that every page of a folder repeats are resolved
-    once; an absolute URL does not depend on the base at all. "", "?query" and "#fragment"
-    depend on the whole base, and yarl resolves "//" (no host) to the base itself: those, and
-    "//host/path", are not cached.
+    once; an absolute URL does not depend on the base at all. "" and "#fragment" are the base
+    itself. "?query" depends on the whole base, and yarl resolves "//" (no host) to the base
+    itself: those, and "//host/path", are not cached.
     """
 
     def __init__(self, size: int = 20_000) -> None:
@@ -222,10 +222,13 @@ class LinkTargets:
         path_end = len(text.partition("?")[0])
         folder = text[: text.rfind("/", path_start, path_end) + 1] or origin + "/"
         cache, size, unknown = self._cache, self._size, _UNKNOWN
+        itself = Target(text, host)
 
         def resolve(href: str) -> Target | None:
             href = href.strip()  # as normalize() does
-            if not href or href[0] in "?#" or href.startswith("//"):
+            if not href or href[0] == "#":
+                return itself  # the base without its fragment, which it has not (RFC 3986 5.2.2)
+            if href[0] == "?" or href.startswith("//"):
                 return self._target(href, base)
             if href[0] == "/":
                 key = (origin, href)

@@ -1,7 +1,8 @@
 """From a response to an outcome: the page row, its links, and the URLs it leads to.
 
 This is the crawler's per-page hot path: parse once with selectolax, then per link one
-normalization, one host check and the scope rules, all three cached (`LinkTargets`).
+normalization (cached: `LinkTargets`); the host check and the scope rules only for targets not
+stored already (`KnownURLs`).
 """
 
 from __future__ import annotations

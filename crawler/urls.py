@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
-from typing import NamedTuple
 
 from yarl import URL
 
@@ -90,32 +89,15 @@ class Scope:
 
     def skip_reason(self, url: str, depth: int) -> str | None:
         """Why an allowed-domain URL found at `depth` is not queued, or None to queue it."""
-        return self.reason_at(self.verdict(url), depth)
-
-    def verdict(self, url: str) -> Verdict:
-        """What the rules say about `url` whatever its depth (cacheable per URL)."""
         if len(url) > self._max_url_length:
-            return Verdict("too-long", False)
+            return "too-long"
         if self._exclude is not None and self._exclude.search(url):
-            return Verdict("exclude", False)
+            return "exclude"
         if self._include is not None and not self._include.search(url):
-            return Verdict("include", False)
-        return Verdict(None, _repeats_a_segment(url))
-
-    def reason_at(self, verdict: Verdict, depth: int) -> str | None:
-        """skip_reason for a URL with this verdict found at `depth`."""
-        if verdict.veto is not None:
-            return verdict.veto
+            return "include"
         if depth > self._max_depth:
             return "depth"
-        return "trap" if verdict.trap else None
-
-
-class Verdict(NamedTuple):
-    """The depth-independent part of Scope.skip_reason."""
-
-    veto: str | None  # too-long, exclude or include: holds at any depth
-    trap: bool  # a path segment repeated (skipped as "trap" unless too deep)
+        return "trap" if _repeats_a_segment(url) else None
 
 
 def _repeats_a_segment(url: str) -> bool:

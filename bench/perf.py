@@ -571,13 +571,16 @@ def report(results: list[SiteRuns], env_line: str) -> tuple[str, bool]:
 
 
 def write_readme(table: str) -> None:
-    text = README.read_text()
-    head, _, rest = text.partition(TABLE_START)
-    _, _, tail = rest.partition(TABLE_END)
     stamp = time.strftime("%Y-%m-%d")
-    README.write_text(
-        f"{head}{TABLE_START}\nLatest run, {stamp}: `make bench`\n\n{table}\n{TABLE_END}{tail}"
-    )
+    rewrite_section(TABLE_START, TABLE_END, f"Latest run, {stamp}: `make bench`\n\n{table}")
+
+
+def rewrite_section(start: str, end: str, body: str) -> None:
+    """Replace what bench/README.md holds between the markers `start` and `end` with `body`."""
+    text = README.read_text()
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
+    README.write_text(f"{head}{start}\n{body}\n{end}{tail}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from gensite import write_multihost
 from nginx import BenchError, Nginx, server
-from perf import DOCS, DOCS_PORT, README, REPO, Bench, crawler_config, quiet_env
+from perf import DOCS, DOCS_PORT, REPO, Bench, crawler_config, quiet_env, rewrite_section
 from truth import Truth
 
 PY_SPY = REPO / ".venv" / "bin" / "py-spy"
@@ -205,10 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     table = "\n".join(lines)
     print(table)
     if args.write_readme:
-        text = README.read_text()
-        head, _, rest = text.partition(START)
-        _, _, tail = rest.partition(END)
-        README.write_text(f"{head}{START}\n{table}\n{END}{tail}")
+        rewrite_section(START, END, table)
     return 0
 
 

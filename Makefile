@@ -17,8 +17,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) pg-deps
 	$(BIN)/pytest
+
+# The PostgreSQL server the tests start for themselves (tests/pgserver.py): where that file
+# looks for pg_ctl (pg_config --bindir, /usr/lib/postgresql/*/bin, PATH), else Debian's package.
+.PHONY: pg-deps
+pg-deps:
+	@test -x "$$(pg_config --bindir 2>/dev/null)/pg_ctl" \
+		|| ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 \
+		|| command -v pg_ctl >/dev/null \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
 
 lint: $(STAMP)
 	$(BIN)/ruff check crawler tests bench
@@ -56,11 +65,13 @@ bench-profile: $(STAMP) bench-deps
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/stages.py --write-readme
 
-# Politeness at scale, a million-URL frontier, every hostile trap (see README "Measured").
+# Politeness at scale, a million-URL frontier, every hostile trap, 512 KiB robots.txt files
+# (see README "Measured").
 bench-guarantees: $(STAMP)
 	$(BIN)/python bench/politeness.py --hosts 60 --pages 30 --delay 0.2 --concurrency 64
 	$(BIN)/python bench/frontier.py --urls 1000000 --fanout 300
 	$(BIN)/python bench/traps.py
+	$(BIN)/python bench/robots.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache crawl.db crawl.db-wal crawl.db-shm

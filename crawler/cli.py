@@ -12,7 +12,6 @@ import asyncio
 import gc
 import logging
 import signal
-import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from .errors import CrawlerError, UsageError
 from .progress import Reporter
 from .query import FORMATS, open_read_only, run_query
 from .stats import format_hosts, format_stats, read_stats
+from .storage.sqlite import translated
 
 if TYPE_CHECKING:
     from .crawl import Crawler, RunResult
@@ -34,10 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         code: int = args.run(args)
-    except BaseException as exc:  # unwrap a CrawlerError raised inside the engine's TaskGroup
+    except (CrawlerError, BaseExceptionGroup) as exc:
         error = _crawler_error(exc)
         if error is None:
-            raise
+            raise  # a bug, or a bug beside a CrawlerError: its traceback must show
         print(f"crawler: error: {error}", file=sys.stderr)
         code = error.exit_code
     return code
@@ -93,12 +93,11 @@ def _resume(args: argparse.Namespace) -> int:
 def _queued(path: Path) -> int:
     db = open_read_only(path)
     try:
-        count: int = db.execute("SELECT count(*) FROM urls WHERE state = 'queued'").fetchone()[0]
-    except sqlite3.Error:
-        raise UsageError(f"{path}: not a crawl database") from None
+        with translated(f"{path}: not a crawl database", exit_code=2):
+            row = db.execute("SELECT count(*) FROM urls WHERE state = 'queued'").fetchone()
     finally:
         db.close()
-    return count
+    return int(row[0])
 
 
 def _run_crawl(config: Config, args: argparse.Namespace) -> int:
@@ -203,12 +202,18 @@ def _demo_site(args: argparse.Namespace) -> int:
 
 
 def _crawler_error(exc: BaseException) -> CrawlerError | None:
-    """The CrawlerError behind `exc`, looking inside exception groups."""
+    """The CrawlerError that `exc` is, or that an exception group (the engine's TaskGroup)
+    holds; None if the group holds anything else too (cancellations aside), so that no
+    unexpected error is ever hidden behind a one-line message."""
     if isinstance(exc, CrawlerError):
         return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _crawler_error(inner)
-            if found is not None:
-                return found
-    return None
+    if not isinstance(exc, BaseExceptionGroup):
+        return None
+    found = [_crawler_error(inner) for inner in exc.exceptions]
+    others = [
+        inner
+        for inner, error in zip(exc.exceptions, found, strict=True)
+        if error is None and not isinstance(inner, asyncio.CancelledError)
+    ]
+    errors = [error for error in found if error is not None]
+    return errors[0] if errors and not others else None

@@ -64,6 +64,8 @@ class FetchConfig:
 class StorageConfig:
     path: Path = Path("crawl.db")
     store_body: bool = True
+    url: str = ""  # postgresql://…: the crawl lives in PostgreSQL instead of `path`
+    lease: float = 60  # seconds a process holds its hosts without renewing them
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,9 @@ class Config:
             sections[name] = reader.section(name, _SECTIONS[name], value)
         config = cls(source=source, **sections)
         _check(config, reader)
+        storage = raw.get("storage", {})
+        if "path" in storage and storage.get("url"):
+            raise reader.error("storage.url", "set together with storage.path: choose one")
         if not config.storage.path.is_absolute():
             storage = dataclasses.replace(config.storage, path=source.parent / config.storage.path)
             config = dataclasses.replace(config, storage=storage)
@@ -113,6 +118,9 @@ _SECTIONS: dict[str, type[Any]] = {
     "fetch": FetchConfig,
     "storage": StorageConfig,
 }
+
+
+_MAY_BE_EMPTY = frozenset({"storage.url"})  # "" means not set, as SPEC's example writes it
 
 
 class _Reader:
@@ -146,7 +154,7 @@ class _Reader:
                 raise self.error(key, f"expected {expected} >= 0, got {value!r}")
             return int(value) if kind == "int" else float(value)
         if kind == "str":
-            if isinstance(value, str) and value.strip():
+            if isinstance(value, str) and (value.strip() or key in _MAY_BE_EMPTY):
                 return value
             raise self.error(key, f"expected a non-empty string, got {value!r}")
         if kind == "Path":
@@ -188,9 +196,32 @@ def _check(config: Config, reader: _Reader) -> None:
     if config.fetch.timeout <= 0 or config.fetch.connect_timeout <= 0:
         key = "fetch.timeout" if config.fetch.timeout <= 0 else "fetch.connect_timeout"
         raise reader.error(key, "must be more than 0")
+    _check_storage(config, reader)
     for host, address in config.fetch.resolve.items():
         if not address.strip() or "/" in address:
             raise reader.error(f"fetch.resolve.{host}", f"expected an IP address, got {address!r}")
+
+
+def _check_storage(config: Config, reader: _Reader) -> None:
+    storage = config.storage
+    if storage.url:
+        try:
+            url = URL(storage.url)
+        except (ValueError, TypeError) as exc:
+            raise reader.error("storage.url", f"bad URL {storage.url!r}: {exc}") from None
+        if url.scheme not in ("postgresql", "postgres") or not url.host or not url.path.strip("/"):
+            raise reader.error(
+                "storage.url",
+                f"expected postgresql://user@host:port/database, got {storage.url!r}",
+            )
+    # A request never starts unless the lease outlasts its timeout: a shorter lease would
+    # let no request start at all. (SQLite has one process; its lease is only bookkeeping.)
+    if storage.url and storage.lease <= config.fetch.timeout:
+        timeout = config.fetch.timeout
+        raise reader.error(
+            "storage.lease",
+            f"must be longer than fetch.timeout ({timeout:g} s), got {storage.lease:g}",
+        )
 
 
 def _check_url(reader: _Reader, key: str, value: str) -> None:

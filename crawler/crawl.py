@@ -3,8 +3,11 @@ the crawl when the frontier is empty, a limit is reached, or it is asked to stop
 
 Resource handling: one AsyncExitStack owns the store and the fetcher; one TaskGroup owns the
 writer, the workers and the progress reporter, so no task outlives `Crawler.run`.
-Error handling: a page's fault becomes that page's row; any other exception is a bug and
-cancels the whole group, after which committed rows are still safe on disk.
+Error handling: a fault while fetching or extracting one page (an error response, a bug in
+parsing, a parsing process that died twice) is logged with its traceback and becomes that page's
+row, with `error` saying what happened, and the crawl goes on. An exception anywhere else (the
+frontier, the writer, storage) is a bug or a storage failure: it cancels the whole group, and
+committed rows are still safe on disk.
 """
 
 from __future__ import annotations
@@ -12,12 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import multiprocessing
 import time
+from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
-from typing import Literal
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
 
 from .config import Config
 from .errors import StoreError
@@ -25,12 +32,14 @@ from .extract import Extractor
 from .fetch import Fetcher, Response
 from .frontier import Frontier, PageTask, RobotsTask
 from .lag import LoopLag
-from .parse import ParsedPage, parse_html
+from .parse import parse_html
 from .progress import Progress, Reporter
 from .records import Discovered, Outcome
-from .robots import MAX_ROBOTS_BYTES
-from .store import ResumeState, SQLiteStore, Storage
-from .urls import Scope, host_key, normalize
+from .robots import MAX_ROBOTS_BYTES, RobotsRules, rules_from_status
+from .skips import Scope
+from .storage import ResumeState, Storage
+from .storage.sqlite import SQLiteStore
+from .urls import host_key, normalize
 from .writer import Writer
 
 logger = logging.getLogger(__name__)
@@ -43,8 +52,16 @@ GRACE_SECONDS = 5.0  # how long in-flight requests may finish after a stop is as
 # whole: no call there holds the GIL for long, and starting the process costs 0.3 s of CPU.
 BIG_PAGE = 1_000_000
 MANY_LINKS = 2_000
+# A robots.txt over this many bytes is parsed in that process too. In threads, a crawl of many
+# hosts with 512 KiB files parses dozens at once, each holding the GIL: lag p99 60-250 ms
+# (bench/robots.py), against 6-13 ms in the process.
+BIG_ROBOTS = 32 * 1024
 
+_T = TypeVar("_T")
 RunOutcome = Literal["finished", "limit", "interrupted"]
+# Where a page's links were extracted: in the event loop (in steps), in a thread, or parsed in
+# the page-parsing process (and resolved in a thread).
+ExtractedIn = Literal["loop", "thread", "process"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +71,7 @@ class RunResult:
     seconds: float
     lag_p99: float = 0.0  # event-loop lag, seconds
     lag_max: float = 0.0
+    extracted_in: dict[ExtractedIn, int] = field(default_factory=dict)  # pages by where
 
 
 class Crawler:
@@ -66,6 +84,7 @@ class Crawler:
         self._stop_reason: RunOutcome = "interrupted"
         self._frontier: Frontier | None = None
         self._lag = LoopLag()
+        self._extracted_in: Counter[ExtractedIn] = Counter()
 
     def stop(self, outcome: RunOutcome = "interrupted") -> None:
         """Stop taking URLs; in-flight requests get GRACE_SECONDS, then the writer flushes."""
@@ -102,21 +121,30 @@ class Crawler:
         seconds = time.monotonic() - started
         lag = self._lag
         logger.info("event-loop lag: p99 %.1f ms, max %.1f ms", lag.p99 * 1000, lag.max * 1000)
-        return RunResult(outcome, frontier.pages_started, seconds, lag.p99, lag.max)
+        return RunResult(
+            outcome, frontier.pages_started, seconds, lag.p99, lag.max, dict(self._extracted_in)
+        )
 
     async def _crawl(
         self, store: Storage, fetcher: Fetcher, parse_pool: _ParsePool, resume: ResumeState
     ) -> Frontier:
         writer: Writer
-        frontier = Frontier(store, self.config, resume, emit=lambda item: writer.put(item))
+        frontier = Frontier(
+            store,
+            self.config,
+            resume,
+            emit=lambda item: writer.put(item),
+            parse_robots=functools.partial(_parse_robots, parse_pool),
+        )
         writer = Writer(store, frontier.committed, frontier.host_records)
         self._frontier = frontier
         if self._stop_requested.is_set():
             frontier.stop()
         await frontier.load()
         extractor = Extractor(self.config, Scope(self.config.crawl))
-        extraction = _Extraction(extractor, writer, self.config.crawl.concurrency)
-        worker = _Worker(self.config, frontier, fetcher, extraction, parse_pool)
+        extracted_in = self._extracted_in
+        extraction = _Extraction(extractor, writer, self.config.crawl.concurrency, extracted_in)
+        worker = _Worker(self.config, frontier, fetcher, extraction, parse_pool, extracted_in)
         progress = Progress(frontier, store, self._reporter)
         async with asyncio.TaskGroup() as group:
             group.create_task(writer.run(), name="writer")
@@ -168,6 +196,15 @@ class Crawler:
             task.cancel()
 
 
+async def _parse_robots(
+    pool: _ParsePool, status: int | None, body: bytes | None, token: str, expires: float
+) -> RobotsRules | None:
+    """The frontier's robots.txt parser: small files at once, big ones in the parse process."""
+    if body is None or len(body) <= BIG_ROBOTS:
+        return rules_from_status(status, body, token, expires)
+    return await pool.run(rules_from_status, status, body, token, expires)
+
+
 class _Worker:
     """The loop each worker coroutine runs: take a task, fetch, hand the response on."""
 
@@ -178,8 +215,10 @@ class _Worker:
         fetcher: Fetcher,
         extraction: _Extraction,
         parse_pool: _ParsePool,
+        extracted_in: Counter[ExtractedIn],
     ):
         self._frontier = frontier
+        self._extracted_in = extracted_in
         self._fetcher = fetcher
         self._extraction = extraction
         self._extractor = extraction.extractor
@@ -208,11 +247,15 @@ class _Worker:
             return
         try:
             if len(body) <= BIG_PAGE:
+                self._extracted_in["thread"] += 1
                 outcome = await asyncio.to_thread(self._extractor.extract, task.url, response)
             else:
+                self._extracted_in["process"] += 1
                 parsed = None
                 if self._extractor.parses(response):
-                    parsed = await self._parse_pool.run(body, response.charset, self._token)
+                    parsed = await self._parse_pool.run(
+                        parse_html, body, response.charset, self._token
+                    )
                 outcome = await asyncio.to_thread(
                     self._extractor.outcome, task.url, response, parsed
                 )
@@ -231,9 +274,16 @@ class _Extraction:
     page of many links between slices of them (`Extractor.extract_steps`).
     """
 
-    def __init__(self, extractor: Extractor, writer: Writer, backlog: int) -> None:
+    def __init__(
+        self,
+        extractor: Extractor,
+        writer: Writer,
+        backlog: int,
+        extracted_in: Counter[ExtractedIn],
+    ) -> None:
         self.extractor = extractor
         self.writer = writer
+        self._extracted_in = extracted_in
         self._queue: asyncio.Queue[tuple[PageTask, Response] | None] = asyncio.Queue(backlog)
 
     async def put(self, task: PageTask, response: Response) -> None:
@@ -246,6 +296,7 @@ class _Extraction:
     async def run(self) -> None:
         while (item := await self._queue.get()) is not None:
             task, response = item
+            self._extracted_in["loop"] += 1
             try:
                 outcome = await self._extract(task, response)
             except Exception as exc:
@@ -275,21 +326,52 @@ def _failed_outcome(
 
 
 class _ParsePool:
-    """A one-process pool for parsing big pages, started on first use, shut down on exit."""
+    """A one-process pool for parsing big pages and big robots.txt files, started on first
+    use, shut down on exit.
+
+    Fault handling: if the process dies (killed, out of memory), the page it was given is
+    parsed once more in a fresh process; if that one dies too, the page is the cause and its
+    row gets the error. Later pages get a fresh process either way.
+    """
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
+        self._broken: list[ProcessPoolExecutor] = []
+        self.restarts = 0
 
     def __enter__(self) -> _ParsePool:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        for pool in [*self._broken, *([self._pool] if self._pool else [])]:
+            pool.shutdown(wait=True, cancel_futures=True)
 
-    async def run(self, body: bytes, charset: str | None, token: str) -> ParsedPage:
-        if self._pool is None:
-            # spawn, not fork: this process has threads (the writer, aiosqlite, asyncio.to_thread).
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    async def run(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """fn(*args) in the process (fn and args pickled: a module-level function)."""
+        try:
+            return await self._call(fn, *args)
+        except BrokenProcessPool:
+            logger.warning("the page-parsing process died; parsing the page in a new one")
+            return await self._call(fn, *args)
+
+    async def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
+        pool = self._current()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, parse_html, body, charset, token)
+        try:
+            return await loop.run_in_executor(pool, fn, *args)
+        except BrokenProcessPool:
+            self._retire(pool)
+            raise
+
+    def _current(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # spawn, not fork: this process has threads (the writer, asyncio.to_thread).
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+    def _retire(self, pool: ProcessPoolExecutor) -> None:
+        """Forget a broken pool (shut down on exit: joining its threads here would block)."""
+        if pool is self._pool:
+            self._pool = None
+            self._broken.append(pool)
+            self.restarts += 1

@@ -17,7 +17,8 @@ from .config import Config
 from .fetch import Response
 from .parse import Link, PageRules, ParsedPage, header_rules, merge_rules, parse_html
 from .records import Discovered, LinkRecord, Outcome, PageRecord, QueuedURL, utc_now
-from .urls import Scope, host_key, normalize
+from .skips import Scope
+from .urls import host_key, normalize
 
 T = TypeVar("T")
 # Work done in steps: the generator yields between steps (so that an event loop can run its

@@ -191,8 +191,9 @@ def _media_type(resp: aiohttp.ClientResponse) -> str | None:
     return resp.content_type.lower() if "Content-Type" in resp.headers else None
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds from now: delta-seconds or an HTTP-date (RFC 9110 10.2.3)."""
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After as seconds from `now` (POSIX; default: the wall clock's): delta-seconds or
+    an HTTP-date (RFC 9110 10.2.3)."""
     if not value:
         return None
     value = value.strip()
@@ -204,7 +205,7 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
     if when.tzinfo is None:
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def _describe(exc: BaseException) -> str:

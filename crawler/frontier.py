@@ -15,20 +15,19 @@ SQL can requeue URLs by itself) and the crawl is finished if nothing is queued t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from yarl import URL
 
+from .clock import Clock, SystemClock
 from .config import Config
 from .fetch import Response
 from .politeness import HostSlot
-from .records import HostRecord, Outcome, QueuedURL, RobotsRecord, utc_now
+from .records import HostRecord, Outcome, QueuedURL, RobotsRecord, utc_at
 from .robots import (
     MAX_ROBOTS_REDIRECTS,
     RobotsBook,
@@ -37,10 +36,21 @@ from .robots import (
     robots_url,
     rules_from_status,
 )
-from .store import ResumeState, Storage
-from .urls import QueryVariants, Scope, host_key, origin
+from .skips import SkipRules
+from .storage import ResumeState, Storage
+from .urls import host_key, origin
 
 WINDOW = 64  # queued URLs of one host held in memory at most
+
+# rules_from_status off the event loop: a 512 KiB robots.txt takes 20 ms or more to parse.
+RobotsParser = Callable[[int | None, bytes | None, str, float], Awaitable[RobotsRules | None]]
+
+
+async def parse_robots_in_thread(
+    status: int | None, body: bytes | None, token: str, expires: float
+) -> RobotsRules | None:
+    """The default RobotsParser (the engine gives the frontier a better one, in a process)."""
+    return await asyncio.to_thread(rules_from_status, status, body, token, expires)
 
 
 @dataclass(slots=True)
@@ -91,13 +101,16 @@ class Frontier:
         config: Config,
         resume: ResumeState,
         emit: Callable[[Outcome | RobotsRecord], Awaitable[None]],
+        clock: Clock | None = None,
+        parse_robots: RobotsParser | None = None,
     ) -> None:
+        self._clock = clock or SystemClock()
+        self._parse_robots = parse_robots or parse_robots_in_thread
         self._store = store
         self._config = config
         self._emit = emit
         self._token = config.politeness.robots_token
-        self._scope = Scope(config.crawl)
-        self._query_variants = QueryVariants(config.crawl.max_query_variants)
+        self._skips = SkipRules(config)
         self._hosts: dict[str, _Host] = {}
         self._heap: list[tuple[float, str]] = []
         self._robots = RobotsBook()
@@ -112,12 +125,15 @@ class Frontier:
         self.stopped = False
         self.limit_reached = False
         self.pages_started = 0
-        self._started = time.monotonic()
+        self._started = self._clock.now()
         self._resumed = resume.resumed
-        self._restore_robots(resume.robots)
+        self._saved_robots = resume.robots
 
     async def load(self) -> None:
-        """Learn which hosts have queued URLs in storage."""
+        """Put the robots.txt rules of earlier runs back in force (parsed in a thread: there
+        may be thousands of big files), and learn which hosts have queued URLs in storage."""
+        await self._restore_robots(self._saved_robots)
+        self._saved_robots = []
         await self._reload()
 
     async def _reload(self) -> bool:
@@ -150,16 +166,14 @@ class Frontier:
                         await self._wake.wait()
                     continue
                 ready_at, name = head
-                wait = ready_at - time.monotonic()
+                wait = ready_at - self._clock.now()
                 if wait > 0:
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(wait):
-                            await self._wake.wait()
+                    await self._clock.wait(self._wake, wait)
                     continue
                 heapq.heappop(self._heap)
                 host = self._hosts[name]
                 host.scheduled_at = None
-                if host.slot.ready_at() > time.monotonic():
+                if host.slot.ready_at() > self._clock.now():
                     self._schedule(host)  # its slot moved later (an answer, a Retry-After)
                     continue
                 task = await self._take(host)
@@ -199,14 +213,15 @@ class Frontier:
             self._add_robots_task(task.origin, target, hops=task.hops + 1)
             return
         ttl = self._config.politeness.robots_ttl
-        rules = rules_from_status(response.status, response.body, self._token, ttl)
+        expires = self._clock.now() + ttl
+        rules = await self._parse_robots(response.status, response.body, self._token, expires)
         if rules is None and target is not None:
-            rules = RobotsRules(status="allow-all", expires=time.monotonic() + ttl)  # 2.3.1.2
+            rules = RobotsRules(status="allow-all", expires=expires)  # RFC 9309 2.3.1.2
         if rules is None and task.attempts < self._config.fetch.retries and not self.stopped:
             self._add_robots_task(task.origin, task.url, hops=task.hops, attempts=task.attempts + 1)
             return
         if rules is None:
-            rules = RobotsRules(status="unreachable", expires=time.monotonic() + ttl)
+            rules = RobotsRules(status="unreachable", expires=expires)
         await self._settle_robots(task.origin, rules, response)
 
     def committed(self, outcomes: Iterable[Outcome]) -> None:
@@ -231,7 +246,8 @@ class Frontier:
 
     def host_records(self) -> list[HostRecord]:
         """Snapshots of the hosts whose state changed since the last call."""
-        records = [self._hosts[name].slot.record() for name in self._changed]
+        now, wall = self._clock.now(), self._clock.wall()
+        records = [self._hosts[name].slot.record(now, wall) for name in self._changed]
         self._changed.clear()
         return records
 
@@ -254,7 +270,7 @@ class Frontier:
             rules = self._rules_for(host, queued)
             if rules is None:
                 return None  # waiting for robots.txt; robots_done reschedules the host
-            reason = self._skip_reason(host, queued, rules)
+            reason = self._skips.at_dequeue(queued, host.pages, rules)
             host.urls.popleft()
             if reason is not None:
                 self._open += 1
@@ -265,32 +281,12 @@ class Frontier:
             self.pages_started += 1
             return self._start(PageTask(queued, host.slot))
 
-    def _skip_reason(self, host: _Host, queued: QueuedURL, rules: RobotsRules) -> str | None:
-        # Scope again: a resumed crawl's config may have narrowed it since the URL was queued.
-        if not self._scope.allows_host(queued.host):
-            return "domain"
-        reason = self._scope.skip_reason(queued.url, queued.depth)
-        if reason is not None:
-            return reason
-        per_host = self._config.crawl.max_pages_per_host
-        if per_host and host.pages >= per_host:
-            return "max-pages"
-        if rules.status == "unreachable":
-            return "robots-unreachable"
-        if (rules.crawl_delay or 0) > self._config.politeness.max_crawl_delay:
-            return "crawl-delay"
-        if not rules.allows(queued.url):
-            return "robots"
-        if self._query_variants.over_limit(queued.url):  # last: it counts the URLs fetched
-            return "trap"
-        return None
-
     def _rules_for(self, host: _Host, queued: QueuedURL) -> RobotsRules | None:
         """The robots rules for the URL's origin, or None after asking for robots.txt."""
         if not self._config.politeness.obey_robots:
             return _ALLOW_ALL
         key = origin(URL(queued.url))
-        rules = self._robots.rules(key)
+        rules = self._robots.rules(key, self._clock.now())
         if rules is not None:
             return rules
         if self._robots.wait(key, host.slot.host):
@@ -299,7 +295,7 @@ class Frontier:
         return None
 
     def _start(self, task: Task) -> Task:
-        task.slot.start(time.monotonic())
+        task.slot.start(self._clock.now())
         self._changed.add(task.slot.host)
         self._open += 1
         return task
@@ -329,19 +325,26 @@ class Frontier:
         self._schedule(target)
         self._wake.set()
 
-    def _restore_robots(self, saved: list[RobotsRecord]) -> None:
+    async def _restore_robots(self, saved: list[RobotsRecord]) -> None:
         """Rules fetched by an earlier run stay in force until robots_ttl after their fetch."""
         ttl = self._config.politeness.robots_ttl
-        now = datetime.now(UTC)
+        wall, now = self._clock.wall(), self._clock.now()
+        fresh = []
         for record in saved:
-            age = (now - datetime.fromisoformat(record.fetched_at)).total_seconds()
-            rules = rules_from_status(record.status, record.body, self._token, ttl - age)
-            if rules is not None and age < ttl:
+            age = wall - datetime.fromisoformat(record.fetched_at).timestamp()
+            if age < ttl:
+                fresh.append((record, now + ttl - age))
+        parsed = [
+            await self._parse_robots(record.status, record.body, self._token, expires)
+            for record, expires in fresh
+        ]
+        for (record, _), rules in zip(fresh, parsed, strict=True):
+            if rules is not None:
                 self._robots.settle(record.origin, rules)
                 self._apply_crawl_delay(self._host(record.host).slot, rules, self._started)
 
     def _apply_crawl_delay(self, slot: HostSlot, rules: RobotsRules, answered_at: float) -> None:
-        # Above max_crawl_delay the host's URLs are skipped (see _skip_reason), not slowed.
+        # Above max_crawl_delay the host's URLs are skipped (see SkipRules.at_dequeue), not slowed.
         delay = rules.crawl_delay
         if delay is not None and delay <= self._config.politeness.max_crawl_delay:
             slot.apply_crawl_delay(delay, answered_at)
@@ -350,7 +353,7 @@ class Frontier:
         name = host_key(URL(key))
         slot = self._host(name).slot
         slot.robots_status = f"{rules.status} ({response.status or response.error})"
-        slot.robots_fetched_at = utc_now()
+        slot.robots_fetched_at = utc_at(self._clock.wall())
         self._changed.add(name)
         self._apply_crawl_delay(slot, rules, response.answered_at)
         for waiting in self._robots.settle(key, rules):
@@ -370,7 +373,7 @@ class Frontier:
             slot = HostSlot(name, delay=self._config.politeness.delay)
             saved = self._saved_hosts.pop(name, None)
             if saved is not None:
-                slot.restore(saved)
+                slot.restore(saved, self._clock.now(), self._clock.wall())
             if self._resumed:
                 # The last run may have been killed just after a request here: wait one delay.
                 slot.next_start = self._started + slot.effective_delay

@@ -1,6 +1,7 @@
 """Per-host politeness state: when the next request may start, and how many may be open.
 
-One `HostSlot` per host name (port ignored), on `time.monotonic()`. The effective delay is the
+One `HostSlot` per host name (port ignored), on a monotonic clock that the caller reads and
+passes in (`crawler.clock`), so that its arithmetic is tested exactly. The effective delay is the
 largest of the configured delay, the robots Crawl-delay and the current back-off; a Retry-After
 sets a time before which nothing goes to the host at all.
 
@@ -11,7 +12,6 @@ bounds it, so the gaps in the server's own log are never below the delay, whatev
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -87,8 +87,9 @@ class HostSlot:
         self.next_start = max(self.next_start, answered_at + self.effective_delay)
         return failed
 
-    def record(self) -> HostRecord:
-        hold = self.not_before - time.monotonic()
+    def record(self, now: float, wall: float) -> HostRecord:
+        """A snapshot at monotonic time `now`, which is `wall` in POSIX seconds."""
+        hold = self.not_before - now
         return HostRecord(
             host=self.host,
             delay=self.effective_delay,
@@ -99,14 +100,15 @@ class HostSlot:
             requests=self.requests,
             errors=self.errors,
             min_gap_ms=None if self.min_gap is None else round(self.min_gap * 1000, 1),
-            retry_after_until=utc_at(time.time() + hold) if hold > 0 else None,
+            retry_after_until=utc_at(wall + hold) if hold > 0 else None,
         )
 
-    def restore(self, saved: HostRecord) -> None:
-        """Carry counters over from an earlier run, and a Retry-After that still holds."""
+    def restore(self, saved: HostRecord, now: float, wall: float) -> None:
+        """Carry counters over from an earlier run, and a Retry-After that still holds
+        (at monotonic time `now`, which is `wall` in POSIX seconds)."""
         if saved.retry_after_until is not None:
-            hold = datetime.fromisoformat(saved.retry_after_until).timestamp() - time.time()
-            self.not_before = time.monotonic() + max(0.0, hold)
+            hold = datetime.fromisoformat(saved.retry_after_until).timestamp() - wall
+            self.not_before = now + max(0.0, hold)
         self.requests = saved.requests
         self.errors = saved.errors
         self.robots_status = saved.robots_status

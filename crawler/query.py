@@ -11,9 +11,9 @@ In csv, json and jsonl a BLOB is written as its bytes decoded as UTF-8 (invalid 
 U+FFFD), a non-finite float as null, and a repeated column name gets a suffix (`url`, `url:2`)
 so no column is lost. Rows are streamed, except the first 1000 that `table` measures.
 
-Error handling: a missing, unreadable or non-SQLite file is a UsageError; any sqlite3 error
-while running the SQL becomes a one-line StoreError with exit code 2. This module and `store`
-are the only places sqlite3 exceptions are translated.
+Error handling: a missing file or a directory is a UsageError; a file sqlite cannot open or read
+and any sqlite3 error while running the SQL become a one-line StoreError with exit code 2,
+through `store.translated`, the one place sqlite3 exceptions are translated.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import StoreError, UsageError
+from .errors import UsageError
+from .storage.sqlite import translated
 
 FORMATS = ("table", "csv", "json", "jsonl")
 
@@ -59,24 +60,24 @@ class _Guard:
 def open_read_only(path: Path) -> sqlite3.Connection:
     """Open an existing crawl database read-only; the caller closes the connection.
 
-    Missing file, a directory, or a file that is not SQLite -> UsageError naming the path.
+    Missing file or a directory -> UsageError; a file that is not SQLite -> StoreError (exit 2),
+    both naming the path.
     """
     if not path.exists():
         raise UsageError(f"no database at {str(path)!r}")
     if path.is_dir():
         raise UsageError(f"{str(path)!r} is a directory, not a database file")
     uri = path.resolve().as_uri() + "?mode=ro"
-    try:
+    with translated(f"cannot open {str(path)!r}", exit_code=2):
         db = sqlite3.connect(uri, uri=True, isolation_level=None)
-    except sqlite3.Error as exc:
-        raise UsageError(f"cannot open {str(path)!r}: {exc}") from exc
     try:
-        db.execute("PRAGMA busy_timeout = 5000")
-        db.execute("PRAGMA query_only = ON")
-        db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads the header
-    except sqlite3.Error as exc:
+        with translated(f"cannot read {str(path)!r} as an SQLite database", exit_code=2):
+            db.execute("PRAGMA busy_timeout = 5000")
+            db.execute("PRAGMA query_only = ON")
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads the header
+    except BaseException:
         db.close()
-        raise UsageError(f"cannot read {str(path)!r} as an SQLite database: {exc}") from exc
+        raise
     db.set_authorizer(_Guard())
     return db
 
@@ -91,7 +92,7 @@ def run_query(path: Path, sql: str, fmt: str, out: TextIO) -> int:
     guard = _Guard()
     with contextlib.closing(open_read_only(path)) as db:
         db.set_authorizer(guard)
-        try:
+        with translated("query failed", exit_code=2, explain=lambda m: _describe(m, guard.refused)):
             cursor = db.execute(sql)
             if cursor.description is None:  # a statement without result columns
                 return 0
@@ -101,12 +102,9 @@ def run_query(path: Path, sql: str, fmt: str, out: TextIO) -> int:
                 out.write(f"({count} row{'' if count == 1 else 's'})\n")
                 return count
             return _WRITERS[fmt](columns, cursor, out)
-        except sqlite3.Error as exc:
-            raise StoreError(_describe(exc, guard.refused), exit_code=2) from exc
 
 
-def _describe(exc: sqlite3.Error, refused: str | None) -> str:
-    message = " ".join(str(exc).split())  # one line, whatever sqlite said
+def _describe(message: str, refused: str | None) -> str:
     if refused is not None:
         return f"query refused: the database is opened read-only ({refused})"
     if "readonly" in message or "read-only" in message:

@@ -123,3 +123,5 @@ class HostRecord:
     errors: int
     min_gap_ms: float | None
     retry_after_until: str | None = None  # ISO-8601 UTC: no request to the host before then
+    backoff: float = 0.0  # seconds of back-off delay in force (repeated errors)
+    next_start_at: str | None = None  # ISO-8601 UTC: the earliest next request (wall clock)

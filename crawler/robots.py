@@ -1,27 +1,80 @@
-"""robots.txt rules per origin (RFC 9309), parsed by Protego.
+"""robots.txt rules per origin (RFC 9309): our own parser, and what a status code means.
 
-Protego (Scrapy's parser) does `*` and `$` wildcards, longest match and Allow-wins-ties; this
-module adds what RFC 9309 leaves to the crawler: what a status code means, the byte-order mark,
-the size cap, and when the rules expire. It also picks the group itself: Protego would let a
-group named "crawl" match our token "crawler", where RFC 9309 2.2.1 wants the whole token.
+The crawler does not use Protego any more, for parsing or matching (it stays installed: the
+tests use it as an oracle for wildcards and longest match). Protego lets a line other than
+user-agent/allow/disallow (`Unknown: x`, `Crawl-delay: 3`) end a run of user-agent lines, where
+RFC 9309 2.1 ignores it, and it scans every rule on each check, milliseconds a URL on a large
+file. Matching lives in robots_match.py and costs the same whatever the file's size.
+
+Parsing (RFC 9309 2.1, 2.2.1): lines `key: value`, keys case-insensitive, `#` starts a comment.
+A group is one or more user-agent lines and the rules after them; only allow and disallow
+lines end a run of user-agent lines (a user-agent line after a rule starts a new group), so
+comments, blank lines, unknown keys, `Sitemap` and `Crawl-delay` between user-agent lines leave
+them in one group. Rules before any user-agent line are ignored. Our group is every group that
+names our product token (the whole token, case-insensitive: "crawl" is not "crawler"), merged;
+if there is none, every `*` group, merged; if none either, no rules. An empty `Disallow:` is no
+rule. `Crawl-delay`: the largest valid value (a finite number >= 0) among our groups' lines.
+`Sitemap`: every absolute http(s) URL, whatever group it is in, in file order, once each.
+
+Leniencies, where the intent is plain (as Google's open-source parser has them):
+- no colon after a known key: `user-agent FooBot`, `disallow /x` (when the value is one word,
+  so that prose such as "Allow me to explain" is no rule);
+- whitespace before the key and around the colon;
+- misspelt keys: `dissallow`, `dissalow`, `disalow`, `diasllow`, `disallaw` (disallow);
+  `useragent`, `user agent` (user-agent); `crawl delay`, `crawldelay`; `site-map`;
+- a user-agent value is cut at the first whitespace or `/`: `FooBot/1.0` names foobot;
+- CR, LF or CRLF end a line; a UTF-8 byte-order mark is ignored; bytes that are not UTF-8
+  are replaced (a pattern keeps them as %EF%BF%BD).
+Not lenient: a pattern that starts with neither `/` nor `*` matches nothing (RFC 9309 2.2's
+path-pattern, Google alike); `index.html` is not read as `/`.
+
+Size (RFC 9309 2.5): the first MAX_ROBOTS_BYTES are parsed, up to the last whole line; garbage
+(binary, HTML) has no user-agent line and means allow all. Parsing is pure (no clock, no I/O),
+so a caller may run it in a thread or a process; the rules pickle.
 """
 
 from __future__ import annotations
 
+import math
 import re
-import time
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Literal
 
-from protego import Protego
 from yarl import URL
 
 from .fetch import Response
+from .robots_match import RuleMatcher
 
 MAX_ROBOTS_BYTES = 512 * 1024  # RFC 9309 2.5: parse at least the first 500 KiB
 MAX_ROBOTS_REDIRECTS = 5  # RFC 9309 2.3.1.2
 
-_USER_AGENT_LINE = re.compile(r"^[ \t]*user-agent[ \t]*:[ \t]*([^\s#]+)", re.I | re.M)
+_KEYS = {
+    "user-agent": "user-agent",
+    "useragent": "user-agent",
+    "user agent": "user-agent",
+    "allow": "allow",
+    "disallow": "disallow",
+    "dissallow": "disallow",
+    "dissalow": "disallow",
+    "disalow": "disallow",
+    "diasllow": "disallow",
+    "disallaw": "disallow",
+    "crawl-delay": "crawl-delay",
+    "crawl delay": "crawl-delay",
+    "crawldelay": "crawl-delay",
+    "sitemap": "sitemap",
+    "site-map": "sitemap",
+}
+
+# A line with a known key: `key: value`, or `key value` when the value is one word (so that
+# prose, "Allow me to explain", is not read as a rule). The value ends at `#`.
+_RECORD = re.compile(
+    r"^[ \t]*(" + "|".join(re.escape(key) for key in _KEYS) + r")"
+    r"(?:[ \t]*:|[ \t]+(?=[^\s#]+[ \t]*(?:#|$)))[ \t]*([^#\n]*)",
+    re.IGNORECASE | re.MULTILINE,
+)
+_ABSOLUTE = re.compile(r"https?://[^/?#\s]", re.IGNORECASE)  # a Sitemap value we keep
 
 RobotsStatus = Literal["ok", "allow-all", "disallow-all", "unreachable"]
 
@@ -31,39 +84,89 @@ class RobotsRules:
     """The rules in force for one origin."""
 
     status: RobotsStatus
-    parser: Protego | None = None
-    agent: str = "*"  # the group that applies: our product token if it has a group, else "*"
+    matcher: RuleMatcher | None = None  # our group's rules; None: no rule applies
     crawl_delay: float | None = None
-    expires: float = float("inf")  # time.monotonic() after which to fetch robots.txt again
+    sitemaps: tuple[str, ...] = ()  # every Sitemap URL of the file, whatever its group
+    expires: float = math.inf  # monotonic time after which to fetch robots.txt again
 
     def allows(self, url: str) -> bool:
-        if self.status == "ok" and self.parser is not None:
-            return bool(self.parser.can_fetch(url, self.agent))
-        return self.status == "allow-all"
+        if self.status != "ok":
+            return self.status == "allow-all"
+        return self.matcher is None or self.matcher.allows(url)
 
 
 def robots_url(origin: str) -> str:
     return origin + "/robots.txt"
 
 
-def parse_rules(body: bytes, token: str, ttl: float) -> RobotsRules:
-    """Rules from a 2xx robots.txt body; a leading UTF-8 BOM is ignored, bad bytes replaced."""
-    text = body[:MAX_ROBOTS_BYTES].decode("utf-8-sig", errors="replace")
-    parser = Protego.parse(text)
-    groups = {name.lower() for name in _USER_AGENT_LINE.findall(text)}
-    agent = token if token in groups else "*"
-    delay = parser.crawl_delay(agent)
+@dataclass(slots=True)
+class _Group:
+    agents: set[str] = field(default_factory=set)
+    rules: list[tuple[bool, str]] = field(default_factory=list)  # (allow, pattern as written)
+    delays: list[str] = field(default_factory=list)
+
+
+def parse_rules(body: bytes, token: str, expires: float) -> RobotsRules:
+    """Rules from a 2xx robots.txt body for the crawler whose product token is `token`
+    (lower-case); `expires` is the monotonic time the caller wants them renewed at."""
+    if len(body) >= MAX_ROBOTS_BYTES:  # a line cut by the cap could widen an Allow
+        body = body[:MAX_ROBOTS_BYTES]
+        body = body[: max(body.rfind(b"\n"), body.rfind(b"\r")) + 1]
+    text = body.decode("utf-8-sig", errors="replace")
+    token = token.lower()
+    groups: list[_Group] = []
+    sitemaps: dict[str, None] = {}
+    group: _Group | None = None
+    in_agents = False  # the last user-agent or rule line was a user-agent line
+    for record in _RECORD.finditer(text.replace("\r\n", "\n").replace("\r", "\n")):
+        key, value = _KEYS[record[1].lower()], record[2].strip()
+        if key == "user-agent":
+            if group is None or not in_agents:
+                group = _Group()
+                groups.append(group)
+            group.agents.add(_product_token(value))
+            in_agents = True
+        elif key == "sitemap":
+            if _ABSOLUTE.match(value):
+                sitemaps[value] = None
+        elif group is None:
+            continue  # rules and crawl-delay before any user-agent line
+        elif key == "crawl-delay":
+            group.delays.append(value)
+        else:
+            in_agents = False
+            if value:  # an empty value is no rule
+                group.rules.append((key == "allow", value))
+    chosen = [g for g in groups if token in g.agents] or [g for g in groups if "*" in g.agents]
+    rules = [rule for g in chosen for rule in g.rules]
     return RobotsRules(
         status="ok",
-        parser=parser,
-        agent=agent,
-        crawl_delay=float(delay) if delay is not None else None,
-        expires=time.monotonic() + ttl,
+        matcher=RuleMatcher(rules) if rules else None,
+        crawl_delay=_crawl_delay(value for g in chosen for value in g.delays),
+        sitemaps=tuple(sitemaps),
+        expires=expires,
     )
 
 
+def _product_token(value: str) -> str:
+    words = value.split(None, 1)
+    return words[0].split("/", 1)[0].lower() if words else ""
+
+
+def _crawl_delay(values: Iterable[str]) -> float | None:
+    delays = []
+    for value in values:
+        try:
+            delay = float(value)
+        except ValueError:
+            continue
+        if math.isfinite(delay) and delay >= 0:
+            delays.append(delay)
+    return max(delays, default=None)
+
+
 def rules_from_status(
-    status: int | None, body: bytes | None, token: str, ttl: float
+    status: int | None, body: bytes | None, token: str, expires: float
 ) -> RobotsRules | None:
     """The rules a final (non-redirect) robots.txt answer gives, or None when it must be retried.
 
@@ -71,9 +174,9 @@ def rules_from_status(
     disallow all, which the caller retries and finally turns into "unreachable".
     """
     if status is not None and 200 <= status < 300:
-        return parse_rules(body or b"", token, ttl)
+        return parse_rules(body or b"", token, expires)
     if status is not None and 400 <= status < 500:
-        return RobotsRules(status="allow-all", expires=time.monotonic() + ttl)
+        return RobotsRules(status="allow-all", expires=expires)
     return None
 
 
@@ -94,10 +197,10 @@ class RobotsBook:
         self._rules: dict[str, RobotsRules] = {}
         self._waiting: dict[str, set[str]] = {}  # origin -> hosts waiting for its rules
 
-    def rules(self, origin: str) -> RobotsRules | None:
-        """The origin's rules if known and not expired."""
+    def rules(self, origin: str, now: float) -> RobotsRules | None:
+        """The origin's rules if known and not expired at `now` (monotonic)."""
         rules = self._rules.get(origin)
-        return rules if rules is not None and rules.expires > time.monotonic() else None
+        return rules if rules is not None and rules.expires > now else None
 
     def wait(self, origin: str, host: str) -> bool:
         """Note that `host` waits for the origin's rules; True if their fetch must start now."""

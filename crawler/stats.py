@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import UsageError
 from .query import open_read_only, write_table
-from .store import translated
+from .storage.sqlite import translated
 
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 _CLASS_ORDER = ("1xx", *STATUS_CLASSES, "other", "no response")

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 
 from .records import HostRecord, Outcome, RobotsRecord
-from .store import Batch, Storage
+from .storage import Batch, Storage
 
 logger = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from crawler.crawl import Crawler, RunResult
 from crawler.demo_site import DEMO_HOSTS, REQUEST_LOG, RequestRecord, make_app
 
 ConfigFactory = Callable[..., Config]
+pytest_plugins = ["pgserver"]  # the throwaway PostgreSQL server: pg_server, pg_url
 
 
 class DemoServer(TestServer):

@@ -61,6 +61,29 @@ async def test_normalized_duplicates_are_fetched_once(
     assert rows(config, "SELECT count(*) FROM links")[0][0] == 1
 
 
+async def test_a_target_linked_both_ways_is_one_followed_link(
+    aiohttp_server: Any, make_config: ConfigFactory
+) -> None:
+    home = (
+        '<a rel="nofollow" href="/t">1</a><a href="/t#again">2</a>'  # nofollow first
+        '<a href="/u">3</a><a rel="nofollow" href="/u">4</a>'  # nofollow last
+        '<a rel="nofollow" href="/n">5</a><a rel="nofollow" href="/n?">6</a>'  # nofollow only
+    )
+    server = await aiohttp_server(_site({"/": home, "/t": "", "/u": "", "/n": ""}))
+    config = make_config([f"http://both.test:{server.port}/"], hosts=("both.test",))
+
+    await crawl(config)
+
+    origin = f"http://both.test:{server.port}"
+    links = {
+        dst.removeprefix(origin): n
+        for dst, n in rows(config, "SELECT dst_url, nofollow FROM links")
+    }
+    assert links == {"/t": 0, "/u": 0, "/n": 1}
+    assert sorted(server.app[LOG]) == ["/", "/robots.txt", "/t", "/u"]
+    assert not rows(config, "SELECT 1 FROM urls WHERE url = ?", (origin + "/n",))
+
+
 async def test_long_urls_are_skipped(aiohttp_server: Any, make_config: ConfigFactory) -> None:
     long_path = "/" + "x" * 300
     server = await aiohttp_server(

@@ -13,7 +13,8 @@ from crawler.config import Config
 from crawler.extract import LINKS_PER_STEP, Extractor, KnownURLs, LinkTargets
 from crawler.fetch import Response
 from crawler.records import Discovered, QueuedURL
-from crawler.urls import Scope, host_key, normalize
+from crawler.skips import Scope
+from crawler.urls import host_key, normalize
 
 SEGMENTS = ["", ".", "..", "a", "b", "c%41", "d;p", "e.html", "%2e%2E", "x%2Fy", "ü", "a:b", "\\"]
 HOSTS = ["a.test", "b.a.test", "A.Test:8080", "c.test", "[::1]", "127.0.0.1:81"]

@@ -84,7 +84,8 @@ async def test_timeout_covers_the_whole_request(
     status, _, _, _, error, elapsed_ms = _page(config, path)
     assert status is None
     assert error == "timeout"
-    assert 900 <= elapsed_ms < 5000  # one timeout, not the 30 s default nor for ever
+    # The 1 s timeout, not less; the upper bound only catches a hang or the 30 s default.
+    assert 900 <= elapsed_ms < 10_000
     assert rows(config, "SELECT state FROM urls WHERE url LIKE ?", ("%" + path,)) == [("failed",)]
 
 
@@ -92,9 +93,11 @@ async def test_repeated_timeouts_back_off(aiohttp_server: Any, make_config: Conf
     config, _ = await _crawl_trap(
         aiohttp_server, make_config, "/hang", fetch={"timeout": 0.5, "retries": 2}
     )
-    [(requests, errors, delay)] = rows(config, "SELECT requests, errors, delay FROM hosts")
+    [(requests, errors, delay, reason)] = rows(
+        config, "SELECT requests, errors, delay, delay_reason FROM hosts"
+    )
     assert (requests, errors) == (4, 3)  # robots.txt (404), then three tries
-    assert delay >= 1.0  # 0.5 s, doubled, doubled again
+    assert (delay, reason) == (2.0, "back-off")  # 0.5 s, doubled, doubled again
 
 
 @pytest.mark.parametrize(
@@ -132,7 +135,8 @@ async def test_a_page_with_100000_links(aiohttp_server: Any, make_config: Config
     )
     assert rows(config, "SELECT count(*) FROM links")[0][0] == 100_000
     assert rows(config, "SELECT count(*) FROM urls WHERE state = 'queued'")[0][0] == 99_998
-    assert result.lag_max < 0.25
+    # 3 MB: parsed in the page-parsing process, off the event loop; the two leaves in the loop.
+    assert result.extracted_in == {"process": 1, "loop": 2}
 
 
 async def test_a_small_page_with_many_links_does_not_block_the_loop(
@@ -144,7 +148,7 @@ async def test_a_small_page_with_many_links_does_not_block_the_loop(
     [(size,)] = rows(config, "SELECT bytes FROM pages")
     assert size < 1_000_000  # small: its link count alone must keep it off the event loop
     assert rows(config, "SELECT count(*) FROM links")[0][0] == 30_000
-    assert result.lag_max < 0.25
+    assert result.extracted_in == {"thread": 1}
 
 
 async def test_a_50_mb_page_does_not_block_the_loop(
@@ -162,7 +166,7 @@ async def test_a_50_mb_page_does_not_block_the_loop(
     assert (status, truncated) == (200, 0)
     assert size > 50_000_000
     assert rows(config, "SELECT count(*) FROM links")[0][0] == 1000
-    assert result.lag_max < 0.25
+    assert result.extracted_in == {"process": 1}
 
 
 async def test_endless_calendar_is_bounded_by_depth(
@@ -234,15 +238,21 @@ async def _garbage_server(reply: bytes) -> asyncio.Server:
 
 
 @pytest.mark.parametrize(
-    "reply",
+    ("reply", "kind"),
     [
-        pytest.param(b"HELLO THERE\r\n\r\n", id="not-http"),
-        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\nhi", id="bad-length"),
-        pytest.param(b"HTTP/1.1 999999 ???\r\n\x00\x01\x02\r\n\r\n", id="binary-headers"),
-        pytest.param(b"", id="closed-at-once"),
+        pytest.param(b"HELLO THERE\r\n\r\n", "bad response: ", id="not-http"),
+        pytest.param(
+            b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\nhi", "bad response: ", id="bad-length"
+        ),
+        pytest.param(
+            b"HTTP/1.1 999999 ???\r\n\x00\x01\x02\r\n\r\n", "bad response: ", id="binary-headers"
+        ),
+        pytest.param(b"", "server disconnected: ", id="closed-at-once"),
     ],
 )
-async def test_protocol_garbage_is_an_error_row(make_config: ConfigFactory, reply: bytes) -> None:
+async def test_protocol_garbage_is_an_error_row(
+    make_config: ConfigFactory, reply: bytes, kind: str
+) -> None:
     server = await _garbage_server(reply)
     port = server.sockets[0].getsockname()[1]
     config = make_config(
@@ -255,4 +265,4 @@ async def test_protocol_garbage_is_an_error_row(make_config: ConfigFactory, repl
         config, "SELECT status, error, state FROM pages JOIN urls USING (url)"
     )
     assert (status, state) == (None, "failed")
-    assert error
+    assert error.startswith(kind)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from crawler.errors import StoreError, UsageError
+from crawler.errors import CrawlerError, StoreError, UsageError
 from crawler.query import FORMATS, open_read_only, run_query
-from crawler.store import prepare
+from crawler.storage.sqlite import prepare
 
 LONG_TITLE = "T" * 100
 BODY = b"<html>caf\xc3\xa9 \xff</html>"  # valid UTF-8 then one invalid byte
@@ -224,12 +224,15 @@ def test_not_a_database(tmp_path: Path, name: str, make: str | None, message: st
         path.mkdir()
     elif make == "text":
         path.write_text("these are notes, not a database\n" * 20)
-    with pytest.raises(UsageError, match=message) as info:
+    # A missing file or a folder is a UsageError; a file sqlite cannot read, a StoreError:
+    # either way one line naming the path, and exit code 2.
+    with pytest.raises(CrawlerError, match=message) as info:
         open_read_only(path)
     assert info.value.exit_code == 2
     assert str(path) in str(info.value)
-    with pytest.raises(UsageError):
+    with pytest.raises(CrawlerError) as again:
         query(path, "SELECT 1", "csv")
+    assert again.value.exit_code == 2
 
 
 def test_open_read_only_is_read_only(db_path: Path) -> None:

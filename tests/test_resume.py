@@ -16,8 +16,8 @@ from killing import integrity, kill_and_resume, write_config
 from sites import SITE, HostPlan, make_site_app, min_gap
 
 from crawler.demo_site import expected_pages
-from crawler.schema import MIGRATIONS
-from crawler.store import SQLiteStore
+from crawler.storage.sqlite import SQLiteStore
+from crawler.storage.sqlite_schema import MIGRATIONS
 
 
 @pytest.mark.timeout(120)
@@ -68,17 +68,35 @@ async def test_signal_stops_gracefully(
 
 
 async def test_second_signal_stops_at_once(aiohttp_server: Any, tmp_path: Path) -> None:
-    server = await aiohttp_server(make_site_app({"slow.test": HostPlan(pages=9, page_sleep=30)}))
+    # The page never answers and the graceful stop's grace is an hour: the process can only
+    # end because the second signal stopped it (no clock decides what passes).
+    server = await aiohttp_server(make_site_app({"slow.test": HostPlan(pages=9, page_sleep=3600)}))
     site = server.app[SITE]
     config = _one_host_config(tmp_path, "slow.test", server.port, delay=1.0)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "crawler", "crawl", str(config), "--quiet"
+    script = (
+        "import sys\n"
+        "import crawler.crawl\n"
+        "crawler.crawl.GRACE_SECONDS = 3600\n"
+        "from crawler.cli import main\n"
+        f"sys.exit(main(['crawl', {str(config)!r}, '--quiet']))\n"
     )
-    await asyncio.wait_for(site.arrived("/p/0"), 10)  # a 30-second request is under way
-    process.send_signal(signal.SIGINT)
-    await asyncio.sleep(0.2)
-    process.send_signal(signal.SIGINT)
-    await asyncio.wait_for(process.wait(), 3)  # the graceful stop alone would wait 5 s
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, stderr=asyncio.subprocess.PIPE
+    )
+    assert process.stderr is not None
+    try:
+        await asyncio.wait_for(site.arrived("/p/0"), 30)  # a request that never ends is open
+        process.send_signal(signal.SIGINT)
+        # The second signal goes once the first was handled (two pending SIGINTs are one).
+        async with asyncio.timeout(30):
+            while (line := await process.stderr.readline()) and b"stopping" not in line:
+                pass
+        process.send_signal(signal.SIGINT)
+        await asyncio.wait_for(process.communicate(), 30)  # only a hang gets here
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
     assert process.returncode == 130
     assert integrity(tmp_path / "crawl.db") == "ok"
@@ -112,10 +130,13 @@ async def test_restart_keeps_the_delay_and_the_robots_rules(
     config = _one_host_config(tmp_path, "p.test", server.port, delay=0.6)
     command = [sys.executable, "-m", "crawler", "crawl", str(config), "--quiet"]
     first = await asyncio.create_subprocess_exec(*command)
-    await asyncio.wait_for(site.arrived("/p/1"), 10)
-    await asyncio.sleep(0.1)  # let the writer commit /p/0 and the robots.txt it used
-    first.kill()
-    await first.wait()
+    try:
+        await asyncio.wait_for(site.arrived("/p/1"), 30)
+        # Killed once the writer has committed /p/0 and the robots.txt it used.
+        await _committed(tmp_path / "crawl.db", "/p/0")
+    finally:
+        first.kill()
+        await first.wait()
 
     second = await asyncio.create_subprocess_exec(*command)
     assert await asyncio.wait_for(second.wait(), 30) == 0
@@ -134,6 +155,11 @@ async def test_resume_applies_the_edited_scope_and_adds_seeds(
     config.write_text(text.replace("concurrency = 8", "concurrency = 8\nmax_pages = 20"))
     command = [sys.executable, "-m", "crawler", "crawl", str(config), "--quiet"]
     assert await (await asyncio.create_subprocess_exec(*command)).wait() == 0
+    with closing(sqlite3.connect(tmp_path / "crawl.db")) as db:
+        to_exclude = db.execute(
+            "SELECT url FROM urls WHERE state = 'queued' AND url LIKE '%/page/1%'"
+        ).fetchall()
+    assert to_exclude  # queued by the first run, in scope then
 
     extra_seed = f"http://shop.demo.test:{demo_server.port}/page/9"
     edited = text.replace("concurrency = 8", 'concurrency = 8\nexclude = ["/page/1"]')
@@ -148,12 +174,31 @@ async def test_resume_applies_the_edited_scope_and_adds_seeds(
             "SELECT url FROM pages WHERE url LIKE '%/page/1%'"
             " AND fetched_at >= (SELECT started_at FROM runs WHERE id = 2)"
         ).fetchall()
-        skipped = db.execute("SELECT count(*) FROM urls WHERE reason = 'exclude'").fetchone()[0]
-    assert excluded_later == []  # queued before the edit, skipped after it
-    assert skipped > 0
+        states = {
+            db.execute("SELECT state, reason FROM urls WHERE url = ?", url).fetchone()
+            for url in to_exclude
+        }
+    assert excluded_later == []
+    assert states == {("skipped", "exclude")}  # queued before the edit, skipped after it
     assert extra_seed in fetched
     assert runs[0] == ("limit", 20)
     assert runs[1][0] == "finished"
+
+
+async def _committed(db: Path, path: str) -> None:
+    """Wait (30 s at most) until the crawl in `db` has committed the page at `path` and a
+    robots.txt."""
+    sql = "SELECT (SELECT count(*) FROM pages WHERE url LIKE ?), (SELECT count(*) FROM robots)"
+    async with asyncio.timeout(30):
+        while True:
+            try:  # read-only: never creates the file before the crawler does
+                with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+                    pages, robots = conn.execute(sql, ("%" + path,)).fetchone()
+            except sqlite3.OperationalError:  # no file or no tables yet
+                pages = robots = 0
+            if pages and robots:
+                return
+            await asyncio.sleep(0.01)
 
 
 def _one_host_config(folder: Path, host: str, port: int, *, delay: float) -> Path:

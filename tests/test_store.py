@@ -1,17 +1,29 @@
-"""The SQLite store on a real database file: a save binds many rows per statement, and must
-mean what saving the rows one by one meant (tests/test_crawl.py covers it through crawls)."""
+"""Each backend's own side, on real databases (the contract's rules, common to both, are in
+tests/test_storage_contract.py): SQLite binds many rows per statement, which must mean what
+saving the rows one by one meant, and one process at a time crawls a file; PostgreSQL says in
+one line what is wrong with storage.url; `open_store` picks the backend."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import sys
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import pytest
+from pgserver import PgServer, free_port
 
+from crawler.config import Config
 from crawler.errors import StoreError
 from crawler.records import Discovered, Outcome, PageRecord, QueuedURL, utc_now
-from crawler.store import ROWS_PER_STATEMENT, Batch, SQLiteStore
+from crawler.storage import Batch, open_store
+from crawler.storage.postgres import PostgresStore
+from crawler.storage.postgres_schema import MIGRATIONS as PG_MIGRATIONS
+from crawler.storage.sqlite import ROWS_PER_STATEMENT, SQLiteStore
+from crawler.storage.sqlite_schema import MIGRATIONS
 
 SEED = "http://a.test/"
 
@@ -34,7 +46,9 @@ def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
 
 
 async def seed_outcome(store: SQLiteStore) -> Outcome:
-    """The seed, taken from the frontier, as the outcome a fetch of it starts from."""
+    """The seed, taken from the frontier (its host claimed), as the outcome a fetch of it
+    starts from."""
+    await store.claim_hosts(1)
     (seed,) = await store.next_queued("a.test", 1, ())
     return Outcome(url=seed, state="done", page=page(SEED))
 
@@ -93,6 +107,7 @@ async def test_each_outcome_sets_its_own_state(tmp_path: Path) -> None:
     urls = [f"http://a.test/{n}" for n in range(ROWS_PER_STATEMENT + 3)]
     async with SQLiteStore.open(path) as store:
         await store.start_run([found(url, 0) for url in urls], max_depth=5)
+        await store.claim_hosts(1)
         queued = await store.next_queued("a.test", len(urls), ())
         states = [("done", None), ("failed", None), ("skipped", "robots"), ("skipped", "trap")]
         outcomes = [
@@ -122,3 +137,116 @@ async def test_a_failed_save_commits_nothing_of_its_batch(tmp_path: Path) -> Non
         await store.save(Batch([outcome]))  # the connection is usable after the rollback
     assert rows(path, "SELECT count(*) FROM pages") == [(1,)]
     assert rows(path, "SELECT count(*) FROM urls") == [(2,)]
+
+
+async def test_one_process_at_a_time_crawls_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "crawl.db"
+    async with SQLiteStore.open(path):
+        with pytest.raises(StoreError) as caught:
+            async with SQLiteStore.open(path):
+                pass
+        assert str(caught.value) == (
+            f"storage.path: {str(path)!r} is being crawled by another process;"
+            " wait for it or stop it"
+        )
+        assert caught.value.exit_code == 2
+    async with SQLiteStore.open(path) as store:  # free again
+        await store.start_run([found(SEED, 0)], max_depth=5)
+
+
+async def test_a_database_of_the_trigger_era_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        for _name, step in MIGRATIONS[:3]:
+            step(db)
+        db.execute("PRAGMA user_version = 3")
+        db.execute(
+            "INSERT INTO urls (url, host, depth, state) VALUES"
+            " ('http://a.test/', 'a.test', 0, 'done'), ('http://b.test/', 'b.test', 1, 'queued')"
+        )
+    async with SQLiteStore.open(path) as store:
+        await store.start_run([], max_depth=5)
+        assert [h.host for h in await store.claim_hosts(10)] == ["b.test"]
+    assert rows(path, "SELECT host FROM hosts ORDER BY host") == [("a.test",), ("b.test",)]
+    assert rows(path, "SELECT name FROM sqlite_master WHERE type = 'trigger'") == []
+
+
+def _config(tmp_path: Path, **storage: str) -> Config:
+    raw = {"crawl": {"seeds": [SEED]}, "storage": storage}
+    return Config.from_dict(raw, source=tmp_path / "config.toml")
+
+
+async def test_open_store_picks_the_backend(tmp_path: Path, pg_url: str) -> None:
+    async with open_store(_config(tmp_path, path="x.db")) as store:
+        assert isinstance(store, SQLiteStore)
+    async with open_store(_config(tmp_path, url=pg_url)) as store:
+        assert isinstance(store, PostgresStore)
+
+
+def test_postgres_without_asyncpg_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "asyncpg", None)  # import asyncpg fails
+    monkeypatch.delitem(sys.modules, "crawler.storage.postgres")
+    with pytest.raises(StoreError) as caught:
+        open_store(_config(tmp_path, url="postgresql://u@localhost/db"))
+    assert str(caught.value) == (
+        "storage.url: PostgreSQL needs asyncpg: pip install 'crawler[postgres]'"
+    )
+    assert caught.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        pytest.param("postgresql://u:secret@127.0.0.1:{free}/db", "Connect call", id="refused"),
+        pytest.param("postgresql://postgres:secret@127.0.0.1:{port}/nope", '"nope"', id="no-db"),
+        pytest.param("postgresql://u:secret@127.0.0.1:99999/db", "port must be", id="bad-port"),
+        pytest.param("postgresql://u@127.0.0.1:{port}/db?sslmode=bad", "sslmode", id="bad-option"),
+    ],
+)  # fmt: skip
+async def test_a_database_that_cannot_be_used_is_one_line(
+    pg_server: PgServer, url: str, problem: str
+) -> None:
+    url = url.format(port=pg_server.port, free=free_port())
+    with pytest.raises(StoreError) as caught:
+        async with PostgresStore.open(url):
+            pass
+    message = str(caught.value)
+    assert message.startswith("storage.url: cannot use 'postgresql://")
+    assert problem in message
+    assert "secret" not in message
+    assert "\n" not in message
+    assert caught.value.exit_code == 2
+
+
+async def test_processes_starting_together_create_the_schema_once(pg_url: str) -> None:
+    async def start() -> int:
+        async with PostgresStore.open(pg_url) as store:
+            return (await store.start_run([found(SEED, 0)], max_depth=5)).run_id
+
+    assert sorted(await asyncio.gather(*(start() for _ in range(4)))) == [1, 2, 3, 4]
+    conn = await asyncpg.connect(pg_url)
+    try:
+        assert await conn.fetch("SELECT version FROM crawler_schema") == [(len(PG_MIGRATIONS),)]
+    finally:
+        await conn.close()
+
+
+async def test_a_deadlocked_transaction_is_run_again(pg_url: str) -> None:
+    attempts = []
+
+    async def deadlocks_once(conn: Any) -> int:
+        attempts.append(1)
+        await conn.execute("INSERT INTO settings (key, value) VALUES ('x', $1)", str(len(attempts)))
+        if len(attempts) == 1:
+            raise asyncpg.DeadlockDetectedError("deadlock detected")  # after a write: undone
+        return len(attempts)
+
+    async with PostgresStore.open(pg_url) as store:
+        assert await store._transaction(deadlocks_once) == 2
+    conn = await asyncpg.connect(pg_url)
+    try:
+        assert await conn.fetch("SELECT value FROM settings WHERE key = 'x'") == [("2",)]
+    finally:
+        await conn.close()

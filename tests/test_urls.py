@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from yarl import URL
 
-from crawler.config import Config
-from crawler.urls import QueryVariants, Scope, host_key, normalize, origin
+from crawler.urls import host_key, normalize, origin
 
 BASE = URL("http://site.test/dir/page.html")
 
@@ -84,56 +81,3 @@ def test_host_key_and_origin() -> None:
     assert host_key(url) == "docs.site.test"
     assert origin(url) == "https://docs.site.test:8443"
     assert origin(URL("http://site.test/x")) == "http://site.test"
-
-
-def _scope(**crawl: object) -> Scope:
-    raw = {"crawl": {"seeds": ["http://site.test/"], **crawl}}
-    return Scope(Config.from_dict(raw, source=Path("c.toml")).crawl)
-
-
-def test_scope_defaults_to_seed_hosts_and_their_subdomains() -> None:
-    scope = _scope()
-    assert scope.allows_host("site.test")
-    assert scope.allows_host("sub.site.test")
-    assert not scope.allows_host("other.test")
-    assert not scope.allows_host("test")
-
-
-def test_scope_allowed_domains_cover_subdomains() -> None:
-    scope = _scope(allowed_domains=["Site.Test"])
-    assert scope.allows_host("site.test")
-    assert scope.allows_host("a.b.site.test")
-    assert not scope.allows_host("notsite.test")
-    assert not scope.allows_host("site.test.evil.test")
-
-
-@pytest.mark.parametrize(
-    ("crawl", "url", "depth", "reason"),
-    [
-        pytest.param({}, "http://site.test/a", 10, None, id="in-scope"),
-        pytest.param({}, "http://site.test/a", 11, "depth", id="too-deep"),
-        pytest.param({"max_url_length": 20}, "http://site.test/abcdefgh", 0, "too-long", id="long"),
-        pytest.param({"exclude": [r"\.pdf$"]}, "http://site.test/a.pdf", 0, "exclude", id="ex"),
-        pytest.param({"include": ["/docs/"]}, "http://site.test/blog/", 0, "include", id="inc"),
-        pytest.param({"include": ["/docs/"]}, "http://site.test/docs/x", 0, None, id="inc-ok"),
-        pytest.param(
-            {"include": ["/docs/"], "exclude": ["draft"]},
-            "http://site.test/docs/draft",
-            0,
-            "exclude",
-            id="exclude-wins",
-        ),
-    ],
-)
-def test_scope_skip_reason(crawl: dict[str, object], url: str, depth: int, reason: str) -> None:
-    assert _scope(**crawl).skip_reason(url, depth) == reason
-
-
-def test_query_variants_cap_each_path() -> None:
-    variants = QueryVariants(limit=2)
-    assert not variants.over_limit("http://a.test/s?sid=1")
-    assert not variants.over_limit("http://a.test/s?sid=2")
-    assert variants.over_limit("http://a.test/s?sid=3")
-    assert not variants.over_limit("http://a.test/other?sid=3")  # another path
-    assert not variants.over_limit("http://a.test/s")  # no query: not a variant
-    assert not QueryVariants(limit=0).over_limit("http://a.test/s?sid=9")  # 0: no limit

@@ -140,10 +140,40 @@ def _runs_lag(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN lag_max_ms REAL")
 
 
+def _runs_owners(db: sqlite3.Connection) -> None:
+    # Which process a run is (machine, pid), its lease heartbeat, and the pages of max_pages it
+    # holds (storage/contract.py rules 11 and 12).
+    db.execute("ALTER TABLE runs ADD COLUMN machine TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN pid INTEGER")
+    db.execute("ALTER TABLE runs ADD COLUMN renewed_at TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN lease REAL")
+    db.execute("ALTER TABLE runs ADD COLUMN reserved INTEGER NOT NULL DEFAULT 0")
+
+
+def _hosts_owners(db: sqlite3.Connection) -> None:
+    # A host is claimed by one run at a time (owner, lease_until: POSIX seconds), and its pacing
+    # outlives the run (rules 8 and 10). Every host with URLs has a row.
+    db.execute("ALTER TABLE hosts ADD COLUMN owner INTEGER")
+    db.execute("ALTER TABLE hosts ADD COLUMN lease_until REAL")
+    db.execute("ALTER TABLE hosts ADD COLUMN backoff REAL")
+    db.execute("ALTER TABLE hosts ADD COLUMN next_start_at TEXT")
+    db.execute("INSERT OR IGNORE INTO hosts (host) SELECT DISTINCT host FROM urls")
+    db.execute("CREATE INDEX hosts_next_start ON hosts (next_start_at)")
+
+
+def _no_depth_trigger(db: sqlite3.Connection) -> None:
+    # Rule 3 (depth relaxation) moved into the backends' save (storage/sqlite_writes.py), where
+    # PostgreSQL's does the same: a trigger belongs to one backend.
+    db.execute("DROP TRIGGER IF EXISTS urls_depth_relax")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("initial", _initial),
     ("hosts-retry-after", _hosts_retry_after),
     ("runs-lag", _runs_lag),
+    ("runs-owners", _runs_owners),
+    ("hosts-owners", _hosts_owners),
+    ("no-depth-trigger", _no_depth_trigger),
 ]
 
 

@@ -1,0 +1,133 @@
+"""Whether a URL is crawled: the skip rules, asked when a URL is found and again when its turn
+comes. Pure: no I/O.
+
+At discovery (a link, a redirect's target, a seed), `Scope` keeps out other domains (they stay
+in `links` only) and gives the reasons a URL on an allowed domain is recorded as skipped:
+`too-long`, `exclude`, `include`, `depth`, `trap` (a repeated path segment). At dequeue, just
+before the request, `SkipRules.at_dequeue` asks the scope again (a resumed crawl's config may
+have narrowed it since the URL was queued: `domain` and the reasons above), then what only the
+frontier knows: `max-pages` (per host), `robots-unreachable`, `crawl-delay`, `robots`, and
+`trap` for a path fetched with `max_query_variants` query strings already. Storage applies one
+more rule of the same kind: a URL skipped for `depth` comes back when it is found nearer (the
+storage contract's rule 2), with the max_depth that `Scope` uses.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+
+from yarl import URL
+
+from .config import Config, CrawlConfig
+from .records import QueuedURL
+from .robots import RobotsRules
+
+
+class Scope:
+    """Decides which discovered URLs are ours (allowed domains) and which of those to queue."""
+
+    def __init__(self, crawl: CrawlConfig) -> None:
+        domains = crawl.allowed_domains or _seed_hosts(crawl.seeds)
+        self._domains = tuple(_host_of(d) for d in domains)
+        self._include = _any_of(crawl.include)
+        self._exclude = _any_of(crawl.exclude)
+        self._max_depth = crawl.max_depth
+        self._max_url_length = crawl.max_url_length
+        self._host_allowed: dict[str, bool] = {}
+
+    def allows_host(self, host: str) -> bool:
+        """True when `host` is an allowed domain or a subdomain of one."""
+        allowed = self._host_allowed.get(host)
+        if allowed is None:
+            allowed = any(host == d or host.endswith("." + d) for d in self._domains)
+            if len(self._host_allowed) < 100_000:  # bounded cache: hosts are few, but not always
+                self._host_allowed[host] = allowed
+        return allowed
+
+    def skip_reason(self, url: str, depth: int) -> str | None:
+        """Why an allowed-domain URL found at `depth` is not queued, or None to queue it."""
+        if len(url) > self._max_url_length:
+            return "too-long"
+        if self._exclude is not None and self._exclude.search(url):
+            return "exclude"
+        if self._include is not None and not self._include.search(url):
+            return "include"
+        if depth > self._max_depth:
+            return "depth"
+        return "trap" if _repeats_a_segment(url) else None
+
+
+def _repeats_a_segment(url: str) -> bool:
+    """A path segment three times or more (/a/b/a/b/a/b): the mark of relative-link loops."""
+    path = [segment for segment in url.split("?", 1)[0].split("/")[3:] if segment]
+    if len(path) - len(set(path)) < 2:  # the common case, and cheap: no segment thrice
+        return False
+    return max(Counter(path).values()) >= 3
+
+
+class QueryVariants:
+    """Counts the pages fetched per path with a query string. Past `limit` (0: none) the path
+    is a trap (session ids, endless filters): its other URLs stay on disk, never fetched."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._fetched: dict[str, int] = {}
+
+    def over_limit(self, url: str) -> bool:
+        """True if `url` would pass the limit; otherwise count it as fetched."""
+        path, has_query, _ = url.partition("?")
+        if not self._limit or not has_query:
+            return False
+        fetched = self._fetched.get(path, 0)
+        if fetched >= self._limit:
+            return True
+        self._fetched[path] = fetched + 1
+        return False
+
+
+class SkipRules:
+    """The rules at dequeue: the scope again, then host limits, robots.txt and query traps."""
+
+    def __init__(self, config: Config, scope: Scope | None = None) -> None:
+        self.scope = scope or Scope(config.crawl)
+        self._per_host = config.crawl.max_pages_per_host
+        self._max_crawl_delay = config.politeness.max_crawl_delay
+        self._query_variants = QueryVariants(config.crawl.max_query_variants)
+
+    def at_dequeue(self, queued: QueuedURL, host_pages: int, rules: RobotsRules) -> str | None:
+        """Why `queued` is not to be fetched now that its turn came, or None to fetch it.
+        `host_pages`: pages fetched from its host so far; `rules`: its origin's robots.txt."""
+        if not self.scope.allows_host(queued.host):
+            return "domain"
+        reason = self.scope.skip_reason(queued.url, queued.depth)
+        if reason is not None:
+            return reason
+        if self._per_host and host_pages >= self._per_host:
+            return "max-pages"
+        if rules.status == "unreachable":
+            return "robots-unreachable"
+        if (rules.crawl_delay or 0) > self._max_crawl_delay:
+            return "crawl-delay"
+        if not rules.allows(queued.url):
+            return "robots"
+        if self._query_variants.over_limit(queued.url):  # last: it counts the URLs fetched
+            return "trap"
+        return None
+
+
+def _seed_hosts(seeds: Iterable[str]) -> tuple[str, ...]:
+    return tuple(URL(seed).raw_host or "" for seed in seeds)
+
+
+def _host_of(domain: str) -> str:
+    """An allowed_domains entry as yarl writes hosts: lower-case, punycode, no trailing dot."""
+    return URL.build(scheme="http", host=domain.strip().rstrip(".")).raw_host or domain.lower()
+
+
+def _any_of(patterns: Iterable[str]) -> re.Pattern[str] | None:
+    patterns = list(patterns)
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{p})" for p in patterns))

@@ -1,0 +1,134 @@
+"""The storage contract: what the engine relies on, whatever the backend.
+
+Two backends keep it: SQLite (`storage.path`, the embedded default, one crawling process at a
+time) and PostgreSQL (`storage.url`, any number of processes on any number of machines).
+tests/test_storage_contract.py checks every rule below against both.
+
+The data
+  1. Depth only goes down. A URL found again at a smaller depth takes it (and the new
+     `discovered_from`); found again no nearer, it keeps what it has.
+  2. Depth skips come back. A URL skipped with reason `depth` that is found again at a depth
+     within `max_depth` is queued again.
+  3. A fetched page follows its URL. When the depth of a URL whose page was fetched drops, the
+     page's depth drops with it, and the URLs its followed links (nofollow = 0) lead to are
+     found again at that depth + 1, so rules 1 and 2 apply to them, and on, recursively.
+  4. The last outcome of a URL wins: the state and reason saved last are the URL's, within one
+     batch as across batches.
+  5. A link is nofollow only if every sighting of it was (nofollow is the minimum).
+  6. All or nothing: a batch (pages, links, URLs found, URL states, robots, hosts) commits in
+     one transaction or not at all.
+  7. A URL taken for fetching stays `queued` until its outcome commits: `next_queued` leaves
+     out the ids the caller says it holds.
+
+The owners (the frontier's hosts, shared by processes)
+  8. One owner per host. `claim_hosts` hands a host that has queued URLs to one run at a
+     time, for `lease` seconds from the claim or from the last `renew_hosts`; a host whose
+     lease lapsed (its run died or stalled) may be claimed by another run. A claim never
+     waits for another claimer (rows being claimed elsewhere are skipped).
+  9. The check is in the write. `save` commits a URL's outcome only if the saving run holds
+     the URL's host at commit time, in the same transaction; outcomes of hosts it lost are
+     left out (their URLs stay queued for the new owner) and returned.
+ 10. Pacing outlives its owner. A host's pacing state (Retry-After, back-off, Crawl-delay, the
+     earliest next start) is saved with the host's record and handed to the next claimer
+     (`HostRecord`); a claimer of a host that had another owner waits at least one delay:
+     `claim_hosts` puts `next_start_at` at least the saved delay after the claim when the
+     host is taken from a run that still held it (one that died or stalled).
+ 11. Budgets are global. `reserve_pages` grants pages of `max_pages` so that the runs of one
+     crawl together fetch at most `max_pages`, counting the pages of earlier runs.
+ 12. Runs know each other. `start_run` records a run with its machine and process id and
+     marks as crashed only runs whose process is gone (same machine: the pid is dead; any
+     machine: no renewal for `lease` seconds). `end_run` releases what the run held.
+
+Errors: each backend translates its driver's exceptions into StoreError at its own boundary
+(`sqlite.translated`, `postgres.translated`); nothing above storage sees a driver exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..records import Discovered, HostRecord, Outcome, QueuedURL, RobotsRecord
+
+
+@dataclass(slots=True)
+class Batch:
+    """What the writer commits in one transaction."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    robots: list[RobotsRecord] = field(default_factory=list)
+    hosts: list[HostRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeState:
+    """What a starting run learns from the runs before it and beside it."""
+
+    run_id: int
+    resumed: bool  # earlier runs wrote this crawl
+    pages: int  # pages fetched so far by every run
+    pages_by_host: dict[str, int]
+    robots: list[RobotsRecord]
+    started_at: float  # POSIX seconds the crawl's current session began (max_duration)
+    # Transitional, for the engine from before claim_hosts: every host's saved state.
+    hosts: list[HostRecord] = field(default_factory=list)
+
+
+class Storage(Protocol):
+    """The engine's view of storage. Only the writer task calls `save`."""
+
+    async def start_run(
+        self, seeds: Sequence[Discovered], max_depth: int, lease: float = 60.0
+    ) -> ResumeState:
+        """Record a new run (rule 12), add the seeds. `lease`: seconds the run holds what it
+        claims without renewing it (storage.lease)."""
+        ...
+
+    async def end_run(self, run_id: int, outcome: str, lag: tuple[float, float] | None) -> None:
+        """Record how the run ended (finished, limit, interrupted, failed) and the event loop's
+        lag (p99, max, seconds) if measured; release its hosts and unused pages."""
+        ...
+
+    async def claim_hosts(self, limit: int) -> list[HostRecord]:
+        """Claim up to `limit` hosts with queued URLs and no live owner, soonest ready first
+        (rule 8); their saved state comes back (rule 10)."""
+        ...
+
+    async def renew_hosts(self, hosts: Collection[str]) -> set[str]:
+        """Extend the run's lease on these hosts; returns those it still held. Also the run's
+        heartbeat (rule 12): call it every lease / 3 or so, with no hosts if it holds none."""
+        ...
+
+    async def release_hosts(self, hosts: Sequence[HostRecord]) -> None:
+        """Give hosts up, saving their state (a host with no queued URL left, or a share
+        handed back so that a newly joined run gets hosts too)."""
+        ...
+
+    async def live_runs(self) -> int:
+        """How many runs are crawling now, this one included."""
+        ...
+
+    async def queued_hosts(self) -> list[str]:
+        """Transitional, for the engine from before claim_hosts: every host with queued URLs,
+        claimed for this run; from the first call on, `save` claims (and renews) the hosts of
+        what it saves. Goes once the engine claims."""
+        ...
+
+    async def next_queued(self, host: str, limit: int, taken: Collection[int]) -> list[QueuedURL]:
+        """Up to `limit` queued URLs of `host`, shallowest first, then in discovery order,
+        leaving out ids in `taken` (rule 7)."""
+        ...
+
+    async def count_queued(self) -> int:
+        """How many URLs are queued (for progress; may lag the writer a little)."""
+        ...
+
+    async def reserve_pages(self, wanted: int, max_pages: int) -> int:
+        """Grant up to `wanted` pages of the crawl's `max_pages` (rule 11); 0 when spent."""
+        ...
+
+    async def save(self, batch: Batch) -> list[Outcome]:
+        """Commit a batch (rules 1-6, 9); returns the outcomes left out because their host is
+        no longer this run's."""
+        ...

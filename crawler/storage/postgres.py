@@ -1,0 +1,299 @@
+"""The PostgreSQL backend: one crawl shared by any number of processes on any number of machines.
+
+Each run claims hosts for a lease (`claim_hosts`, one statement, FOR UPDATE SKIP LOCKED), renews
+it, and commits outcomes only for hosts it still holds (`save` checks them FOR SHARE in its own
+transaction). Saves are in postgres_writes; the schema in postgres_schema.
+
+Resource handling: `PostgresStore.open()` is an async context manager owning an asyncpg pool
+(1 to 4 connections), closed on exit. Every method takes a connection for one statement or one
+transaction and gives it back.
+Error handling: asyncpg's exceptions (and the OS errors behind them) become StoreError in
+`translated`, here and nowhere else: exit code 2 while opening (the user's storage.url: a bad
+URL, no server, authentication, a missing database), 1 afterwards. A transaction that deadlocks
+or fails to serialize with another process's is run again, a few times, before that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import asyncpg
+
+from ..errors import StoreError
+from ..records import Discovered, HostRecord, Outcome, QueuedURL, RobotsRecord
+from . import postgres_writes as writes
+from .contract import Batch, ResumeState
+from .postgres_schema import SchemaTooNewError, migrate
+from .postgres_writes import NOW, NOW_ISO
+from .rows import HOST_SELECT, MACHINE, run_is_gone, taken_over
+
+_T = TypeVar("_T")
+
+DEFAULT_LEASE = 60.0  # seconds (storage.lease)
+CONNECT_TIMEOUT = 10.0  # seconds to reach the server
+ATTEMPTS = 5  # tries of a transaction that deadlocked or failed to serialize
+MAX_KNOWN_HOSTS = 100_000  # host names remembered as having a row, at most
+_RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+_BUDGET_LOCK = 0x70616765  # pg_advisory_xact_lock key of reserve_pages ("page")
+_PASSWORD = re.compile(r"(://[^:/@]*):[^@/]*@")  # postgresql://user:password@host
+
+_CLAIM = f"""
+WITH picked AS (
+    SELECT host AS picked, owner AS previous FROM hosts h
+    WHERE (owner IS NULL OR lease_until IS NULL OR lease_until <= {NOW})
+      AND EXISTS (SELECT 1 FROM urls u WHERE u.host = h.host AND u.state = 'queued')
+    ORDER BY next_start_at NULLS FIRST, host
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE hosts SET owner = $1, lease_until = {NOW} + $3
+FROM picked WHERE hosts.host = picked.picked
+RETURNING picked.previous, {NOW}, {HOST_SELECT}
+"""
+
+# Host rows are locked in the order of their names, as `save` locks them.
+_RENEW = f"""
+UPDATE hosts SET lease_until = {NOW} + $3
+FROM (SELECT host FROM hosts WHERE owner = $1 AND host = ANY($2::text[])
+      ORDER BY host FOR UPDATE) AS mine
+WHERE hosts.host = mine.host
+RETURNING hosts.host
+"""
+
+_END_RUN = f"""
+WITH released AS (UPDATE hosts SET owner = NULL, lease_until = NULL WHERE owner = $1)
+UPDATE runs SET ended_at = {NOW_ISO}, outcome = $2, lag_p99_ms = $3, lag_max_ms = $4,
+    reserved = 0
+WHERE id = $1
+"""
+
+_RUNNING = f"SELECT id, machine, pid, renewed_at, lease, reserved, {NOW} FROM runs"
+
+
+class PostgresStore:
+    """The PostgreSQL backend (storage/contract.py), on an asyncpg pool."""
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self._run_id = 0
+        self._max_depth = 0
+        self._lease = DEFAULT_LEASE
+        self._legacy_claims = False
+        self._known_hosts: set[str] = set()  # hosts rows that exist: not sent again
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, url: str) -> AsyncIterator[PostgresStore]:
+        """Connect to the database at `url`, create or migrate its schema."""
+        async with contextlib.AsyncExitStack() as stack:
+            with translated(f"storage.url: cannot use {_shown(url)!r}", exit_code=2, opening=True):
+                pool = await asyncpg.create_pool(
+                    url, min_size=1, max_size=4, timeout=CONNECT_TIMEOUT
+                )
+                stack.push_async_callback(_close, pool)
+                async with pool.acquire() as conn:
+                    await migrate(conn)
+            yield cls(pool)
+
+    async def start_run(
+        self, seeds: Sequence[Discovered], max_depth: int, lease: float = DEFAULT_LEASE
+    ) -> ResumeState:
+        self._max_depth, self._lease = max_depth, lease
+        with translated("cannot start the run"):
+            run_id, earlier, started_at = await self._transaction(
+                self._start_run, seeds, max_depth, lease
+            )
+            self._run_id = run_id
+            async with self._pool.acquire() as conn:
+                by_host = await conn.fetch("SELECT host, count(*) FROM pages GROUP BY host")
+                robots = await conn.fetch(
+                    "SELECT origin, host, status, body, error, fetched_at FROM robots"
+                )
+                hosts = await conn.fetch(f"SELECT {HOST_SELECT} FROM hosts")
+        pages_by_host = {row[0]: int(row[1]) for row in by_host}
+        return ResumeState(
+            run_id=run_id,
+            resumed=earlier,
+            pages=sum(pages_by_host.values()),
+            pages_by_host=pages_by_host,
+            robots=[RobotsRecord(*row) for row in robots],
+            started_at=started_at,
+            hosts=[HostRecord(*row) for row in hosts],
+        )
+
+    async def _start_run(
+        self, conn: Any, seeds: Sequence[Discovered], max_depth: int, lease: float
+    ) -> tuple[int, bool, float]:
+        earlier = bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM runs)"))
+        running = await conn.fetch(f"{_RUNNING} WHERE outcome = 'running' ORDER BY id FOR UPDATE")
+        gone = [row[0] for row in running if run_is_gone(row, row[6])]
+        if gone:  # their hosts free up at once; their next claimer waits one delay
+            await conn.execute("UPDATE hosts SET lease_until = 0 WHERE owner = ANY($1)", gone)
+            await conn.execute(
+                "UPDATE runs SET outcome = 'crashed', reserved = 0 WHERE id = ANY($1)", gone
+            )
+        run_id = await conn.fetchval(
+            "INSERT INTO runs (started_at, seeds, machine, pid, renewed_at, lease)"
+            f" VALUES ({NOW_ISO}, $1, $2, $3, {NOW_ISO}, $4) RETURNING id",
+            " ".join(s.url for s in seeds), MACHINE, os.getpid(), lease,
+        )  # fmt: skip
+        await conn.execute(
+            "INSERT INTO settings (key, value) VALUES ('max_depth', $1)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            str(max_depth),
+        )
+        await writes.add_hosts(conn, {s.host for s in seeds})
+        await writes.relax(conn, await writes.upsert_urls(conn, seeds), max_depth)
+        # The crawl's session began with the oldest run crawling now, this one included.
+        started = await conn.fetchval("SELECT min(started_at) FROM runs WHERE outcome = 'running'")
+        return int(run_id), earlier, _seconds(started)
+
+    async def end_run(self, run_id: int, outcome: str, lag: tuple[float, float] | None) -> None:
+        p99, worst = (round(s * 1000, 1) for s in lag) if lag else (None, None)
+        with translated("cannot record the end of the run"):
+            await self._statement(lambda conn: conn.execute(_END_RUN, run_id, outcome, p99, worst))
+
+    async def claim_hosts(self, limit: int | None) -> list[HostRecord]:
+        with translated("cannot claim hosts"):
+            rows = await self._statement(
+                lambda conn: conn.fetch(_CLAIM, self._run_id, limit, self._lease)
+            )
+        return [taken_over(HostRecord(*row[2:]), row[0], self._run_id, row[1]) for row in rows]
+
+    async def renew_hosts(self, hosts: Collection[str]) -> set[str]:
+        # Two statements, not one transaction: a save locks its hosts first, its run's row last.
+        with translated("cannot renew the hosts' lease"):
+            rows = await self._statement(
+                lambda conn: conn.fetch(_RENEW, self._run_id, sorted(hosts), self._lease)
+            )
+            await self._statement(
+                lambda conn: conn.execute(
+                    f"UPDATE runs SET renewed_at = {NOW_ISO} WHERE id = $1", self._run_id
+                )
+            )
+        return {row[0] for row in rows}
+
+    async def release_hosts(self, hosts: Sequence[HostRecord]) -> None:
+        also = ", owner = NULL, lease_until = NULL"
+        with translated("cannot release hosts"):
+            await self._statement(lambda conn: writes.save_hosts(conn, self._run_id, hosts, also))
+
+    async def live_runs(self) -> int:
+        with translated("cannot read the runs"):
+            async with self._pool.acquire() as conn:
+                rows = await conn.fetch(f"{_RUNNING} WHERE outcome = 'running'")
+        return sum(1 for r in rows if r[0] == self._run_id or not run_is_gone(r, r[6]))
+
+    async def queued_hosts(self) -> list[str]:
+        """Transitional (see Storage.queued_hosts)."""
+        self._legacy_claims = True
+        await self.claim_hosts(None)
+        with translated("cannot read the frontier"):
+            async with self._pool.acquire() as conn:
+                rows = await conn.fetch("SELECT DISTINCT host FROM urls WHERE state = 'queued'")
+        return [row[0] for row in rows]
+
+    async def next_queued(self, host: str, limit: int, taken: Collection[int]) -> list[QueuedURL]:
+        # Taken URLs are still 'queued' until their outcome commits: read past them.
+        with translated("cannot read the frontier"):
+            async with self._pool.acquire() as conn:
+                rows = await conn.fetch(
+                    "SELECT id, url, host, depth, redirects FROM urls"
+                    " WHERE host = $1 AND state = 'queued' AND NOT id = ANY($3::bigint[])"
+                    " ORDER BY depth, id LIMIT $2",
+                    host, limit, list(taken),
+                )  # fmt: skip
+        return [QueuedURL(*row) for row in rows]
+
+    async def count_queued(self) -> int:
+        with translated("cannot read the frontier"):
+            async with self._pool.acquire() as conn:
+                count = await conn.fetchval("SELECT count(*) FROM urls WHERE state = 'queued'")
+        return int(count)
+
+    async def reserve_pages(self, wanted: int, max_pages: int) -> int:
+        if not max_pages:
+            return wanted
+        with translated("cannot reserve pages"):
+            return await self._transaction(self._reserve_pages, wanted, max_pages)
+
+    async def _reserve_pages(self, conn: Any, wanted: int, max_pages: int) -> int:
+        # One reservation at a time, crawl-wide; what it reads is committed before the lock.
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _BUDGET_LOCK)
+        fetched = int(await conn.fetchval("SELECT coalesce(sum(pages), 0) FROM runs"))
+        rows = await conn.fetch(f"{_RUNNING} WHERE outcome = 'running' AND reserved > 0")
+        reserved: int = sum(r[5] for r in rows if r[0] == self._run_id or not run_is_gone(r, r[6]))
+        granted = max(0, min(wanted, max_pages - fetched - reserved))
+        await conn.execute(
+            "UPDATE runs SET reserved = reserved + $2 WHERE id = $1", self._run_id, granted
+        )
+        return granted
+
+    async def save(self, batch: Batch) -> list[Outcome]:
+        claim = self._lease if self._legacy_claims else None
+        with translated("cannot write the crawl to the database"):
+            lost, added = await self._transaction(
+                writes.save, batch, self._run_id, self._max_depth, claim, self._known_hosts
+            )
+        if len(self._known_hosts) < MAX_KNOWN_HOSTS:
+            self._known_hosts.update(added)
+        return lost
+
+    async def _transaction(self, fn: Callable[..., Awaitable[_T]], *args: Any) -> _T:
+        """fn(connection, *args) in a transaction, run again if it deadlocked or could not
+        serialize with another process's (each waited on the other: one of them gives up)."""
+        return await self._retried(fn, *args, transaction=True)
+
+    async def _statement(self, fn: Callable[..., Awaitable[_T]], *args: Any) -> _T:
+        """fn(connection, *args), one statement (atomic by itself), run again as above."""
+        return await self._retried(fn, *args, transaction=False)
+
+    async def _retried(self, fn: Callable[..., Awaitable[_T]], *args: Any, transaction: bool) -> _T:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                async with self._pool.acquire() as conn:
+                    if not transaction:
+                        return await fn(conn, *args)
+                    async with conn.transaction():
+                        return await fn(conn, *args)
+            except _RETRYABLE:
+                if attempt == ATTEMPTS:
+                    raise
+                await asyncio.sleep(random.uniform(0, 0.05 * attempt))
+        raise AssertionError("unreachable")
+
+
+async def _close(pool: Any) -> None:
+    with translated("cannot close the database connections"):
+        await pool.close()
+
+
+def _seconds(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
+
+
+def _shown(url: str) -> str:
+    """The URL without its password, for messages (a URL too bad to parse included)."""
+    return _PASSWORD.sub(r"\1@", url)
+
+
+@contextlib.contextmanager
+def translated(what: str, *, exit_code: int = 1, opening: bool = False) -> Iterator[None]:
+    """asyncpg's exceptions (and the OS errors behind them) become StoreError, naming what we
+    were doing, on one line: the one place they are translated. `opening`: also a URL that
+    asyncpg cannot read (ValueError and the like) and a schema from a newer crawler."""
+    extra: tuple[type[BaseException], ...] = (
+        (ValueError, OverflowError, SchemaTooNewError) if opening else ()
+    )
+    try:
+        yield
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, *extra) as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        raise StoreError(f"{what}: {message}", exit_code=exit_code) from exc

@@ -1,0 +1,143 @@
+"""The PostgreSQL schema: the public tables of SQLite's (sqlite_schema.py), with the same names,
+columns, column order and values (0/1 integers, ISO-8601 text times, BYTEA for BLOB, DOUBLE
+PRECISION for REAL), so that the same SQL gives the same answers.
+
+Where it differs, and why:
+- URLs can be longer than a B-tree index entry may be (2704 bytes), so `urls`, `pages` and
+  `links` are unique by the MD5 of their URLs (an expression index, 16 bytes), and a hash
+  index (no length limit) answers `WHERE url = ...` (and `links.dst_url = ...`: who links
+  to a URL). An MD5 collision would make two URLs one: no URL found on the web has one.
+- `links_dst` is kept up all along: other processes are writing, there is no quiet end to
+  build it in.
+
+Migrations are an ordered list of named scripts; `crawler_schema` holds how many a database has
+had. Several processes may start at once: `migrate` runs under a transaction-scoped advisory
+lock, so one migrates and the others then find it done. Append steps; never edit old ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_INITIAL = """
+CREATE TABLE urls (
+    id              BIGSERIAL PRIMARY KEY,
+    url             TEXT NOT NULL,
+    host            TEXT NOT NULL,
+    depth           INTEGER NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('queued', 'done', 'failed', 'skipped')),
+    reason          TEXT,
+    discovered_from TEXT,
+    redirects       INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX urls_url_key ON urls ((md5(url)::uuid));
+CREATE INDEX urls_url ON urls USING hash (url);
+-- The frontier: queued URLs of one host in breadth-first order.
+CREATE INDEX urls_frontier ON urls (host, depth, id) WHERE state = 'queued';
+CREATE INDEX urls_state ON urls (state, reason);
+
+CREATE TABLE pages (
+    id           BIGSERIAL PRIMARY KEY,
+    url          TEXT NOT NULL,
+    host         TEXT NOT NULL,
+    status       INTEGER,
+    content_type TEXT,
+    title        TEXT,
+    body         BYTEA,
+    bytes        INTEGER NOT NULL DEFAULT 0,
+    truncated    INTEGER NOT NULL DEFAULT 0,
+    depth        INTEGER NOT NULL,
+    fetched_at   TEXT NOT NULL,
+    elapsed_ms   INTEGER,
+    error        TEXT,
+    location     TEXT
+);
+CREATE UNIQUE INDEX pages_url_key ON pages ((md5(url)::uuid));
+CREATE INDEX pages_url ON pages USING hash (url);
+CREATE INDEX pages_host ON pages (host);
+
+CREATE TABLE links (
+    src_url  TEXT NOT NULL,
+    dst_url  TEXT NOT NULL,
+    nofollow INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX links_key ON links ((md5(src_url)::uuid), (md5(dst_url)::uuid));
+CREATE INDEX links_dst ON links USING hash (dst_url);
+
+CREATE TABLE hosts (
+    host              TEXT PRIMARY KEY,
+    robots_status     TEXT,
+    robots_fetched_at TEXT,
+    crawl_delay       DOUBLE PRECISION,
+    delay             DOUBLE PRECISION,
+    delay_reason      TEXT,
+    requests          INTEGER NOT NULL DEFAULT 0,
+    errors            INTEGER NOT NULL DEFAULT 0,
+    min_gap_ms        DOUBLE PRECISION,
+    retry_after_until TEXT,
+    owner             BIGINT,            -- the run holding the host (rule 8), or NULL
+    lease_until       DOUBLE PRECISION,  -- POSIX seconds on the database's clock
+    backoff           DOUBLE PRECISION,
+    next_start_at     TEXT
+);
+CREATE INDEX hosts_next_start ON hosts (next_start_at NULLS FIRST, host);
+
+CREATE TABLE robots (
+    origin     TEXT PRIMARY KEY,
+    host       TEXT NOT NULL,
+    status     INTEGER,
+    body       BYTEA,
+    error      TEXT,
+    fetched_at TEXT NOT NULL
+);
+
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT
+);
+
+CREATE TABLE runs (
+    id         BIGSERIAL PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    ended_at   TEXT,
+    outcome    TEXT NOT NULL DEFAULT 'running',
+    pages      INTEGER NOT NULL DEFAULT 0,
+    seeds      TEXT NOT NULL,
+    lag_p99_ms DOUBLE PRECISION,
+    lag_max_ms DOUBLE PRECISION,
+    machine    TEXT,
+    pid        INTEGER,
+    renewed_at TEXT,
+    lease      DOUBLE PRECISION,
+    reserved   INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("initial", _INITIAL),
+]
+
+_LOCK = 0x63726177  # pg_advisory_xact_lock key of schema changes ("craw")
+
+
+class SchemaTooNewError(Exception):
+    """The database was migrated by a newer crawler."""
+
+
+async def migrate(conn: Any) -> int:
+    """Bring the database of `conn` (an asyncpg connection) to the newest schema, in one
+    transaction; returns the steps run."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
+        await conn.execute("CREATE TABLE IF NOT EXISTS crawler_schema (version INTEGER NOT NULL)")
+        version = int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM crawler_schema"))
+        if version > len(MIGRATIONS):
+            raise SchemaTooNewError(
+                f"schema version {version} is newer than this crawler knows ({len(MIGRATIONS)})"
+            )
+        for _name, script in MIGRATIONS[version:]:
+            await conn.execute(script)
+        if version < len(MIGRATIONS):
+            await conn.execute("DELETE FROM crawler_schema")
+            await conn.execute("INSERT INTO crawler_schema (version) VALUES ($1)", len(MIGRATIONS))
+    return len(MIGRATIONS) - version

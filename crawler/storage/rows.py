@@ -1,0 +1,150 @@
+"""What both backends share: the `hosts` row, which runs are gone, and the crawl rules they
+apply in Python (storage/contract.py), written once so that SQLite and PostgreSQL agree.
+
+Pure functions, no I/O (except `pid_alive`, one system call).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from ..records import Discovered, HostRecord, Outcome, utc_at
+from .contract import Batch
+
+# The `hosts` columns a HostRecord carries, in its fields' order: HostRecord(*row).
+HOST_COLUMNS = (
+    "host",
+    "delay",
+    "delay_reason",
+    "crawl_delay",
+    "robots_status",
+    "robots_fetched_at",
+    "requests",
+    "errors",
+    "min_gap_ms",
+    "retry_after_until",
+    "backoff",
+    "next_start_at",
+)
+# A host row that no run saved state for yet (a seed's, or a link's) has NULLs here.
+_UNSAVED = {"delay": "0", "delay_reason": "''", "backoff": "0"}
+HOST_SELECT = ", ".join(
+    f"coalesce({c}, {_UNSAVED[c]})" if c in _UNSAVED else c for c in HOST_COLUMNS
+)
+
+MACHINE = socket.gethostname()
+
+
+def host_params(h: HostRecord) -> tuple[object, ...]:
+    """A HostRecord as its row's values, in HOST_COLUMNS order."""
+    return (
+        h.host, h.delay, h.delay_reason, h.crawl_delay, h.robots_status, h.robots_fetched_at,
+        h.requests, h.errors, h.min_gap_ms, h.retry_after_until, h.backoff, h.next_start_at,
+    )  # fmt: skip
+
+
+def held_part(batch: Batch, held: Collection[str]) -> tuple[Batch, list[Outcome]]:
+    """Rule 9: the part of `batch` the run may commit (its hosts in `held`), and the outcomes
+    it may not. Robots and host records of hosts not held are left out too."""
+    kept = [o for o in batch.outcomes if o.url.host in held]
+    lost = [o for o in batch.outcomes if o.url.host not in held]
+    robots = [r for r in batch.robots if r.host in held]
+    hosts = [h for h in batch.hosts if h.host in held]
+    return Batch(kept, robots, hosts), lost
+
+
+def batch_hosts(batch: Batch) -> set[str]:
+    """Every host a batch writes for: its outcomes', robots' and host records'."""
+    names = {o.url.host for o in batch.outcomes}
+    names.update(r.host for r in batch.robots)
+    names.update(h.host for h in batch.hosts)
+    return names
+
+
+def latest(outcomes: Iterable[Outcome]) -> list[Outcome]:
+    """Rule 4: the last outcome of each URL, in id order (the order rows are locked in)."""
+    last = {o.url.id: o for o in outcomes}
+    return [last[key] for key in sorted(last)]
+
+
+def deeper_pages(outcomes: Iterable[Outcome], depths: dict[int, int]) -> list[tuple[str, int]]:
+    """Rule 3, where a URL's depth dropped while its page was being fetched: the pages just
+    saved deeper than their URL (`depths`: URL id to its depth now), with the URL's depth."""
+    return [
+        (o.page.url, depths[o.url.id])
+        for o in outcomes
+        if o.page is not None and o.url.id in depths and depths[o.url.id] < o.page.depth
+    ]
+
+
+def least_depths(pairs: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+    """(url, depth) pairs, one per URL, its least depth, sorted by URL."""
+    least: dict[str, int] = {}
+    for url, depth in pairs:
+        least[url] = min(depth, least.get(url, depth))
+    return sorted(least.items())
+
+
+def refound(targets: Iterable[tuple[str, str, int, str, int]], max_depth: int) -> list[Discovered]:
+    """Rule 3: the targets (url, host, redirects, page url, page depth) of followed links of a
+    page whose depth dropped, found again at its depth + 1, to go through the same upsert as
+    any URL found (so rules 1 and 2 apply)."""
+    found = []
+    for url, host, redirects, source, depth in targets:
+        near = depth + 1 <= max_depth
+        state, reason = ("queued", None) if near else ("skipped", "depth")
+        found.append(Discovered(url, host, depth + 1, state, reason, source, redirects))  # type: ignore[arg-type]
+    return found
+
+
+def shallowest(found: Iterable[Discovered]) -> list[Discovered]:
+    """Rule 1 inside one batch: per URL the first row of the least depth, sorted by URL.
+
+    One statement may not update a row twice in PostgreSQL, and writers that lock rows in one
+    order (the URL's) cannot deadlock on them."""
+    best: dict[str, Discovered] = {}
+    for row in found:
+        seen = best.get(row.url)
+        if seen is None or row.depth < seen.depth:
+            best[row.url] = row
+    return [best[url] for url in sorted(best)]
+
+
+def taken_over(record: HostRecord, owner: int | None, run_id: int, now: float) -> HostRecord:
+    """Rule 10: a host claimed from another run that still held it (it died or stalled, maybe
+    just after a request) waits one delay from now; its saved next start may be later."""
+    if owner is None or owner == run_id:
+        return record
+    delay = max(record.delay, record.crawl_delay or 0.0, record.backoff)
+    wait_until = utc_at(now + delay)
+    if record.next_start_at is not None and record.next_start_at >= wait_until:
+        return record  # the same format throughout: text order is time order
+    return dataclasses.replace(record, next_start_at=wait_until)
+
+
+def run_is_gone(run: Sequence[Any], now: float) -> bool:
+    """Rule 12: whether the process of a run left 'running' is gone: on this machine, its pid
+    is dead; on any, it has not renewed its lease for `lease` seconds. `run`: its row's
+    (id, machine, pid, renewed_at, lease, ...); `now`: POSIX seconds."""
+    machine, pid, renewed_at, lease = run[1:5]
+    if machine == MACHINE and pid is not None and not pid_alive(pid):
+        return True
+    if renewed_at is None or lease is None:
+        return True  # written by a crawler from before leases: it is not running now
+    renewed = datetime.fromisoformat(renewed_at).timestamp()
+    return bool(renewed + lease < now)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True

@@ -1,0 +1,294 @@
+"""The frontier on a manual clock: which task goes out next, and exactly when.
+
+A real SQLite store under it; no HTTP: each test answers the tasks itself, at times it picks,
+and the clock only moves when the frontier waits. Every time asserted is exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from clocks import ManualClock
+from conftest import ConfigFactory, rows
+
+from crawler.config import Config
+from crawler.fetch import Response
+from crawler.frontier import Frontier, PageTask, RobotsTask, Task
+from crawler.records import Discovered, Outcome, RobotsRecord
+from crawler.storage import Batch
+from crawler.storage.sqlite import SQLiteStore
+from crawler.urls import host_key, normalize
+
+HOSTS = ("a.test", "b.test")
+NOT_FOUND = (404, b"")
+
+
+class Run:
+    """A frontier over a real store, with the writer's part played by the test: every outcome
+    the frontier emits (a skipped URL) is committed at once, and so is every page answered."""
+
+    def __init__(
+        self, config: Config, frontier: Frontier, store: SQLiteStore, clock: ManualClock
+    ) -> None:
+        self.config = config
+        self.frontier = frontier
+        self.store = store
+        self.clock = clock
+        self.skipped: dict[str, str | None] = {}  # url: reason
+
+    async def take(self) -> Task | None:
+        async with asyncio.timeout(10):  # a hang is a failure, not a stuck suite
+            return await self.frontier.next_task()
+
+    async def take_page(self) -> PageTask:
+        task = await self.take()
+        assert isinstance(task, PageTask), task
+        return task
+
+    async def robots(self, status: int, body: bytes = b"", *, latency: float = 0.0) -> str:
+        """Take the next task, a robots.txt, and answer it; returns its host."""
+        task = await self.take()
+        assert isinstance(task, RobotsTask), task
+        self.clock.advance(latency)
+        await self.frontier.robots_done(task, answer(task.url, status, self.clock, body))
+        return task.slot.host
+
+    async def page(
+        self, status: int = 200, *, latency: float = 0.0, retry_after: float | None = None
+    ) -> tuple[float, str]:
+        """Take the next task, a page, answer it; returns when it started and its URL."""
+        task = await self.take_page()
+        started = self.clock.now()
+        self.clock.advance(latency)
+        response = answer(task.url.url, status, self.clock, retry_after=retry_after)
+        if not self.frontier.page_done(task, response):
+            await self.commit(Outcome(url=task.url, state="done"))
+        return started, task.url.url
+
+    async def commit(self, item: Outcome | RobotsRecord) -> None:
+        if isinstance(item, RobotsRecord):
+            await self.store.save(Batch(robots=[item]))
+            return
+        if item.state == "skipped":
+            self.skipped[item.url.url] = item.reason
+        await self.store.save(Batch(outcomes=[item]))
+        self.frontier.committed([item])
+
+
+def answer(
+    url: str,
+    status: int | None,
+    clock: ManualClock,
+    body: bytes = b"",
+    retry_after: float | None = None,
+) -> Response:
+    return Response(
+        url=url,
+        status=status,
+        content_type="text/plain",
+        charset=None,
+        location=None,
+        retry_after=retry_after,
+        robots_tags=(),
+        body=body,
+        truncated=False,
+        elapsed_ms=0,
+        answered_at=clock.now(),
+        error=None if status else "connection failed",
+    )
+
+
+def seeds(*urls: str) -> list[Discovered]:
+    found = []
+    for text in urls:
+        url = normalize(text)
+        assert url is not None
+        found.append(Discovered(str(url), host_key(url), 0, "queued"))
+    return found
+
+
+@contextlib.asynccontextmanager
+async def frontier_run(
+    make_config: ConfigFactory,
+    urls: list[str],
+    *,
+    clock: ManualClock | None = None,
+    **sections: Any,
+) -> AsyncIterator[Run]:
+    config = make_config(urls, hosts=HOSTS, **sections)
+    clock = clock or ManualClock()
+    async with SQLiteStore.open(config.storage.path) as store:
+        resume = await store.start_run(seeds(*urls), config.crawl.max_depth)
+        run: Run
+        frontier = Frontier(store, config, resume, emit=lambda item: run.commit(item), clock=clock)
+        run = Run(config, frontier, store, clock)
+        await frontier.load()
+        yield run
+
+
+async def test_robots_txt_first_then_pages_one_delay_apart(make_config: ConfigFactory) -> None:
+    urls = ["http://a.test/1", "http://a.test/2", "http://a.test/3"]
+    async with frontier_run(make_config, urls, politeness={"delay": 1.0}) as run:
+        t0 = run.clock.now()
+        assert await run.robots(*NOT_FOUND, latency=0.25) == "a.test"
+        # The delay counts from the request's start and again from its answer.
+        assert await run.page(latency=0.5) == (t0 + 1.25, urls[0])
+        assert await run.page() == (t0 + 2.75, urls[1])
+        assert await run.page() == (t0 + 3.75, urls[2])
+        assert await run.take() is None
+        assert run.frontier.limit_reached is False
+
+
+async def test_a_host_never_waits_on_another(make_config: ConfigFactory) -> None:
+    """Hosts go out in the order their next request is allowed; a slow host holds no one up."""
+    urls = [f"http://{host}/{n}" for n in range(3) for host in HOSTS]
+    async with frontier_run(make_config, urls, politeness={"delay": 1.0}) as run:
+        t0 = run.clock.now()
+        assert await run.robots(200, b"User-agent: *\nCrawl-delay: 4\n") == "a.test"
+        assert await run.robots(*NOT_FOUND) == "b.test"
+        served = [await run.page() for _ in range(6)]
+    assert served == [
+        (t0 + 1, "http://b.test/0"),
+        (t0 + 2, "http://b.test/1"),
+        (t0 + 3, "http://b.test/2"),
+        (t0 + 4, "http://a.test/0"),  # Crawl-delay 4, counted from the robots.txt answer
+        (t0 + 8, "http://a.test/1"),
+        (t0 + 12, "http://a.test/2"),
+    ]
+
+
+async def test_errors_back_off_and_a_retry_waits_for_it(make_config: ConfigFactory) -> None:
+    urls = ["http://a.test/1", "http://a.test/2"]
+    config: dict[str, Any] = {"politeness": {"delay": 0.1}, "fetch": {"retries": 2}}
+    async with frontier_run(make_config, urls, **config) as run:
+        t0 = run.clock.now()
+        await run.robots(*NOT_FOUND)
+        assert await run.page(500) == (t0 + 0.1, urls[0])  # back-off 0.5 from here
+        assert await run.page(503) == (t0 + 0.6, urls[0])  # the retry; back-off 1.0
+        # It starts under a back-off of 1.0 (booked then), which its success halves to 0.5.
+        assert await run.page(200) == (t0 + 1.6, urls[0])
+        assert await run.page(200) == (t0 + 2.6, urls[1])
+        assert await run.take() is None
+        [(errors, requests)] = await _hosts(run, "errors, requests")
+    assert (errors, requests) == (2, 5)
+
+
+async def test_retries_run_out_and_the_url_fails_for_good(make_config: ConfigFactory) -> None:
+    async with frontier_run(make_config, ["http://a.test/1"], fetch={"retries": 1}) as run:
+        await run.robots(*NOT_FOUND)
+        task = await run.take_page()
+        assert run.frontier.page_done(task, answer(task.url.url, None, run.clock)) is True
+        task = await run.take_page()  # the same URL, once more
+        assert task.url.attempts == 1
+        assert run.frontier.page_done(task, answer(task.url.url, None, run.clock)) is False
+
+
+async def test_retry_after_holds_the_host(make_config: ConfigFactory) -> None:
+    urls = ["http://a.test/1", "http://a.test/2"]
+    config: dict[str, Any] = {"politeness": {"delay": 1.0}, "fetch": {"retries": 1}}
+    async with frontier_run(make_config, urls, **config) as run:
+        t0 = run.clock.now()
+        await run.robots(*NOT_FOUND)
+        assert await run.page(429, latency=2.0, retry_after=30) == (t0 + 1, urls[0])
+        # Held until 30 s after the answer arrived (t0 + 3), whatever the delay says.
+        assert await run.page() == (t0 + 33, urls[0])
+        [(until,)] = await _hosts(run, "retry_after_until")
+    assert until is None  # over by the time the host's row was written
+
+
+async def test_per_host_concurrency_is_a_ceiling(make_config: ConfigFactory) -> None:
+    urls = [f"http://a.test/{n}" for n in range(3)]
+    config: dict[str, Any] = {"politeness": {"delay": 0, "per_host_concurrency": 2}}
+    async with frontier_run(make_config, urls, **config) as run:
+        await run.robots(*NOT_FOUND)
+        first, second = await run.take_page(), await run.take_page()
+        third = asyncio.create_task(run.take())
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not third.done()  # two are open: the third waits however long it takes
+        run.frontier.page_done(first, answer(first.url.url, 200, run.clock))
+        task = await third
+        assert isinstance(task, PageTask)
+        assert task.url.url == urls[2]
+        assert second.url.url == urls[1]
+
+
+@pytest.mark.parametrize(
+    ("robots", "reason"),
+    [
+        pytest.param((200, b"User-agent: *\nDisallow: /private\n"), "robots", id="disallowed"),
+        pytest.param((200, b"User-agent: *\nCrawl-delay: 99\n"), "crawl-delay", id="crawl-delay"),
+    ],
+)
+async def test_urls_robots_rule_out_are_skipped_not_requested(
+    make_config: ConfigFactory, robots: tuple[int, bytes], reason: str
+) -> None:
+    urls = ["http://a.test/private/x", "http://a.test/open"]
+    config: dict[str, Any] = {"politeness": {"max_crawl_delay": 10}}
+    async with frontier_run(make_config, urls, **config) as run:
+        await run.robots(*robots)
+        if reason == "robots":
+            assert (await run.page())[1] == urls[1]
+        assert await run.take() is None
+    expected = {urls[0]: reason} if reason == "robots" else dict.fromkeys(urls, reason)
+    assert run.skipped == expected
+
+
+async def test_unreachable_robots_txt_is_retried_then_skips_the_host(
+    make_config: ConfigFactory,
+) -> None:
+    urls = ["http://a.test/1", "http://a.test/2"]
+    async with frontier_run(make_config, urls, fetch={"retries": 2}) as run:
+        for _ in range(3):  # one try, two retries, each answered 503
+            await run.robots(503)
+        assert await run.take() is None
+    assert run.skipped == dict.fromkeys(urls, "robots-unreachable")
+
+
+async def test_robots_txt_is_fetched_again_after_its_ttl(make_config: ConfigFactory) -> None:
+    urls = ["http://a.test/1", "http://a.test/2"]
+    config: dict[str, Any] = {"politeness": {"delay": 1.0, "robots_ttl": 60}}
+    async with frontier_run(make_config, urls, **config) as run:
+        t0 = run.clock.now()
+        await run.robots(*NOT_FOUND)
+        assert await run.page() == (t0 + 1, urls[0])
+        run.clock.advance(60)
+        task = await run.take()
+        assert isinstance(task, RobotsTask)
+        assert run.clock.now() == t0 + 61  # paced like any other request to the host
+
+
+async def test_max_pages_stops_handing_out(make_config: ConfigFactory) -> None:
+    urls = [f"http://a.test/{n}" for n in range(4)]
+    async with frontier_run(make_config, urls, crawl={"max_pages": 2}) as run:
+        await run.robots(*NOT_FOUND)
+        await run.page()
+        await run.page()
+        assert await run.take() is None
+        assert run.frontier.limit_reached
+        assert run.frontier.pages_started == 2
+
+
+async def test_a_resumed_crawl_waits_one_delay_before_each_host(
+    make_config: ConfigFactory,
+) -> None:
+    urls = ["http://a.test/1", "http://a.test/2"]
+    config: dict[str, Any] = {"politeness": {"delay": 2.0}}
+    async with frontier_run(make_config, urls, **config) as run:
+        await run.robots(*NOT_FOUND)
+        await run.page()
+    # The first run was "killed" here. The next one reuses the stored robots.txt answer, but
+    # its first request waits a delay: the last run may have sent one just before it died.
+    clock = ManualClock(start=5000.0)
+    async with frontier_run(make_config, urls, clock=clock, **config) as run:
+        assert await run.page() == (5002.0, urls[1])
+
+
+async def _hosts(run: Run, columns: str) -> list[tuple[Any, ...]]:
+    """The hosts table as the frontier left it, once its host records are saved."""
+    await run.store.save(Batch(hosts=run.frontier.host_records()))
+    return rows(run.config, f"SELECT {columns} FROM hosts")

@@ -1,0 +1,506 @@
+"""The storage contract (crawler/storage/contract.py), rule by rule, on both backends: SQLite in
+tmp_path and PostgreSQL on the throwaway server (tests/pgserver.py). Everything goes through the
+contract's methods; tables are read on the backend's own read path (`Db.rows`).
+
+Rules that need two runs crawling at once (SQLite holds one at a time) run on PostgreSQL only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, closing
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import pytest
+from yarl import URL
+
+from crawler.errors import StoreError
+from crawler.records import (
+    Discovered,
+    HostRecord,
+    LinkRecord,
+    Outcome,
+    PageRecord,
+    QueuedURL,
+    RobotsRecord,
+    utc_at,
+    utc_now,
+)
+from crawler.storage import Batch, ResumeState, Storage
+from crawler.storage.postgres import PostgresStore
+from crawler.storage.sqlite import SQLiteStore
+
+T = TypeVar("T")
+SEED = "http://a.test/"
+SHORT_LEASE = 0.5  # seconds
+
+
+@dataclass
+class Db:
+    """One crawl database, on one backend."""
+
+    kind: str
+    location: Any  # a Path (SQLite) or a URL (PostgreSQL)
+
+    def open(self) -> AbstractAsyncContextManager[Storage]:
+        if self.kind == "sqlite":
+            return SQLiteStore.open(self.location)
+        return PostgresStore.open(self.location)
+
+    async def columns(self, table: str) -> list[str]:
+        """The names of `table`'s columns, in order."""
+        if self.kind == "sqlite":
+            return [row[1] for row in await self.rows(f"PRAGMA table_info({table})")]
+        return [
+            row[0]
+            for row in await self.rows(
+                "SELECT column_name FROM information_schema.columns"
+                f" WHERE table_name = '{table}' ORDER BY ordinal_position"
+            )
+        ]
+
+    async def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """The rows of `sql` (plain SQL both backends read alike), read apart from the store."""
+        if self.kind == "sqlite":
+            with closing(sqlite3.connect(self.location)) as db:
+                return [tuple(row) for row in db.execute(sql)]
+        conn = await asyncpg.connect(self.location)
+        try:
+            return [tuple(row) for row in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Db:
+    if request.param == "sqlite":
+        return Db("sqlite", tmp_path / "crawl.db")
+    return Db("postgres", request.getfixturevalue("make_pg_url")())
+
+
+@pytest.fixture
+async def store(db: Db) -> AsyncIterator[Storage]:
+    async with db.open() as opened:
+        yield opened
+
+
+postgres_only = pytest.mark.parametrize("db", ["postgres"], indirect=True)
+
+
+def found(
+    url: str, depth: int, state: str = "queued", reason: str | None = None, src: str | None = SEED
+) -> Discovered:
+    return Discovered(url, URL(url).host or "", depth, state, reason, src)  # type: ignore[arg-type]
+
+
+def page(url: str, depth: int) -> PageRecord:
+    return PageRecord(
+        url=url, host=URL(url).host or "", status=200, content_type="text/html", title="t",
+        body=b"<p>", bytes=3, truncated=False, depth=depth, fetched_at=utc_now(), elapsed_ms=1,
+        error=None, location=None,
+    )  # fmt: skip
+
+
+def fetched(
+    q: QueuedURL, links: Sequence[LinkRecord] = (), discovered: Sequence[Discovered] = ()
+) -> Outcome:
+    return Outcome(q, "done", page=page(q.url, q.depth), links=[*links], discovered=[*discovered])
+
+
+async def begin(
+    store: Storage, seeds: Sequence[str] = (SEED,), max_depth: int = 5, lease: float = 60.0
+) -> ResumeState:
+    """Start a run with these seeds and claim every host it can."""
+    resume = await store.start_run([found(s, 0, src=None) for s in seeds], max_depth, lease)
+    await store.claim_hosts(100)
+    return resume
+
+
+async def take(store: Storage, url: str) -> QueuedURL:
+    """The queued URL `url`, as the frontier takes it."""
+    queued = await store.next_queued(URL(url).host or "", 1000, ())
+    (match,) = [q for q in queued if q.url == url]
+    return match
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], done: Callable[[T], bool]) -> T:
+    """Poll `probe` until `done` says yes (10 s at most): for leases to lapse."""
+    async with asyncio.timeout(10):
+        while not done(value := await probe()):  # noqa: ASYNC110 (a lease lapsing: poll)
+            await asyncio.sleep(0.05)
+    return value
+
+
+async def url_rows(db: Db) -> list[tuple[Any, ...]]:
+    return await db.rows("SELECT url, depth, state, reason, discovered_from FROM urls ORDER BY url")
+
+
+# -- the data -------------------------------------------------------------------------------
+
+
+async def test_rule_1_depth_only_goes_down(db: Db, store: Storage) -> None:
+    await begin(store)
+    seed = await take(store, SEED)
+    x = "http://a.test/x"
+    await store.save(Batch([fetched(seed, discovered=[found(x, 3, src="http://a.test/p3")])]))
+    assert await store.save(Batch([Outcome(seed, "done")])) == []
+    batch = Batch([Outcome(seed, "done", discovered=[
+        found(x, 4, src="http://a.test/p4"), found(x, 2, src="http://a.test/p2"),
+        found(x, 2, src="http://a.test/other2"),  # as near as the first: changes nothing
+    ])])  # fmt: skip
+    await store.save(batch)
+    await store.save(
+        Batch([Outcome(seed, "done", discovered=[found(x, 5, src="http://a.test/p5")])])
+    )
+    assert (await url_rows(db))[1] == (x, 2, "queued", None, "http://a.test/p2")
+
+
+async def test_rule_2_depth_skips_come_back_other_skips_stay(db: Db, store: Storage) -> None:
+    await begin(store, max_depth=2)
+    seed = await take(store, SEED)
+    deep, excluded = "http://a.test/deep", "http://a.test/excluded"
+    await store.save(Batch([fetched(seed, discovered=[
+        found(deep, 3, "skipped", "depth"), found(excluded, 3, "skipped", "exclude"),
+    ])]))  # fmt: skip
+    await store.save(Batch([Outcome(seed, "done", discovered=[
+        found(deep, 2), found(excluded, 2),
+    ])]))  # fmt: skip
+    assert (await url_rows(db))[1:] == [
+        (deep, 2, "queued", None, SEED),
+        (excluded, 2, "skipped", "exclude", SEED),
+    ]
+
+
+async def test_rule_3_a_fetched_page_follows_its_url_recursively(db: Db) -> None:
+    p, q, r, n = (f"http://a.test/{name}" for name in "pqrn")
+    async with db.open() as store:
+        first = await begin(store, max_depth=2)
+        seed = await take(store, SEED)
+        await store.save(Batch([fetched(seed, [(SEED, p, False)], [found(p, 1)])]))
+        page_p = await take(store, p)
+        await store.save(Batch([fetched(page_p, [(p, q, False)], [found(q, 2, src=p)])]))
+        page_q = await take(store, q)
+        links = [(q, r, False), (q, n, True)]
+        too_deep = [found(r, 3, "skipped", "depth", q), found(n, 3, "skipped", "depth", q)]
+        await store.save(Batch([fetched(page_q, links, too_deep)]))
+        await store.end_run(first.run_id, "finished", None)
+    async with db.open() as store:
+        await begin(store, seeds=[SEED, p], max_depth=2)  # p is a seed now: depth 0
+    pages = await db.rows("SELECT url, depth FROM pages ORDER BY url")
+    assert pages == [(SEED, 0), (p, 0), (q, 1)]
+    assert (await url_rows(db))[1:] == [
+        (n, 3, "skipped", "depth", q),  # nofollow: not followed, not relaxed
+        (p, 0, "done", None, None),
+        (q, 1, "done", None, p),
+        (r, 2, "queued", None, q),  # back in reach
+    ]
+
+
+async def test_rule_3_a_page_fetched_while_its_depth_dropped(db: Db, store: Storage) -> None:
+    y, z = "http://a.test/y", "http://a.test/z"
+    await begin(store, max_depth=3)
+    seed = await take(store, SEED)
+    await store.save(Batch([fetched(seed, discovered=[found(y, 3, src="http://a.test/far")])]))
+    in_flight = await take(store, y)
+    await store.save(Batch([Outcome(seed, "done", discovered=[found(y, 1)])]))
+    await store.save(
+        Batch([fetched(in_flight, [(y, z, False)], [found(z, 4, "skipped", "depth", y)])])
+    )
+    assert await db.rows(f"SELECT depth FROM pages WHERE url = '{y}'") == [(1,)]
+    assert (await url_rows(db))[2] == (z, 2, "queued", None, y)
+
+
+async def test_rule_4_the_last_outcome_wins(db: Db, store: Storage) -> None:
+    urls = [f"http://a.test/{n}" for n in range(3)]
+    await begin(store, seeds=urls)
+    a, b, c = [await take(store, url) for url in urls]
+    await store.save(Batch([
+        Outcome(a, "failed"), Outcome(b, "skipped", "robots"), Outcome(c, "done"),
+        fetched(a), Outcome(c, "failed"),
+    ]))  # fmt: skip
+    await store.save(Batch([Outcome(b, "skipped", "trap")]))
+    assert [row[2:4] for row in await url_rows(db)] == [
+        ("done", None), ("skipped", "trap"), ("failed", None),
+    ]  # fmt: skip
+
+
+async def test_rule_5_nofollow_is_the_minimum(db: Db, store: Storage) -> None:
+    await begin(store)
+    seed = await take(store, SEED)
+    one, two, three, four, five = (f"http://b.test/{n}" for n in range(5))
+    first = [(SEED, one, True), (SEED, two, True), (SEED, four, False)]
+    await store.save(Batch([fetched(seed, first)]))
+    again = [
+        (SEED, one, False), (SEED, two, True), (SEED, three, False), (SEED, three, True),
+        (SEED, four, True), (SEED, five, True), (SEED, five, True),
+    ]  # fmt: skip
+    await store.save(Batch([Outcome(seed, "done", links=again)]))
+    assert await db.rows("SELECT dst_url, nofollow FROM links ORDER BY dst_url") == [
+        (one, 0), (two, 1), (three, 0), (four, 0), (five, 1),
+    ]  # fmt: skip
+
+
+async def test_rule_6_a_failed_batch_commits_nothing(db: Db, store: Storage) -> None:
+    await begin(store)
+    seed = await take(store, SEED)
+    first = fetched(seed, [(SEED, "http://a.test/new", False)], [found("http://a.test/new", 1)])
+    robots = RobotsRecord("http://a.test", "a.test", 200, b"", None, utc_now())
+    with pytest.raises(StoreError, match="cannot write the crawl") as caught:
+        await store.save(Batch([first, fetched(seed)], [robots]))  # one page twice: UNIQUE
+    assert "\n" not in str(caught.value)
+    for table in ("pages", "links", "robots"):
+        assert await db.rows(f"SELECT count(*) FROM {table}") == [(0,)]
+    assert [row[2] for row in await url_rows(db)] == ["queued"]
+    assert await store.save(Batch([first])) == []  # usable after the rollback
+    assert await db.rows("SELECT count(*) FROM urls") == [(2,)]
+
+
+async def test_rule_7_taken_urls_are_left_out(store: Storage) -> None:
+    urls = [f"http://a.test/{n}" for n in range(5)]
+    await begin(store, seeds=urls)
+    first = await store.next_queued("a.test", 2, ())
+    rest = await store.next_queued("a.test", 2, {q.id for q in first})
+    assert [q.url for q in first + rest] == urls[:4]
+    assert await store.count_queued() == 5
+
+
+# -- the owners -----------------------------------------------------------------------------
+
+
+async def test_rule_8_claims_hosts_with_queued_urls_soonest_first(store: Storage) -> None:
+    seeds = ["http://a.test/", "http://b.test/", "http://c.test/"]
+    await store.start_run([found(s, 0, src=None) for s in seeds], 5, 60.0)
+    (a,) = await store.claim_hosts(1)
+    done_c = await take(store, "http://c.test/")
+    ready = utc_at(time.time() + 5)
+    later = replace(a, next_start_at=utc_at(time.time() + 9))
+    await store.release_hosts([later])
+    assert [h.host for h in await store.claim_hosts(3)] == ["b.test", "c.test", "a.test"]
+    await store.save(Batch([Outcome(done_c, "done")], hosts=[_record("c.test", next=ready)]))
+    await store.release_hosts([_record(h, next=ready) for h in ("a.test", "b.test", "c.test")])
+    assert {h.host for h in await store.claim_hosts(10)} == {"a.test", "b.test"}  # c: done
+    assert await store.claim_hosts(10) == []  # held: not twice
+
+
+async def test_rule_8_a_lapsed_lease_frees_the_host(store: Storage) -> None:
+    await begin(store, lease=SHORT_LEASE)
+    assert await store.renew_hosts(["a.test", "b.test"]) == {"a.test"}
+    again = await eventually(lambda: store.claim_hosts(10), bool)
+    assert [h.host for h in again] == ["a.test"]
+
+
+@postgres_only
+async def test_rule_8_two_runs_never_share_a_host(db: Db) -> None:
+    seeds = [f"http://h{n}.test/" for n in range(20)]
+    async with db.open() as one, db.open() as two:
+        await one.start_run([found(s, 0, src=None) for s in seeds], 5, 60.0)
+        await two.start_run([], 5, 60.0)
+        claims = await asyncio.gather(*(run.claim_hosts(3) for run in (one, two) * 4))
+        hosts = [h.host for claim in claims for h in claim]
+        assert len(hosts) == len(set(hosts)) == 20
+        assert await one.claim_hosts(5) == await two.claim_hosts(5) == []
+
+
+@postgres_only
+async def test_rule_9_a_stalled_run_commits_nothing_for_a_host_it_lost(db: Db) -> None:
+    async with db.open() as one, db.open() as two:
+        await begin(one, lease=SHORT_LEASE)
+        await two.start_run([], 5, 60.0)
+        assert await two.claim_hosts(10) == []
+        seed = await take(one, SEED)
+        taken = await eventually(lambda: two.claim_hosts(10), bool)  # one's lease lapsed
+        assert [h.host for h in taken] == ["a.test"]
+        outcome = fetched(seed, [(SEED, "http://a.test/x", False)], [found("http://a.test/x", 1)])
+        robots = RobotsRecord("http://a.test", "a.test", 404, None, None, utc_now())
+        lost = await one.save(Batch([outcome], [robots], [_record("a.test", requests=9)]))
+        assert lost == [outcome]
+        assert await one.renew_hosts(["a.test"]) == set()
+        assert await two.save(Batch([fetched(seed)])) == []
+    assert await db.rows("SELECT url FROM pages") == [(SEED,)]
+    assert await db.rows("SELECT count(*) FROM links") == [(0,)]
+    assert await db.rows("SELECT count(*) FROM robots") == [(0,)]
+    assert await db.rows("SELECT url FROM urls") == [(SEED,)]
+    assert await db.rows("SELECT requests FROM hosts") == [(0,)]
+
+
+async def test_rule_9_a_lapsed_lease_saves_nothing(db: Db, store: Storage) -> None:
+    await begin(store, lease=SHORT_LEASE)
+    seed = await take(store, SEED)
+    await asyncio.sleep(SHORT_LEASE + 0.2)  # the lease was taken before: it lapsed
+    outcome = fetched(seed)
+    assert await store.save(Batch([outcome])) == [outcome]
+    assert [row[2] for row in await url_rows(db)] == ["queued"]
+
+
+async def test_rule_10_pacing_outlives_its_owner(db: Db) -> None:
+    saved = _record("a.test", next=utc_at(time.time() + 30), backoff=4.0, retry=utc_now())
+    async with db.open() as store:
+        await begin(store, lease=SHORT_LEASE)
+        await store.release_hosts([saved])
+        (claimed,) = await store.claim_hosts(10)
+        assert claimed == saved  # released, not taken over: as saved
+        crashed_next = replace(saved, next_start_at=utc_at(time.time() - 60), delay=3.0)
+        await store.save(Batch(hosts=[crashed_next]))
+        # Closed without end_run: as if killed, still holding a.test.
+    async with db.open() as store:
+        await store.start_run([], 5, 60.0)
+        before = time.time()
+        (taken_over,) = await eventually(lambda: store.claim_hosts(10), bool)
+    assert taken_over.next_start_at is not None  # one delay (the back-off, 4 s) from the claim
+    assert datetime.fromisoformat(taken_over.next_start_at).timestamp() >= before + 4.0 - 0.01
+    assert replace(taken_over, next_start_at=None) == replace(crashed_next, next_start_at=None)
+
+
+async def test_rule_11_budgets_count_earlier_runs(db: Db) -> None:
+    urls = [f"http://a.test/{n}" for n in range(3)]
+    async with db.open() as store:
+        first = await begin(store, seeds=urls)
+        assert await store.reserve_pages(2, 10) == 2
+        await store.save(Batch([fetched(await take(store, url)) for url in urls[:2]]))
+        await store.end_run(first.run_id, "limit", None)
+    async with db.open() as store:
+        await begin(store)
+        assert await store.reserve_pages(5, 0) == 5  # no limit
+        assert await store.reserve_pages(5, 6) == 4  # 2 fetched before
+        assert await store.reserve_pages(5, 6) == 0
+        await store.save(Batch([fetched(await take(store, urls[2]))]))
+        assert await store.reserve_pages(5, 6) == 0  # a reserved page became a fetched one
+        assert await store.reserve_pages(5, 8) == 2
+
+
+@postgres_only
+async def test_rule_11_two_runs_never_get_more_than_max_pages(db: Db) -> None:
+    async with db.open() as one, db.open() as two:
+        await one.start_run([found(SEED, 0, src=None)], 5, 60.0)
+        second = await two.start_run([], 5, 60.0)
+        grants = await asyncio.gather(*(run.reserve_pages(3, 20) for run in (one, two) * 6))
+        assert sum(grants) == 20
+        await two.end_run(second.run_id, "finished", None)  # its unused pages come back
+        assert await one.reserve_pages(50, 20) == sum(grants[1::2])
+
+
+async def test_rule_12_a_dead_run_is_crashed_and_its_hosts_free(db: Db) -> None:
+    await _crash_in_a_subprocess(db)
+    async with db.open() as store:
+        await store.start_run([], 5, 60.0)
+        assert await store.live_runs() == 1
+        assert [h.host for h in await store.claim_hosts(10)] == ["a.test"]  # at once
+    assert await db.rows("SELECT outcome FROM runs ORDER BY id") == [("crashed",), ("running",)]
+
+
+@postgres_only
+async def test_rule_12_runs_know_each_other(db: Db) -> None:
+    async with db.open() as one:
+        first = await begin(one)
+        async with db.open() as stalled:
+            await stalled.start_run([], 5, 3.0)  # alive (our pid), not renewing
+        async with db.open() as two:
+            second = await two.start_run([], 5, 60.0)
+            assert second.resumed
+            assert second.started_at == first.started_at  # the crawl's session: max_duration
+            assert await one.live_runs() == 3  # `stalled` has not lapsed yet
+            await eventually(lambda: two.live_runs(), lambda n: n == 2)
+            async with db.open() as three:
+                await three.start_run([], 5, 60.0)
+            await one.end_run(first.run_id, "finished", None)  # releases a.test
+            assert [h.host for h in await two.claim_hosts(10)] == ["a.test"]
+    outcomes = await db.rows("SELECT id, outcome FROM runs ORDER BY id")
+    assert outcomes == [(1, "finished"), (2, "crashed"), (3, "running"), (4, "running")]
+
+
+# -- both backends alike --------------------------------------------------------------------
+
+_PUBLIC = {  # table: its columns compared (times that differ between two runs left out)
+    "urls": "url, depth, state, reason, discovered_from, host, redirects",
+    "pages": "url, host, status, content_type, title, body, bytes, truncated, depth, fetched_at,"
+    " elapsed_ms, error, location",
+    "links": "src_url, dst_url, nofollow",
+    "hosts": "*",
+    "robots": "*",
+    "runs": "id, outcome, pages, seeds, lag_p99_ms, lag_max_ms, machine, pid, lease, reserved",
+}
+_LONG = "http://a.test/" + "x" * 10_000  # longer than a B-tree index entry may be
+
+
+async def _same_crawl(db: Db) -> None:
+    long_page = "http://a.test/" + "p" * 5_000
+    async with db.open() as store:
+        resume = await begin(store, seeds=[SEED, long_page], max_depth=2)
+        seed, other = await take(store, SEED), await take(store, long_page)
+        links = [(SEED, _LONG, False), (SEED, "http://b.test/", True), (SEED, long_page, False)]
+        discovered = [found(_LONG, 1, "skipped", "too-long")]
+        robots = RobotsRecord("http://a.test", "a.test", 200, b"User-agent: *", None, _AT)
+        outcomes = [fetched(seed, links, discovered), fetched(other), Outcome(other, "done")]
+        for outcome in outcomes:
+            if outcome.page is not None:
+                outcome.page = replace(outcome.page, fetched_at=_AT)
+        host = replace(_record("a.test", next=_AT, retry=_AT), robots_fetched_at=_AT)
+        await store.save(Batch(outcomes, [robots], [host]))
+        await store.end_run(resume.run_id, "finished", (0.0125, 0.05))
+
+
+async def test_both_backends_keep_the_same_tables_and_values(
+    tmp_path: Path, make_pg_url: Callable[[], str]
+) -> None:
+    sqlite, postgres = Db("sqlite", tmp_path / "crawl.db"), Db("postgres", make_pg_url())
+    for db in (sqlite, postgres):
+        await _same_crawl(db)
+    for table in [*_PUBLIC, "settings"]:
+        assert await postgres.columns(table) == await sqlite.columns(table), table
+    for table, columns in _PUBLIC.items():
+        sql = f"SELECT {columns} FROM {table} ORDER BY 1, 2"
+        assert await postgres.rows(sql) == await sqlite.rows(sql), table
+    who_links = f"SELECT src_url FROM links WHERE dst_url = '{_LONG}'"
+    assert await postgres.rows(who_links) == await sqlite.rows(who_links) == [(SEED,)]
+
+
+_AT = "2024-05-01T12:00:00.000Z"
+
+
+async def _crash_in_a_subprocess(db: Db) -> None:
+    """A run started by another process, which dies holding a.test without ending it."""
+    opener = (
+        f"SQLiteStore.open(Path({str(db.location)!r}))"
+        if db.kind == "sqlite"
+        else f"PostgresStore.open({db.location!r})"
+    )
+    script = f"""
+import asyncio, os
+from pathlib import Path
+from crawler.records import Discovered
+from crawler.storage.postgres import PostgresStore
+from crawler.storage.sqlite import SQLiteStore
+
+async def main():
+    async with {opener} as store:
+        await store.start_run([Discovered({SEED!r}, "a.test", 0, "queued")], 5, 60.0)
+        assert len(await store.claim_hosts(10)) == 1
+        os._exit(0)
+
+asyncio.run(main())
+"""
+    process = await asyncio.create_subprocess_exec(sys.executable, "-c", script)
+    assert await asyncio.wait_for(process.wait(), 30) == 0
+
+
+def _record(
+    host: str,
+    *,
+    next: str | None = None,
+    requests: int = 1,
+    backoff: float = 0.0,
+    retry: str | None = None,
+) -> HostRecord:
+    return HostRecord(
+        host=host, delay=1.0, delay_reason="config", crawl_delay=None, robots_status="allow-all",
+        robots_fetched_at=utc_now(), requests=requests, errors=0, min_gap_ms=None,
+        retry_after_until=retry, backoff=backoff, next_start_at=next,
+    )  # fmt: skip

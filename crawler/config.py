@@ -76,6 +76,14 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     source: Path = Path("config.toml")
 
+    @property
+    def lease(self) -> float:
+        """Seconds a run holds its hosts without renewing them: storage.lease; with SQLite,
+        where one process crawls and the lease is only bookkeeping, at least two timeouts."""
+        if self.storage.url:
+            return self.storage.lease
+        return max(self.storage.lease, 2 * self.fetch.timeout)
+
     @classmethod
     def load(cls, path: str | Path) -> Config:
         """Read and check a config file; a relative storage.path is taken from the file's folder."""

@@ -37,8 +37,7 @@ from .progress import Progress, Reporter
 from .records import Discovered, Outcome
 from .robots import MAX_ROBOTS_BYTES, RobotsRules, rules_from_status
 from .skips import Scope
-from .storage import ResumeState, Storage
-from .storage.sqlite import SQLiteStore
+from .storage import ResumeState, Storage, open_store
 from .urls import host_key, normalize
 from .writer import Writer
 
@@ -97,10 +96,12 @@ class Crawler:
     async def run(self) -> RunResult:
         started = time.monotonic()
         async with contextlib.AsyncExitStack() as stack:
-            store = await stack.enter_async_context(SQLiteStore.open(self.config.storage.path))
+            store = await stack.enter_async_context(open_store(self.config))
             fetcher = await stack.enter_async_context(Fetcher(self.config))
             parse_pool = stack.enter_context(_ParsePool())
-            resume = await store.start_run(self._seeds(), self.config.crawl.max_depth)
+            resume = await store.start_run(
+                self._seeds(), self.config.crawl.max_depth, self.config.lease
+            )
             ended = "interrupted"  # what `runs` records if this run is cancelled
             try:
                 frontier = await self._crawl(store, fetcher, parse_pool, resume)
@@ -135,6 +136,7 @@ class Crawler:
             resume,
             emit=lambda item: writer.put(item),
             parse_robots=functools.partial(_parse_robots, parse_pool),
+            lease=self.config.lease,
         )
         writer = Writer(store, frontier.committed, frontier.host_records)
         self._frontier = frontier
@@ -154,7 +156,8 @@ class Crawler:
                 for n in range(self.config.crawl.concurrency)
             ]
             helpers = [
-                group.create_task(self._deadline(), name="deadline"),
+                group.create_task(self._deadline(resume.started_at), name="deadline"),
+                group.create_task(frontier.tend(), name="leases"),
                 group.create_task(self._grace(workers), name="grace"),
                 group.create_task(progress.run(), name="progress"),
                 group.create_task(self._lag.run(), name="lag"),
@@ -181,10 +184,11 @@ class Crawler:
                 seeds.append(Discovered(str(url), host_key(url), 0, "queued"))
         return seeds
 
-    async def _deadline(self) -> None:
-        """Stop the crawl when max_duration has passed (a limit: exit 0)."""
+    async def _deadline(self, started_at: float) -> None:
+        """Stop the crawl when max_duration has passed since the crawl's runs began (all the
+        processes' runs; `started_at` in POSIX seconds): a limit, exit 0."""
         if self.config.crawl.max_duration:
-            await asyncio.sleep(self.config.crawl.max_duration)
+            await asyncio.sleep(max(0.0, started_at + self.config.crawl.max_duration - time.time()))
             logger.info("max_duration of %ss reached", self.config.crawl.max_duration)
             self.stop("limit")
 

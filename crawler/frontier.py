@@ -1,15 +1,17 @@
 """The frontier: which URL goes out next, and when.
 
-Queued URLs live in storage; per host, only a small window of them is held in memory. Hosts
-with work sit in a heap keyed by the monotonic time their next request may start (politeness),
-so a worker always takes the host that is ready soonest and never waits on a host while another
-one could be served. Before the first request to an origin, and after its rules expire, the
-host's next task is its robots.txt; URLs the rules forbid are skipped here, never requested.
+Queued URLs live in storage; the run works on the hosts it holds (`leases`: claimed from
+storage, one owner per host across every process of the crawl), and per host only a small
+window of queued URLs is held in memory. Held hosts with work sit in a heap keyed by the
+monotonic time their next request may start (politeness), so a worker always takes the host
+that is ready soonest and never waits on a host while another one could be served. Before the
+first request to an origin, and after its rules expire, the host's next task is its
+robots.txt; URLs the rules forbid are skipped here (`skips`), never requested.
 
 Concurrency: one worker at a time holds `_pick_lock` and waits for the earliest host; the others
 queue on the lock. Counting: `_open` is the number of requests under way plus outcomes not yet
-committed; when no host has work and nothing is open, storage is asked once more (the writer's
-SQL can requeue URLs by itself) and the crawl is finished if nothing is queued there.
+committed. When no held host has work and nothing is open, the run gives back its idle hosts
+and claims more; the crawl is over when no host anywhere has queued URLs.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from yarl import URL
 from .clock import Clock, SystemClock
 from .config import Config
 from .fetch import Response
+from .leases import Leases, renew_every
 from .politeness import HostSlot
 from .records import HostRecord, Outcome, QueuedURL, RobotsRecord, utc_at
 from .robots import (
@@ -41,6 +44,8 @@ from .storage import ResumeState, Storage
 from .urls import host_key, origin
 
 WINDOW = 64  # queued URLs of one host held in memory at most
+PAGES_PER_RESERVATION = 8  # pages of max_pages reserved from storage at a time
+POLL = 1.0  # seconds between looks for claimable hosts while other runs hold all the work
 
 # rules_from_status off the event loop: a 512 KiB robots.txt takes 20 ms or more to parse.
 RobotsParser = Callable[[int | None, bytes | None, str, float], Awaitable[RobotsRules | None]]
@@ -85,11 +90,26 @@ class _Host:
     pages: int = 0  # pages fetched from this host, earlier runs included
     scheduled_at: float | None = None  # its key in the heap, None when not in it
     awaiting_robots: bool = False  # its next URL waits for an origin's robots.txt
+    held: bool = False  # this run holds the host's lease
+    lease_wait: float = 0.0  # monotonic time before which its lease is too short for a request
 
     def has_work(self) -> bool:
+        if not self.held:
+            return False
         if self.robots_tasks:
             return True
         return not self.awaiting_robots and bool(self.urls or self.maybe_more)
+
+    def idle(self) -> bool:
+        """Held with nothing to do and nothing under way, no outcome waiting to be committed
+        (a save checks the lease): to give back."""
+        return (
+            self.held
+            and not self.has_work()
+            and not self.awaiting_robots
+            and self.slot.in_flight == 0
+            and not self.taken
+        )
 
 
 class Frontier:
@@ -103,6 +123,7 @@ class Frontier:
         emit: Callable[[Outcome | RobotsRecord], Awaitable[None]],
         clock: Clock | None = None,
         parse_robots: RobotsParser | None = None,
+        lease: float = 60.0,
     ) -> None:
         self._clock = clock or SystemClock()
         self._parse_robots = parse_robots or parse_robots_in_thread
@@ -114,9 +135,9 @@ class Frontier:
         self._hosts: dict[str, _Host] = {}
         self._heap: list[tuple[float, str]] = []
         self._robots = RobotsBook()
-        self._saved_hosts = {h.host: h for h in resume.hosts}
+        self._leases = Leases(store, self._clock, lease=lease, timeout=config.fetch.timeout)
         self._pages_by_host = resume.pages_by_host
-        self._pages_left = config.crawl.max_pages - resume.pages if config.crawl.max_pages else -1
+        self._granted = 0  # pages reserved from storage's global budget, not used yet
         self._open = 0
         self._errors = 0
         self._changed: set[str] = set()  # hosts whose slot changed since host_records()
@@ -126,27 +147,85 @@ class Frontier:
         self.limit_reached = False
         self.pages_started = 0
         self._started = self._clock.now()
-        self._resumed = resume.resumed
         self._saved_robots = resume.robots
+        self._other_runs = resume.resumed  # runs before or beside this one worked on the crawl
+        self._tend_now = asyncio.Event()  # the leases need looking after before the next turn
 
     async def load(self) -> None:
-        """Put the robots.txt rules of earlier runs back in force (parsed in a thread: there
-        may be thousands of big files), and learn which hosts have queued URLs in storage."""
+        """Put the robots.txt rules of earlier runs back in force (big files parsed off the
+        loop), and claim this run's first hosts."""
         await self._restore_robots(self._saved_robots)
         self._saved_robots = []
-        await self._reload()
+        await self._claim()
 
-    async def _reload(self) -> bool:
-        """Schedule every host storage holds queued URLs for; False if there are none."""
-        if self._pages_left == 0:
-            self.limit_reached = True
+    async def tend(self) -> None:
+        """Look after the run's hosts until cancelled (a task of the engine's TaskGroup):
+        renew their leases, give back idle ones, claim a fair share more."""
+        every = renew_every(self._leases.lease, self._config.fetch.timeout)
+        while True:
+            await self._clock.wait(self._tend_now, every)
+            self._tend_now.clear()
+            for name in await self._leases.renew():
+                self._drop(name)
+            await self._release_idle()
+            if not self.stopped:
+                await self._claim()
+            self._wake.set()
+
+    async def _claim(self) -> int:
+        """Claim hosts up to the run's fair share; returns how many."""
+        want = await self._leases.share(await self._store.hosts_with_work())
+        records = await self._leases.claim(want)
+        if not records:
+            return 0
+        fresh = [r.host for r in records if r.robots_fetched_at is not None]
+        await self._restore_robots(await self._store.robots_of(fresh) if fresh else [])
+        for record in records:
+            self._adopt(record)
+        return len(records)
+
+    def _adopt(self, record: HostRecord) -> None:
+        """A host claimed: pace it from its saved state, and wait one delay if another run may
+        have requested it (and died, or lost it, just after a request that no row records)."""
+        host = self._host(record.host)
+        slot = host.slot
+        now = self._clock.now()
+        slot.restore(record, now, self._clock.wall())
+        if self._other_runs or record.requests:
+            slot.next_start = max(slot.next_start, now + slot.effective_delay)
+        host.held, host.maybe_more, host.lease_wait = True, True, 0.0
+        self._schedule(host)
+
+    def _drop(self, name: str) -> None:
+        """A host this run no longer holds: nothing more goes out to it from here."""
+        host = self._hosts.get(name)
+        if host is not None:
+            host.held, host.maybe_more = False, False
+            host.urls.clear()  # they stay queued in storage, for the host's next owner
+            host.robots_tasks.clear()
+            host.scheduled_at = None
+
+    async def _release_idle(self) -> None:
+        """Give back hosts with no work here: another run (or a later claim of this one) takes
+        them when URLs are queued for them again."""
+        idle = [host for host in self._hosts.values() if host.idle()]
+        if not idle:
+            return
+        now, wall = self._clock.now(), self._clock.wall()
+        for host in idle:
+            self._drop(host.slot.host)
+        await self._leases.release([host.slot.record(now, wall) for host in idle])
+
+    async def _nothing_held(self) -> bool:
+        """No held host has work and nothing is open: give back, claim again; True when the
+        crawl is over (no host anywhere has queued URLs)."""
+        await self._release_idle()
+        if self.stopped or await self._claim():
             return False
-        names = await self._store.queued_hosts()
-        for name in names:
-            host = self._host(name)
-            host.maybe_more = True
-            self._schedule(host)
-        return bool(names)
+        if not await self._store.hosts_with_work():
+            return True
+        await self._clock.wait(self._wake, POLL)  # other runs hold the work: they may die
+        return False
 
     def stop(self) -> None:
         """Hand out nothing more; tasks already out still finish."""
@@ -160,10 +239,10 @@ class Frontier:
                 self._wake.clear()
                 head = self._peek()
                 if head is None:
-                    if self._open == 0 and not await self._reload():
-                        break  # nothing to do and nothing that could bring more: done
                     if self._open:
                         await self._wake.wait()
+                    elif await self._nothing_held():
+                        break  # no work anywhere, nothing that could bring more: done
                     continue
                 ready_at, name = head
                 wait = ready_at - self._clock.now()
@@ -173,7 +252,7 @@ class Frontier:
                 heapq.heappop(self._heap)
                 host = self._hosts[name]
                 host.scheduled_at = None
-                if host.slot.ready_at() > self._clock.now():
+                if max(host.slot.ready_at(), host.lease_wait) > self._clock.now():
                     self._schedule(host)  # its slot moved later (an answer, a Retry-After)
                     continue
                 task = await self._take(host)
@@ -192,10 +271,10 @@ class Frontier:
         if retry:
             host.pages -= 1
             self.pages_started -= 1
-            self._pages_left += 1 if self._pages_left >= 0 else 0
+            self._granted += 1 if self._config.crawl.max_pages else 0
             self._open -= 1
             task.url.attempts += 1
-            if not self.stopped:
+            if not self.stopped and host.held:
                 host.urls.appendleft(task.url)
             # else: it stays queued in storage (and taken here, so this run leaves it alone)
         self._schedule(host)
@@ -224,8 +303,9 @@ class Frontier:
             rules = RobotsRules(status="unreachable", expires=expires)
         await self._settle_robots(task.origin, rules, response)
 
-    def committed(self, outcomes: Iterable[Outcome]) -> None:
-        """The writer committed these outcomes: their URLs leave memory, new work is known."""
+    def committed(self, outcomes: Iterable[Outcome], lost: Iterable[Outcome] = ()) -> None:
+        """The writer committed these outcomes (and left out `lost` ones, of hosts this run no
+        longer holds): their URLs leave memory, new work is known."""
         with_work: set[str] = set()
         for outcome in outcomes:
             host = self._hosts[outcome.url.host]
@@ -234,10 +314,22 @@ class Frontier:
                 host.committed_during_refill.add(outcome.url.id)
             self._open -= 1
             with_work.update(found.host for found in outcome.discovered if found.state == "queued")
+        gone = set()
+        for outcome in lost:
+            self._hosts[outcome.url.host].taken.discard(outcome.url.id)
+            self._open -= 1
+            gone.add(outcome.url.host)
+        if gone:
+            self._leases.forget(gone)
+            for name in gone:
+                self._drop(name)
         for name in with_work:
             host = self._host(name)
-            host.maybe_more = True
-            self._schedule(host)
+            if host.held:
+                host.maybe_more = True
+                self._schedule(host)
+            else:
+                self._tend_now.set()  # new work on a host this run may claim
         self._wake.set()
 
     def counters(self) -> tuple[int, int]:
@@ -255,31 +347,48 @@ class Frontier:
 
     async def _take(self, host: _Host) -> Task | None:
         """The host's next task, skipping URLs that robots or limits rule out; None if none."""
+        now = self._clock.now()
+        if not self._leases.can_start(host.slot.host, now):
+            # Its lease could lapse during the request: wait for the renewal.
+            host.lease_wait = now + min(1.0, self._leases.lease / 10)
+            self._tend_now.set()
+            return None
         if host.robots_tasks:
             return self._start(host.robots_tasks.popleft())
         while True:
             if not host.urls and host.maybe_more:
                 await self._refill(host)
-            if self._pages_left == 0:
-                self.limit_reached = True
-                self.stop()  # tasks under way finish; nothing new starts
-                return None
-            if not host.urls:
+            if not host.urls or not host.held:
                 return None
             queued = host.urls[0]
             rules = self._rules_for(host, queued)
             if rules is None:
                 return None  # waiting for robots.txt; robots_done reschedules the host
             reason = self._skips.at_dequeue(queued, host.pages, rules)
+            if reason is None and not await self._grant():
+                self.limit_reached = True
+                self.stop()  # tasks under way finish; nothing new starts
+                return None
             host.urls.popleft()
             if reason is not None:
                 self._open += 1
                 await self._emit(Outcome(url=queued, state="skipped", reason=reason))
                 continue
             host.pages += 1
-            self._pages_left -= 1 if self._pages_left > 0 else 0
             self.pages_started += 1
             return self._start(PageTask(queued, host.slot))
+
+    async def _grant(self) -> bool:
+        """One page of the crawl's global max_pages for this run; False when it is spent."""
+        max_pages = self._config.crawl.max_pages
+        if not max_pages:
+            return True
+        if not self._granted:
+            self._granted = await self._store.reserve_pages(PAGES_PER_RESERVATION, max_pages)
+        if not self._granted:
+            return False
+        self._granted -= 1
+        return True
 
     def _rules_for(self, host: _Host, queued: QueuedURL) -> RobotsRules | None:
         """The robots rules for the URL's origin, or None after asking for robots.txt."""
@@ -321,6 +430,10 @@ class Frontier:
 
     def _add_robots_task(self, key: str, url: str, *, hops: int = 0, attempts: int = 0) -> None:
         target = self._host(host_key(URL(url)))
+        if not target.held:
+            # A redirect to a host this run does not hold: the hop goes out on the origin's
+            # host and its pacing (a host named only by a robots redirect has no URLs to claim).
+            target = self._host(host_key(URL(key)))
         target.robots_tasks.append(RobotsTask(key, url, target.slot, hops, attempts))
         self._schedule(target)
         self._wake.set()
@@ -371,12 +484,6 @@ class Frontier:
         host = self._hosts.get(name)
         if host is None:
             slot = HostSlot(name, delay=self._config.politeness.delay)
-            saved = self._saved_hosts.pop(name, None)
-            if saved is not None:
-                slot.restore(saved, self._clock.now(), self._clock.wall())
-            if self._resumed:
-                # The last run may have been killed just after a request here: wait one delay.
-                slot.next_start = self._started + slot.effective_delay
             host = _Host(slot, maybe_more=False, pages=self._pages_by_host.get(name, 0))
             self._hosts[name] = host
         return host
@@ -386,7 +493,7 @@ class Frontier:
         limit = self._config.politeness.per_host_concurrency
         if not host.has_work() or host.slot.in_flight >= limit:
             return
-        ready_at = host.slot.ready_at()
+        ready_at = max(host.slot.ready_at(), host.lease_wait)
         if host.scheduled_at is not None and host.scheduled_at <= ready_at:
             return
         host.scheduled_at = ready_at

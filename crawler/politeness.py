@@ -88,8 +88,10 @@ class HostSlot:
         return failed
 
     def record(self, now: float, wall: float) -> HostRecord:
-        """A snapshot at monotonic time `now`, which is `wall` in POSIX seconds."""
+        """A snapshot at monotonic time `now`, which is `wall` in POSIX seconds: what another
+        process needs to go on pacing the host where this one stopped."""
         hold = self.not_before - now
+        ahead = self.next_start - now
         return HostRecord(
             host=self.host,
             delay=self.effective_delay,
@@ -101,16 +103,24 @@ class HostSlot:
             errors=self.errors,
             min_gap_ms=None if self.min_gap is None else round(self.min_gap * 1000, 1),
             retry_after_until=utc_at(wall + hold) if hold > 0 else None,
+            backoff=self.backoff,
+            next_start_at=utc_at(wall + ahead) if ahead > 0 else None,
         )
 
     def restore(self, saved: HostRecord, now: float, wall: float) -> None:
-        """Carry counters over from an earlier run, and a Retry-After that still holds
+        """Go on from a saved snapshot (an earlier run's, or another process's): counters,
+        back-off, Crawl-delay, a Retry-After that still holds and the earliest next start
         (at monotonic time `now`, which is `wall` in POSIX seconds)."""
         if saved.retry_after_until is not None:
             hold = datetime.fromisoformat(saved.retry_after_until).timestamp() - wall
-            self.not_before = now + max(0.0, hold)
+            self.not_before = max(self.not_before, now + hold)
+        if saved.next_start_at is not None:
+            ahead = datetime.fromisoformat(saved.next_start_at).timestamp() - wall
+            self.next_start = max(self.next_start, now + ahead)
         self.requests = saved.requests
         self.errors = saved.errors
+        self.backoff = saved.backoff
+        self.crawl_delay = saved.crawl_delay
         self.robots_status = saved.robots_status
         self.robots_fetched_at = saved.robots_fetched_at
         self.min_gap = None if saved.min_gap_ms is None else saved.min_gap_ms / 1000

@@ -36,7 +36,7 @@ class Writer:
     def __init__(
         self,
         store: Storage,
-        on_commit: Callable[[list[Outcome]], None],
+        on_commit: Callable[[list[Outcome], list[Outcome]], None],
         host_records: Callable[[], list[HostRecord]],
     ) -> None:
         self._store = store
@@ -75,9 +75,14 @@ class Writer:
                     break
                 item = self._queue.get_nowait()
             batch.hosts = self._host_records()
-            await self._store.save(batch)
-            self.committed += len(batch.outcomes)
-            self._on_commit(batch.outcomes)
+            lost = await self._store.save(batch)
+            if lost:
+                gone = {id(o) for o in lost}
+                kept = [o for o in batch.outcomes if id(o) not in gone]
+            else:
+                kept = batch.outcomes
+            self.committed += len(kept)
+            self._on_commit(kept, lost)
             async with self._room:
                 self._pending -= size
                 self._room.notify_all()

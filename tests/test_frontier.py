@@ -24,6 +24,7 @@ from crawler.storage.sqlite import SQLiteStore
 from crawler.urls import host_key, normalize
 
 HOSTS = ("a.test", "b.test")
+LEASE = 3600.0  # never lapses on the manual clock: the tests here are about pacing
 NOT_FOUND = (404, b"")
 
 
@@ -122,9 +123,11 @@ async def frontier_run(
     config = make_config(urls, hosts=HOSTS, **sections)
     clock = clock or ManualClock()
     async with SQLiteStore.open(config.storage.path) as store:
-        resume = await store.start_run(seeds(*urls), config.crawl.max_depth)
+        resume = await store.start_run(seeds(*urls), config.crawl.max_depth, LEASE)
         run: Run
-        frontier = Frontier(store, config, resume, emit=lambda item: run.commit(item), clock=clock)
+        frontier = Frontier(
+            store, config, resume, emit=lambda item: run.commit(item), clock=clock, lease=LEASE
+        )
         run = Run(config, frontier, store, clock)
         await frontier.load()
         yield run

@@ -71,8 +71,6 @@ class ResumeState:
     pages_by_host: dict[str, int]
     robots: list[RobotsRecord]
     started_at: float  # POSIX seconds the crawl's current session began (max_duration)
-    # Transitional, for the engine from before claim_hosts: every host's saved state.
-    hosts: list[HostRecord] = field(default_factory=list)
 
 
 class Storage(Protocol):
@@ -109,10 +107,13 @@ class Storage(Protocol):
         """How many runs are crawling now, this one included."""
         ...
 
-    async def queued_hosts(self) -> list[str]:
-        """Transitional, for the engine from before claim_hosts: every host with queued URLs,
-        claimed for this run; from the first call on, `save` claims (and renews) the hosts of
-        what it saves. Goes once the engine claims."""
+    async def hosts_with_work(self) -> int:
+        """How many hosts have queued URLs, held or not (for each run's fair share)."""
+        ...
+
+    async def robots_of(self, hosts: Collection[str]) -> list[RobotsRecord]:
+        """The robots.txt answers saved for these hosts' origins, by whichever run fetched
+        them, so that a run claiming a host need not fetch its robots.txt again."""
         ...
 
     async def next_queued(self, host: str, limit: int, taken: Collection[int]) -> list[QueuedURL]:

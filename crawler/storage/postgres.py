@@ -32,7 +32,7 @@ from . import postgres_writes as writes
 from .contract import Batch, ResumeState
 from .postgres_schema import SchemaTooNewError, migrate
 from .postgres_writes import NOW, NOW_ISO
-from .rows import HOST_SELECT, MACHINE, run_is_gone, taken_over
+from .rows import HOST_SELECT, HOSTS_WITH_WORK, MACHINE, ROBOTS_SELECT, run_is_gone, taken_over
 
 _T = TypeVar("_T")
 
@@ -85,7 +85,6 @@ class PostgresStore:
         self._run_id = 0
         self._max_depth = 0
         self._lease = DEFAULT_LEASE
-        self._legacy_claims = False
         self._known_hosts: set[str] = set()  # hosts rows that exist: not sent again
 
     @classmethod
@@ -116,7 +115,6 @@ class PostgresStore:
                 robots = await conn.fetch(
                     "SELECT origin, host, status, body, error, fetched_at FROM robots"
                 )
-                hosts = await conn.fetch(f"SELECT {HOST_SELECT} FROM hosts")
         pages_by_host = {row[0]: int(row[1]) for row in by_host}
         return ResumeState(
             run_id=run_id,
@@ -125,7 +123,6 @@ class PostgresStore:
             pages_by_host=pages_by_host,
             robots=[RobotsRecord(*row) for row in robots],
             started_at=started_at,
-            hosts=[HostRecord(*row) for row in hosts],
         )
 
     async def _start_run(
@@ -160,7 +157,7 @@ class PostgresStore:
         with translated("cannot record the end of the run"):
             await self._statement(lambda conn: conn.execute(_END_RUN, run_id, outcome, p99, worst))
 
-    async def claim_hosts(self, limit: int | None) -> list[HostRecord]:
+    async def claim_hosts(self, limit: int) -> list[HostRecord]:
         with translated("cannot claim hosts"):
             rows = await self._statement(
                 lambda conn: conn.fetch(_CLAIM, self._run_id, limit, self._lease)
@@ -191,14 +188,18 @@ class PostgresStore:
                 rows = await conn.fetch(f"{_RUNNING} WHERE outcome = 'running'")
         return sum(1 for r in rows if r[0] == self._run_id or not run_is_gone(r, r[6]))
 
-    async def queued_hosts(self) -> list[str]:
-        """Transitional (see Storage.queued_hosts)."""
-        self._legacy_claims = True
-        await self.claim_hosts(None)
+    async def hosts_with_work(self) -> int:
         with translated("cannot read the frontier"):
             async with self._pool.acquire() as conn:
-                rows = await conn.fetch("SELECT DISTINCT host FROM urls WHERE state = 'queued'")
-        return [row[0] for row in rows]
+                return int(await conn.fetchval(HOSTS_WITH_WORK))
+
+    async def robots_of(self, hosts: Collection[str]) -> list[RobotsRecord]:
+        with translated("cannot read robots.txt answers"):
+            async with self._pool.acquire() as conn:
+                rows = await conn.fetch(
+                    f"{ROBOTS_SELECT} WHERE host = ANY($1::text[])", list(hosts)
+                )
+        return [RobotsRecord(*row) for row in rows]
 
     async def next_queued(self, host: str, limit: int, taken: Collection[int]) -> list[QueuedURL]:
         # Taken URLs are still 'queued' until their outcome commits: read past them.
@@ -237,10 +238,9 @@ class PostgresStore:
         return granted
 
     async def save(self, batch: Batch) -> list[Outcome]:
-        claim = self._lease if self._legacy_claims else None
         with translated("cannot write the crawl to the database"):
             lost, added = await self._transaction(
-                writes.save, batch, self._run_id, self._max_depth, claim, self._known_hosts
+                writes.save, batch, self._run_id, self._max_depth, self._known_hosts
             )
         if len(self._known_hosts) < MAX_KNOWN_HOSTS:
             self._known_hosts.update(added)

@@ -114,29 +114,18 @@ SELECT host FROM hosts WHERE host = ANY($1::text[]) AND owner = $2 AND lease_unt
 ORDER BY host FOR SHARE
 """
 
-CLAIM_NAMED = f"""
-UPDATE hosts SET owner = $1, lease_until = {NOW} + $3
-FROM (SELECT host FROM hosts WHERE host = ANY($2::text[])
-        AND (owner IS NULL OR owner = $1 OR lease_until IS NULL OR lease_until <= {NOW})
-      ORDER BY host FOR UPDATE) AS free
-WHERE hosts.host = free.host
-"""
-
 
 async def save(
     conn: Any,
     batch: Batch,
     run_id: int,
     max_depth: int,
-    claim: float | None,
     known_hosts: Collection[str],
 ) -> tuple[list[Outcome], set[str]]:
     """Commit what of `batch` the run's hosts allow (rules 1-6, 9), in the transaction `conn`
     is in; returns the outcomes left out, and the hosts whose rows it added (`known_hosts`:
     hosts whose rows exist)."""
     names = sorted(batch_hosts(batch))
-    if claim is not None:  # the engine from before claims: it holds what it saves
-        await conn.execute(CLAIM_NAMED, run_id, names, claim)
     # FOR SHARE: a claimer (SKIP LOCKED) cannot take these hosts before this commits.
     held = {row[0] for row in await conn.fetch(_HELD, names, run_id)}
     batch, lost = held_part(batch, held)

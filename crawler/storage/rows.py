@@ -39,6 +39,13 @@ HOST_SELECT = ", ".join(
 
 MACHINE = socket.gethostname()
 
+# Hosts with queued URLs: one probe of the urls frontier index per host, not a scan of urls.
+HOSTS_WITH_WORK = (
+    "SELECT count(*) FROM hosts h"
+    " WHERE EXISTS (SELECT 1 FROM urls u WHERE u.host = h.host AND u.state = 'queued')"
+)
+ROBOTS_SELECT = "SELECT origin, host, status, body, error, fetched_at FROM robots"
+
 
 def host_params(h: HostRecord) -> tuple[object, ...]:
     """A HostRecord as its row's values, in HOST_COLUMNS order."""

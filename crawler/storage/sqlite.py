@@ -26,14 +26,13 @@ from ..errors import StoreError
 from ..records import Discovered, HostRecord, Outcome, QueuedURL, RobotsRecord
 from . import sqlite_writes as writes
 from .contract import Batch, ResumeState
-from .rows import HOST_SELECT, run_is_gone
+from .rows import HOSTS_WITH_WORK, ROBOTS_SELECT, run_is_gone
 from .sqlite_schema import migrate
 from .sqlite_thread import ROWS_PER_STATEMENT, WriterThread
 
 __all__ = ["ROWS_PER_STATEMENT", "SQLiteStore", "prepare", "translated"]
 
 DEFAULT_LEASE = 60.0  # seconds (storage.lease)
-_EVERY_HOST = -1  # SQLite's LIMIT for "no limit"
 
 
 class SQLiteStore:
@@ -46,7 +45,6 @@ class SQLiteStore:
         self._run_id = 0
         self._max_depth = 0
         self._lease = DEFAULT_LEASE
-        self._legacy_claims = False
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -78,7 +76,6 @@ class SQLiteStore:
             by_host = await _fetch_all(
                 self._reader, "SELECT host, count(*) FROM pages GROUP BY host"
             )
-            hosts = await _fetch_all(self._reader, f"SELECT {HOST_SELECT} FROM hosts")
             robots = await _fetch_all(
                 self._reader, "SELECT origin, host, status, body, error, fetched_at FROM robots"
             )
@@ -90,7 +87,6 @@ class SQLiteStore:
             pages_by_host=pages_by_host,
             robots=[RobotsRecord(*row) for row in robots],
             started_at=time.time(),  # the file lock makes this run the only one
-            hosts=[HostRecord(*row) for row in hosts],
         )
 
     async def end_run(self, run_id: int, outcome: str, lag: tuple[float, float] | None) -> None:
@@ -118,16 +114,19 @@ class SQLiteStore:
         now = time.time()
         return sum(1 for row in rows if row[0] == self._run_id or not run_is_gone(row, now))
 
-    async def queued_hosts(self) -> list[str]:
-        """Every host with at least one queued URL, all claimed for this run. Transitional: for
-        the engine from before claim_hosts; from this call on, each save claims its hosts."""
-        self._legacy_claims = True
-        await self.claim_hosts(_EVERY_HOST)
+    async def hosts_with_work(self) -> int:
         with translated("cannot read the frontier"):
+            rows = await _fetch_all(self._reader, HOSTS_WITH_WORK)
+        return int(rows[0][0])
+
+    async def robots_of(self, hosts: Collection[str]) -> list[RobotsRecord]:
+        names = list(hosts)
+        marks = ", ".join("?" * len(names))
+        with translated("cannot read robots.txt answers"):
             rows = await _fetch_all(
-                self._reader, "SELECT DISTINCT host FROM urls WHERE state = 'queued'"
+                self._reader, f"{ROBOTS_SELECT} WHERE host IN ({marks})", tuple(names)
             )
-        return [host for (host,) in rows]
+        return [RobotsRecord(*row) for row in rows]
 
     async def next_queued(self, host: str, limit: int, taken: Collection[int]) -> list[QueuedURL]:
         # Taken URLs are still 'queued' until their outcome commits: read past them.
@@ -155,9 +154,8 @@ class SQLiteStore:
             return await self._writer.call(writes.reserve_pages, self._run_id, wanted, max_pages)
 
     async def save(self, batch: Batch) -> list[Outcome]:
-        claim = self._lease if self._legacy_claims else None
         with translated("cannot write the crawl to the database"):
-            return await self._writer.call(writes.save, batch, self._run_id, self._max_depth, claim)
+            return await self._writer.call(writes.save, batch, self._run_id, self._max_depth)
 
 
 def _lock(path: Path) -> int:

@@ -106,16 +106,11 @@ def end_run(
         )
 
 
-def save(
-    db: sqlite3.Connection, batch: Batch, run_id: int, max_depth: int, claim: float | None
-) -> list[Outcome]:
-    """Commit what of `batch` the run's hosts allow; returns the outcomes left out (rule 9).
-    `claim`: a lease to claim the batch's free hosts with first (the engine before claims)."""
+def save(db: sqlite3.Connection, batch: Batch, run_id: int, max_depth: int) -> list[Outcome]:
+    """Commit what of `batch` the run's hosts allow; returns the outcomes left out (rule 9)."""
     now = time.time()
     with transaction(db):
         names = batch_hosts(batch)
-        if claim is not None:
-            _claim_named(db, names, run_id, now + claim)
         batch, lost = held_part(batch, _held(db, names, run_id, now))
         outcomes = batch.outcomes
         pages = [o.page for o in outcomes if o.page is not None]
@@ -271,17 +266,6 @@ def reserve_pages(db: sqlite3.Connection, run_id: int, wanted: int, max_pages: i
         granted = max(0, min(wanted, max_pages - fetched - reserved))
         db.execute("UPDATE runs SET reserved = reserved + ? WHERE id = ?", (granted, run_id))
     return granted
-
-
-def _claim_named(db: sqlite3.Connection, names: Collection[str], run_id: int, until: float) -> None:
-    """Claim (or renew) the named hosts that no other run holds now."""
-    for chunk in chunks(sorted(names)):
-        db.execute(
-            "UPDATE hosts SET owner = ?, lease_until = ?"
-            " WHERE (owner IS NULL OR owner = ? OR lease_until IS NULL OR lease_until <= ?)"
-            f" AND host IN ({marks(len(chunk))})",
-            (run_id, until, run_id, time.time(), *chunk),
-        )
 
 
 def _held(db: sqlite3.Connection, names: Collection[str], run_id: int, now: float) -> set[str]:

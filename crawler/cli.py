@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 from .config import Config
 from .errors import CrawlerError, UsageError
 from .progress import Reporter
-from .query import FORMATS, open_read_only, run_query
+from .query import FORMATS, run_query
+from .readers import open_reader, require_tables
 from .stats import format_hosts, format_stats, read_stats
-from .storage.sqlite import translated
 
 if TYPE_CHECKING:
     from .crawl import Crawler, RunResult
@@ -57,12 +57,12 @@ def _parser() -> argparse.ArgumentParser:
         command.set_defaults(run=run)
 
     stats = commands.add_parser("stats", help="summarize a crawl database")
-    stats.add_argument("db", type=Path, metavar="DB")
+    stats.add_argument("db", metavar="DB", help="an SQLite file, or a postgresql:// URL")
     stats.add_argument("--hosts", action="store_true", help="per-host politeness table")
     stats.set_defaults(run=_stats)
 
     query = commands.add_parser("query", help="run SQL on a crawl database, read-only")
-    query.add_argument("db", type=Path, metavar="DB")
+    query.add_argument("db", metavar="DB", help="an SQLite file, or a postgresql:// URL")
     query.add_argument("sql", metavar="SQL")
     query.add_argument("--format", choices=FORMATS, default=None, help="default: table on a TTY")
     query.set_defaults(run=_query)
@@ -90,14 +90,13 @@ def _resume(args: argparse.Namespace) -> int:
     return _run_crawl(config, args)
 
 
-def _queued(path: Path) -> int:
-    db = open_read_only(path)
-    try:
-        with translated(f"{path}: not a crawl database", exit_code=2):
-            row = db.execute("SELECT count(*) FROM urls WHERE state = 'queued'").fetchone()
-    finally:
-        db.close()
-    return int(row[0])
+def _queued(db: str | Path) -> int:
+    """How many URLs are queued in the crawl database `db`: an SQLite file's path, or a
+    PostgreSQL URL. UsageError/StoreError (exit 2) if it cannot be opened or is not a crawl's."""
+    with open_reader(db) as reader:
+        require_tables(reader, ("urls",))
+        ((count,),) = reader.fetch_all("SELECT count(*) FROM urls WHERE state = 'queued'")
+    return int(count)
 
 
 def _run_crawl(config: Config, args: argparse.Namespace) -> int:

@@ -91,6 +91,7 @@ class _Host:
     scheduled_at: float | None = None  # its key in the heap, None when not in it
     awaiting_robots: bool = False  # its next URL waits for an origin's robots.txt
     held: bool = False  # this run holds the host's lease
+    claim: int = 0  # under which claim of the host (storage checks it when saving)
     lease_wait: float = 0.0  # monotonic time before which its lease is too short for a request
 
     def has_work(self) -> bool:
@@ -100,15 +101,16 @@ class _Host:
             return True
         return not self.awaiting_robots and bool(self.urls or self.maybe_more)
 
-    def idle(self) -> bool:
-        """Held with nothing to do and nothing under way, no outcome waiting to be committed
-        (a save checks the lease): to give back."""
+    def quiet(self) -> bool:
+        """Held, with nothing under way: no request open, no outcome waiting to be committed
+        (a save checks the lease), no robots.txt pending. Such a host can be given back."""
+        pending = len(self.taken) > len(self.urls)  # ids loaded but not handed out: not pending
         return (
             self.held
-            and not self.has_work()
-            and not self.awaiting_robots
             and self.slot.in_flight == 0
-            and not self.taken
+            and not pending
+            and not self.robots_tasks
+            and not self.awaiting_robots
         )
 
 
@@ -167,15 +169,17 @@ class Frontier:
             self._tend_now.clear()
             for name in await self._leases.renew():
                 self._drop(name)
-            await self._release_idle()
+            target = await self._leases.fair_share(await self._store.hosts_with_work())
+            await self._release_idle(target)
             if not self.stopped:
-                await self._claim()
+                await self._claim(target)
             self._wake.set()
 
-    async def _claim(self) -> int:
-        """Claim hosts up to the run's fair share; returns how many."""
-        want = await self._leases.share(await self._store.hosts_with_work())
-        records = await self._leases.claim(want)
+    async def _claim(self, target: int | None = None) -> int:
+        """Claim hosts up to the run's fair share (`target`, if known); returns how many."""
+        if target is None:
+            target = await self._leases.fair_share(await self._store.hosts_with_work())
+        records = await self._leases.claim(target - len(self._leases))
         if not records:
             return 0
         fresh = [r.host for r in records if r.robots_fetched_at is not None]
@@ -194,6 +198,7 @@ class Frontier:
         if self._other_runs or record.requests:
             slot.next_start = max(slot.next_start, now + slot.effective_delay)
         host.held, host.maybe_more, host.lease_wait = True, True, 0.0
+        host.claim = record.claim
         self._schedule(host)
 
     def _drop(self, name: str) -> None:
@@ -201,20 +206,26 @@ class Frontier:
         host = self._hosts.get(name)
         if host is not None:
             host.held, host.maybe_more = False, False
+            host.taken.difference_update(q.id for q in host.urls)
             host.urls.clear()  # they stay queued in storage, for the host's next owner
             host.robots_tasks.clear()
             host.scheduled_at = None
 
-    async def _release_idle(self) -> None:
-        """Give back hosts with no work here: another run (or a later claim of this one) takes
-        them when URLs are queued for them again."""
-        idle = [host for host in self._hosts.values() if host.idle()]
-        if not idle:
+    async def _release_idle(self, target: int | None = None) -> None:
+        """Give back the hosts with no work here, and quiet ones past `target` hosts (the fair
+        share, once other runs joined): another run, or a later claim of this one, takes them
+        when they have queued URLs."""
+        quiet = [host for host in self._hosts.values() if host.quiet()]
+        give = [host for host in quiet if not host.has_work()]
+        if target is not None and len(self._leases) - len(give) > target:
+            busy = [host for host in quiet if host.has_work()]
+            give += busy[: len(self._leases) - len(give) - target]
+        if not give:
             return
         now, wall = self._clock.now(), self._clock.wall()
-        for host in idle:
+        for host in give:
             self._drop(host.slot.host)
-        await self._leases.release([host.slot.record(now, wall) for host in idle])
+        await self._leases.release([host.slot.record(now, wall) for host in give])
 
     async def _nothing_held(self) -> bool:
         """No held host has work and nothing is open: give back, claim again; True when the
@@ -316,9 +327,14 @@ class Frontier:
             with_work.update(found.host for found in outcome.discovered if found.state == "queued")
         gone = set()
         for outcome in lost:
-            self._hosts[outcome.url.host].taken.discard(outcome.url.id)
+            host = self._hosts[outcome.url.host]
+            host.taken.discard(outcome.url.id)
             self._open -= 1
-            gone.add(outcome.url.host)
+            if outcome.url.claim == host.claim:
+                gone.add(outcome.url.host)  # lost now; else it was taken under a claim before
+            elif host.held:
+                host.maybe_more = True  # its URL is still queued: load it again
+                self._schedule(host)
         if gone:
             self._leases.forget(gone)
             for name in gone:
@@ -423,6 +439,8 @@ class Frontier:
             host.committed_during_refill = None
         host.maybe_more = len(loaded) == WINDOW
         loaded = [q for q in loaded if q.id not in done]
+        for queued in loaded:
+            queued.claim = host.claim
         host.urls.extend(loaded)
         host.taken.update(q.id for q in loaded)
 

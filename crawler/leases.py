@@ -92,7 +92,7 @@ class Leases:
         for host in hosts:
             self._ends.pop(host, None)
 
-    async def share(self, hosts_with_work: int) -> int:
-        """How many more hosts this run should claim for its fair share."""
+    async def fair_share(self, hosts_with_work: int) -> int:
+        """How many hosts this run should hold: its share of the hosts with work."""
         runs = max(1, await self._store.live_runs())
-        return math.ceil(hosts_with_work / runs) - len(self._ends)
+        return math.ceil(hosts_with_work / runs)

@@ -1,8 +1,17 @@
 """`crawler query DB SQL`: run the user's SQL on a read-only connection and print the rows.
 
-The database is opened with `mode=ro` and `PRAGMA query_only = ON`, so a write statement fails
-and changes nothing; an authorizer also refuses ATTACH/DETACH (and so VACUUM INTO), which would
-otherwise create files, and pragmas that change how the file is opened.
+DB is an SQLite file's path or a PostgreSQL URL (postgresql://…, postgres://…).
+
+SQLite: the file is opened with `mode=ro` and `PRAGMA query_only = ON`, so a write statement
+fails and changes nothing; an authorizer also refuses ATTACH/DETACH (and so VACUUM INTO), which
+would otherwise create files, and pragmas that change how the file is opened (readers.py).
+
+PostgreSQL (readers_pg.py): a read-only transaction, rolled back at the end; a statement that
+returns no rows (a write, DDL, COPY, DO, …) is refused without being run; a statement timeout
+of STATEMENT_TIMEOUT (60 s) a round trip. Values come out as sqlite3's would (bool as 0/1,
+numeric as int or float, times as ISO text, bytea as bytes) and columns get SQLite's names
+(`count(*)`, not `count`: query_names.py), so the same SQL writes the same output on both
+backends, row order aside where the SQL leaves it open.
 
 Formats: `table` aligns columns for a human (cells cut to 60 characters with "…", NULL shown
 empty, a BLOB shown as `<N bytes>`, widths taken from the first 1000 rows); `csv` has a header
@@ -13,7 +22,8 @@ so no column is lost. Rows are streamed, except the first 1000 that `table` meas
 
 Error handling: a missing file or a directory is a UsageError; a file sqlite cannot open or read
 and any sqlite3 error while running the SQL become a one-line StoreError with exit code 2,
-through `store.translated`, the one place sqlite3 exceptions are translated.
+through `storage.sqlite.translated`, the one place sqlite3 exceptions are translated; asyncpg's
+go through `storage.postgres.translated` alike (readers_pg.py).
 """
 
 from __future__ import annotations
@@ -23,85 +33,63 @@ import csv
 import itertools
 import json
 import math
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from .errors import UsageError
+from .readers import (
+    CRAWL_TABLES,
+    Guard,
+    is_postgres,
+    open_postgres,
+    open_read_only,
+    require_tables,
+)
 from .storage.sqlite import translated
+
+__all__ = ["FORMATS", "STATEMENT_TIMEOUT", "open_read_only", "run_query", "write_table"]
 
 FORMATS = ("table", "csv", "json", "jsonl")
 
 MAX_CELL = 60  # characters of a table cell before it is cut
 MEASURED_ROWS = 1000  # rows the table format reads ahead to size its columns
 
-# Pragmas that could change how the file is opened or turn the guard off, refused when set.
-_GUARDED_PRAGMAS = frozenset({"journal_mode", "locking_mode", "query_only", "writable_schema"})
+STATEMENT_TIMEOUT = 60.0  # seconds a PostgreSQL statement may run (each round trip)
 _ESCAPES = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})
 
 
-class _Guard:
-    """An sqlite3 authorizer that refuses what `mode=ro` alone lets through; keeps the why."""
+def run_query(
+    db: str | Path, sql: str, fmt: str, out: TextIO, *, timeout: float = STATEMENT_TIMEOUT
+) -> int:
+    """Run `sql` on a read-only connection to `db` (a path or a PostgreSQL URL), write its rows
+    to `out` in `fmt`; `timeout`: seconds a statement may run (PostgreSQL).
 
-    def __init__(self) -> None:
-        self.refused: str | None = None
-
-    def __call__(self, action: int, arg1: str | None, arg2: str | None, *_: str | None) -> int:
-        if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH):
-            self.refused = "ATTACH and DETACH are not allowed"
-        elif action == sqlite3.SQLITE_PRAGMA and arg2 is not None and arg1 in _GUARDED_PRAGMAS:
-            self.refused = f"PRAGMA {arg1} cannot be set"
-        else:
-            return sqlite3.SQLITE_OK
-        return sqlite3.SQLITE_DENY
-
-
-def open_read_only(path: Path) -> sqlite3.Connection:
-    """Open an existing crawl database read-only; the caller closes the connection.
-
-    Missing file or a directory -> UsageError; a file that is not SQLite -> StoreError (exit 2),
-    both naming the path.
-    """
-    if not path.exists():
-        raise UsageError(f"no database at {str(path)!r}")
-    if path.is_dir():
-        raise UsageError(f"{str(path)!r} is a directory, not a database file")
-    uri = path.resolve().as_uri() + "?mode=ro"
-    with translated(f"cannot open {str(path)!r}", exit_code=2):
-        db = sqlite3.connect(uri, uri=True, isolation_level=None)
-    try:
-        with translated(f"cannot read {str(path)!r} as an SQLite database", exit_code=2):
-            db.execute("PRAGMA busy_timeout = 5000")
-            db.execute("PRAGMA query_only = ON")
-            db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads the header
-    except BaseException:
-        db.close()
-        raise
-    db.set_authorizer(_Guard())
-    return db
-
-
-def run_query(path: Path, sql: str, fmt: str, out: TextIO) -> int:
-    """Run `sql` on a read-only connection to `path`, write its rows to `out` in `fmt`.
-
-    Returns the number of rows written. Any sqlite3 error -> StoreError with exit code 2.
+    Returns the number of rows written. A database error -> StoreError with exit code 2.
     """
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    guard = _Guard()
-    with contextlib.closing(open_read_only(path)) as db:
-        db.set_authorizer(guard)
+    if is_postgres(db):
+        with open_postgres(str(db), statement_timeout=timeout) as reader:
+            require_tables(reader, CRAWL_TABLES)
+            result = reader.stream(sql)
+            return 0 if result is None else _write(fmt, *result, out)
+    guard = Guard()
+    with contextlib.closing(open_read_only(Path(db))) as conn:
+        conn.set_authorizer(guard)
         with translated("query failed", exit_code=2, explain=lambda m: _describe(m, guard.refused)):
-            cursor = db.execute(sql)
+            cursor = conn.execute(sql)
             if cursor.description is None:  # a statement without result columns
                 return 0
-            columns = [d[0] for d in cursor.description]
-            if fmt == "table":
-                count = write_table(columns, cursor, out)
-                out.write(f"({count} row{'' if count == 1 else 's'})\n")
-                return count
-            return _WRITERS[fmt](columns, cursor, out)
+            return _write(fmt, [d[0] for d in cursor.description], cursor, out)
+
+
+def _write(fmt: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO) -> int:
+    if fmt == "table":
+        count = write_table(columns, rows, out)
+        out.write(f"({count} row{'' if count == 1 else 's'})\n")
+        return count
+    return _WRITERS[fmt](columns, rows, out)
 
 
 def _describe(message: str, refused: str | None) -> str:

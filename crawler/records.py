@@ -45,6 +45,7 @@ class QueuedURL:
     depth: int
     redirects: int = 0  # redirect hops that led here
     attempts: int = 0  # tries so far in this process (a retry is the same fetch)
+    claim: int = 0  # the claim of its host it was taken under (storage checks it at save)
 
 
 class Discovered(NamedTuple):
@@ -125,3 +126,4 @@ class HostRecord:
     retry_after_until: str | None = None  # ISO-8601 UTC: no request to the host before then
     backoff: float = 0.0  # seconds of back-off delay in force (repeated errors)
     next_start_at: str | None = None  # ISO-8601 UTC: the earliest next request (wall clock)
+    claim: int = 0  # which claim of the host this is (from claim_hosts; never written)

@@ -1,5 +1,8 @@
 """`crawler stats DB`: a human summary of a crawl database, and its per-host table (`--hosts`).
 
+DB is an SQLite file's path or a PostgreSQL URL; either way the SQL goes through a `Reader`
+(readers.py) and is written for both dialects (subqueries named, no SQLite-only functions);
+text is ordered in Python, not by the database's collation, so both give the same text.
 Everything is read in one read transaction on a read-only connection, so the numbers agree
 with each other even while a crawl is writing. Duration is the sum over runs of
 `ended_at - started_at`; a run with no `ended_at` (still running, or killed) counts up to the
@@ -8,24 +11,20 @@ last page fetched in its span, if any.
 
 from __future__ import annotations
 
-import contextlib
 import io
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
-from .query import open_read_only, write_table
-from .storage.sqlite import translated
+from .query import write_table
+from .readers import CRAWL_TABLES, Reader, open_reader, require_tables, shown
 
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 _CLASS_ORDER = ("1xx", *STATUS_CLASSES, "other", "no response")
 _ALWAYS_SHOWN = (*STATUS_CLASSES, "no response")  # 1xx and other only when present
 URL_STATES = ("done", "failed", "queued", "skipped")
 SHOWN_RUNS = 10  # the newest runs listed; older ones are counted
-_TABLES = ("pages", "urls", "hosts", "runs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,29 +59,17 @@ class Stats:
         return self.pages / self.duration if self.duration > 0 else None
 
 
-def read_stats(path: Path) -> Stats:
-    """Read the summary of the crawl database at `path` (UsageError if it is not one)."""
-    with contextlib.closing(open_read_only(path)) as db:
-        _check_tables(db, path)
-        with translated(f"cannot read {str(path)!r}"):
-            db.execute("BEGIN")  # one snapshot for every count
-            try:
-                return _read(db, str(path))
-            finally:
-                db.execute("COMMIT")
+def read_stats(db: str | Path) -> Stats:
+    """Read the summary of the crawl database `db`, a path or a PostgreSQL URL (UsageError if
+    it is not one)."""
+    with open_reader(db) as reader:
+        require_tables(reader, CRAWL_TABLES)
+        return _read(reader, shown(db))
 
 
-def _check_tables(db: sqlite3.Connection, path: Path) -> None:
-    with translated(f"cannot read {str(path)!r}"):
-        names = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    missing = [t for t in _TABLES if t not in names]
-    if missing:
-        raise UsageError(f"{str(path)!r} is not a crawl database (no table {missing[0]!r})")
-
-
-def _read(db: sqlite3.Connection, path: str) -> Stats:
+def _read(db: Reader, name: str) -> Stats:
     found = dict(
-        db.execute(
+        db.fetch_all(
             "SELECT CASE WHEN status IS NULL THEN 'no response'"
             " WHEN status BETWEEN 100 AND 599 THEN (status / 100) || 'xx' ELSE 'other' END AS c,"
             " count(*) FROM pages GROUP BY c"
@@ -90,27 +77,26 @@ def _read(db: sqlite3.Connection, path: str) -> Stats:
     )
     classes = {c: found.get(c, 0) for c in _CLASS_ORDER if c in found or c in _ALWAYS_SHOWN}
     states = dict.fromkeys(URL_STATES, 0)
-    states.update(db.execute("SELECT state, count(*) FROM urls GROUP BY state"))
-    reasons = dict(
-        db.execute(
-            "SELECT coalesce(reason, 'unknown') AS r, count(*) AS n FROM urls"
-            " WHERE state = 'skipped' GROUP BY r ORDER BY n DESC, r"
-        )
+    states.update(db.fetch_all("SELECT state, count(*) FROM urls GROUP BY state"))
+    by_reason = db.fetch_all(
+        "SELECT coalesce(reason, 'unknown') AS r, count(*) FROM urls"
+        " WHERE state = 'skipped' GROUP BY r"
     )
-    (hosts,) = db.execute(
-        "SELECT count(*) FROM (SELECT host FROM pages UNION SELECT host FROM hosts)"
-    ).fetchone()
-    pages, size, errors = db.execute(
+    reasons = dict(sorted(by_reason, key=lambda row: (-row[1], row[0])))  # most first
+    ((hosts,),) = db.fetch_all(
+        "SELECT count(*) FROM (SELECT host FROM pages UNION SELECT host FROM hosts) AS names"
+    )
+    ((pages, size, errors),) = db.fetch_all(
         "SELECT count(*), coalesce(sum(bytes), 0), count(error) FROM pages"
-    ).fetchone()
+    )
     runs = tuple(
         Run(*row)
-        for row in db.execute(
+        for row in db.fetch_all(
             "SELECT id, started_at, ended_at, outcome, pages FROM runs ORDER BY id"
         )
     )
     return Stats(
-        path=path,
+        path=name,
         pages=pages,
         status_classes=classes,
         urls=sum(states.values()),
@@ -124,18 +110,18 @@ def _read(db: sqlite3.Connection, path: str) -> Stats:
     )
 
 
-def _duration(db: sqlite3.Connection, runs: tuple[Run, ...]) -> float:
+def _duration(db: Reader, runs: tuple[Run, ...]) -> float:
     total = 0.0
     for i, run in enumerate(runs):
         following = runs[i + 1] if i + 1 < len(runs) else None
         end = run.ended_at
         if end is None:  # never ended: count up to its last page
-            before = following.started_at if following else None
-            (end,) = db.execute(
-                "SELECT max(fetched_at) FROM pages"
-                " WHERE fetched_at >= ?1 AND (?2 IS NULL OR fetched_at < ?2)",
-                (run.started_at, before),
-            ).fetchone()
+            sql = "SELECT max(fetched_at) FROM pages WHERE fetched_at >= ?1"
+            if following is None:
+                ((end,),) = db.fetch_all(sql, (run.started_at,))
+            else:
+                sql += " AND fetched_at < ?2"
+                ((end,),) = db.fetch_all(sql, (run.started_at, following.started_at))
         seconds = _seconds_between(run.started_at, end)
         total += max(seconds or 0.0, 0.0)
     return total
@@ -218,8 +204,8 @@ WITH names AS (SELECT host FROM hosts UNION SELECT host FROM pages),
 SELECT names.host, h.robots_status, h.robots_fetched_at, h.delay, h.delay_reason,
        h.crawl_delay, coalesce(h.requests, 0), coalesce(h.errors, 0), h.min_gap_ms,
        coalesce(fetched.n, 0) AS pages
-FROM names LEFT JOIN hosts AS h USING (host) LEFT JOIN fetched USING (host)
-ORDER BY pages DESC, names.host
+FROM names LEFT JOIN hosts AS h ON h.host = names.host
+LEFT JOIN fetched ON fetched.host = names.host
 """
 _HOSTS_COLUMNS = (
     "host", "robots", "robots fetched", "delay", "crawl-delay", "requests", "errors",
@@ -227,12 +213,12 @@ _HOSTS_COLUMNS = (
 )  # fmt: skip
 
 
-def format_hosts(path: Path) -> str:
-    """The per-host table of the crawl database at `path`, as plain text."""
-    with contextlib.closing(open_read_only(path)) as db:
-        _check_tables(db, path)
-        with translated(f"cannot read {str(path)!r}"):
-            rows = db.execute(_HOSTS_SQL).fetchall()
+def format_hosts(db: str | Path) -> str:
+    """The per-host table of the crawl database `db` (a path or a PostgreSQL URL), as text."""
+    with open_reader(db) as reader:
+        require_tables(reader, CRAWL_TABLES)
+        rows = reader.fetch_all(_HOSTS_SQL)
+    rows.sort(key=lambda row: (-row[-1], row[0]))  # most pages first, then by name
     out = io.StringIO()
     write_table(_HOSTS_COLUMNS, [_host_row(row) for row in rows], out)
     out.write(f"({len(rows)} host{'' if len(rows) == 1 else 's'})\n")

@@ -77,6 +77,9 @@ class Writer:
             batch.hosts = self._host_records()
             lost = await self._store.save(batch)
             if lost:
+                logger.warning(
+                    "left out %d outcomes: their hosts are no longer this run's", len(lost)
+                )
                 gone = {id(o) for o in lost}
                 kept = [o for o in batch.outcomes if id(o) not in gone]
             else:

@@ -115,19 +115,31 @@ def fetched(
     return Outcome(q, "done", page=page(q.url, q.depth), links=[*links], discovered=[*discovered])
 
 
+_CLAIMS: dict[int, dict[str, int]] = {}  # id(store): host: the claim it holds the host under
+
+
+async def claim(store: Storage, limit: int) -> list[HostRecord]:
+    """store.claim_hosts, remembering each host's claim for `take` (as the frontier does)."""
+    records = await store.claim_hosts(limit)
+    _CLAIMS.setdefault(id(store), {}).update((r.host, r.claim) for r in records)
+    return records
+
+
 async def begin(
     store: Storage, seeds: Sequence[str] = (SEED,), max_depth: int = 5, lease: float = 60.0
 ) -> ResumeState:
     """Start a run with these seeds and claim every host it can."""
     resume = await store.start_run([found(s, 0, src=None) for s in seeds], max_depth, lease)
-    await store.claim_hosts(100)
+    await claim(store, 100)
     return resume
 
 
 async def take(store: Storage, url: str) -> QueuedURL:
     """The queued URL `url`, as the frontier takes it."""
-    queued = await store.next_queued(URL(url).host or "", 1000, ())
+    host = URL(url).host or ""
+    queued = await store.next_queued(host, 1000, ())
     (match,) = [q for q in queued if q.url == url]
+    match.claim = _CLAIMS.get(id(store), {}).get(host, 0)
     return match
 
 
@@ -278,22 +290,22 @@ async def test_rule_7_taken_urls_are_left_out(store: Storage) -> None:
 async def test_rule_8_claims_hosts_with_queued_urls_soonest_first(store: Storage) -> None:
     seeds = ["http://a.test/", "http://b.test/", "http://c.test/"]
     await store.start_run([found(s, 0, src=None) for s in seeds], 5, 60.0)
-    (a,) = await store.claim_hosts(1)
-    done_c = await take(store, "http://c.test/")
+    (a,) = await claim(store, 1)
     ready = utc_at(time.time() + 5)
     later = replace(a, next_start_at=utc_at(time.time() + 9))
     await store.release_hosts([later])
-    assert [h.host for h in await store.claim_hosts(3)] == ["b.test", "c.test", "a.test"]
+    assert [h.host for h in await claim(store, 3)] == ["b.test", "c.test", "a.test"]
+    done_c = await take(store, "http://c.test/")
     await store.save(Batch([Outcome(done_c, "done")], hosts=[_record("c.test", next=ready)]))
     await store.release_hosts([_record(h, next=ready) for h in ("a.test", "b.test", "c.test")])
-    assert {h.host for h in await store.claim_hosts(10)} == {"a.test", "b.test"}  # c: done
-    assert await store.claim_hosts(10) == []  # held: not twice
+    assert {h.host for h in await claim(store, 10)} == {"a.test", "b.test"}  # c: done
+    assert await claim(store, 10) == []  # held: not twice
 
 
 async def test_rule_8_a_lapsed_lease_frees_the_host(store: Storage) -> None:
     await begin(store, lease=SHORT_LEASE)
     assert await store.renew_hosts(["a.test", "b.test"]) == {"a.test"}
-    again = await eventually(lambda: store.claim_hosts(10), bool)
+    again = await eventually(lambda: claim(store, 10), bool)
     assert [h.host for h in again] == ["a.test"]
 
 
@@ -303,10 +315,10 @@ async def test_rule_8_two_runs_never_share_a_host(db: Db) -> None:
     async with db.open() as one, db.open() as two:
         await one.start_run([found(s, 0, src=None) for s in seeds], 5, 60.0)
         await two.start_run([], 5, 60.0)
-        claims = await asyncio.gather(*(run.claim_hosts(3) for run in (one, two) * 4))
+        claims = await asyncio.gather(*(claim(run, 3) for run in (one, two) * 4))
         hosts = [h.host for claim in claims for h in claim]
         assert len(hosts) == len(set(hosts)) == 20
-        assert await one.claim_hosts(5) == await two.claim_hosts(5) == []
+        assert await claim(one, 5) == await claim(two, 5) == []
 
 
 @postgres_only
@@ -314,16 +326,18 @@ async def test_rule_9_a_stalled_run_commits_nothing_for_a_host_it_lost(db: Db) -
     async with db.open() as one, db.open() as two:
         await begin(one, lease=SHORT_LEASE)
         await two.start_run([], 5, 60.0)
-        assert await two.claim_hosts(10) == []
+        assert await claim(two, 10) == []
         seed = await take(one, SEED)
-        taken = await eventually(lambda: two.claim_hosts(10), bool)  # one's lease lapsed
+        taken = await eventually(lambda: claim(two, 10), bool)  # one's lease lapsed
         assert [h.host for h in taken] == ["a.test"]
         outcome = fetched(seed, [(SEED, "http://a.test/x", False)], [found("http://a.test/x", 1)])
         robots = RobotsRecord("http://a.test", "a.test", 404, None, None, utc_now())
         lost = await one.save(Batch([outcome], [robots], [_record("a.test", requests=9)]))
         assert lost == [outcome]
         assert await one.renew_hosts(["a.test"]) == set()
-        assert await two.save(Batch([fetched(seed)])) == []
+        assert await two.save(Batch([fetched(await take(two, SEED))])) == []
+        old = fetched(seed)  # taken under one's claim, before two claimed the host
+        assert await one.save(Batch([old])) == [old]
     assert await db.rows("SELECT url FROM pages") == [(SEED,)]
     assert await db.rows("SELECT count(*) FROM links") == [(0,)]
     assert await db.rows("SELECT count(*) FROM robots") == [(0,)]
@@ -345,18 +359,21 @@ async def test_rule_10_pacing_outlives_its_owner(db: Db) -> None:
     async with db.open() as store:
         await begin(store, lease=SHORT_LEASE)
         await store.release_hosts([saved])
-        (claimed,) = await store.claim_hosts(10)
-        assert claimed == saved  # released, not taken over: as saved
+        (claimed,) = await claim(store, 10)
+        assert replace(claimed, claim=0) == saved  # released, not taken over: as saved
         crashed_next = replace(saved, next_start_at=utc_at(time.time() - 60), delay=3.0)
         await store.save(Batch(hosts=[crashed_next]))
         # Closed without end_run: as if killed, still holding a.test.
     async with db.open() as store:
         await store.start_run([], 5, 60.0)
         before = time.time()
-        (taken_over,) = await eventually(lambda: store.claim_hosts(10), bool)
+        (taken_over,) = await eventually(lambda: claim(store, 10), bool)
     assert taken_over.next_start_at is not None  # one delay (the back-off, 4 s) from the claim
     assert datetime.fromisoformat(taken_over.next_start_at).timestamp() >= before + 4.0 - 0.01
-    assert replace(taken_over, next_start_at=None) == replace(crashed_next, next_start_at=None)
+    assert replace(taken_over, next_start_at=None, claim=0) == replace(
+        crashed_next, next_start_at=None
+    )
+    assert taken_over.claim == claimed.claim + 1  # each claim of a host is a new one
 
 
 async def test_rule_11_budgets_count_earlier_runs(db: Db) -> None:
@@ -392,7 +409,7 @@ async def test_rule_12_a_dead_run_is_crashed_and_its_hosts_free(db: Db) -> None:
     async with db.open() as store:
         await store.start_run([], 5, 60.0)
         assert await store.live_runs() == 1
-        assert [h.host for h in await store.claim_hosts(10)] == ["a.test"]  # at once
+        assert [h.host for h in await claim(store, 10)] == ["a.test"]  # at once
     assert await db.rows("SELECT outcome FROM runs ORDER BY id") == [("crashed",), ("running",)]
 
 
@@ -411,7 +428,7 @@ async def test_rule_12_runs_know_each_other(db: Db) -> None:
             async with db.open() as three:
                 await three.start_run([], 5, 60.0)
             await one.end_run(first.run_id, "finished", None)  # releases a.test
-            assert [h.host for h in await two.claim_hosts(10)] == ["a.test"]
+            assert [h.host for h in await claim(two, 10)] == ["a.test"]
     outcomes = await db.rows("SELECT id, outcome FROM runs ORDER BY id")
     assert outcomes == [(1, "finished"), (2, "crashed"), (3, "running"), (4, "running")]
 

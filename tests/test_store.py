@@ -48,8 +48,9 @@ def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
 async def seed_outcome(store: SQLiteStore) -> Outcome:
     """The seed, taken from the frontier (its host claimed), as the outcome a fetch of it
     starts from."""
-    await store.claim_hosts(1)
+    (claimed,) = await store.claim_hosts(1)
     (seed,) = await store.next_queued("a.test", 1, ())
+    seed.claim = claimed.claim  # as the frontier tags what it takes
     return Outcome(url=seed, state="done", page=page(SEED))
 
 
@@ -107,8 +108,10 @@ async def test_each_outcome_sets_its_own_state(tmp_path: Path) -> None:
     urls = [f"http://a.test/{n}" for n in range(ROWS_PER_STATEMENT + 3)]
     async with SQLiteStore.open(path) as store:
         await store.start_run([found(url, 0) for url in urls], max_depth=5)
-        await store.claim_hosts(1)
+        (claimed,) = await store.claim_hosts(1)
         queued = await store.next_queued("a.test", len(urls), ())
+        for q in queued:
+            q.claim = claimed.claim
         states = [("done", None), ("failed", None), ("skipped", "robots"), ("skipped", "trap")]
         outcomes = [
             Outcome(url=q, state=states[n % 4][0], reason=states[n % 4][1])  # type: ignore[arg-type]
@@ -130,7 +133,9 @@ async def test_a_failed_save_commits_nothing_of_its_batch(tmp_path: Path) -> Non
         outcome = await seed_outcome(store)
         outcome.discovered = [found("http://a.test/new", 1)]
         twice = Outcome(
-            url=QueuedURL(outcome.url.id, SEED, "a.test", 0), state="done", page=page(SEED)
+            url=QueuedURL(outcome.url.id, SEED, "a.test", 0, claim=outcome.url.claim),
+            state="done",
+            page=page(SEED),
         )
         with pytest.raises(StoreError, match="cannot write the crawl"):
             await store.save(Batch([outcome, twice]))  # the same page twice: UNIQUE fails

@@ -38,7 +38,7 @@ def open_store(config: Config) -> AbstractAsyncContextManager[Storage]:
                 "storage.url: PostgreSQL needs asyncpg: pip install 'crawler[postgres]'",
                 exit_code=2,
             ) from None
-        return PostgresStore.open(url)
+        return PostgresStore.open(url, config.lease)
     from .sqlite import SQLiteStore
 
     return SQLiteStore.open(config.storage.path)

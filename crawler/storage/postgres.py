@@ -32,7 +32,15 @@ from . import postgres_writes as writes
 from .contract import Batch, ResumeState
 from .postgres_schema import SchemaTooNewError, migrate
 from .postgres_writes import NOW, NOW_ISO
-from .rows import HOST_SELECT, HOSTS_WITH_WORK, MACHINE, ROBOTS_SELECT, run_is_gone, taken_over
+from .rows import (
+    HOST_SELECT,
+    HOSTS_WITH_WORK,
+    MACHINE,
+    ROBOTS_SELECT,
+    claimed,
+    run_is_gone,
+    taken_over,
+)
 
 _T = TypeVar("_T")
 
@@ -40,7 +48,15 @@ DEFAULT_LEASE = 60.0  # seconds (storage.lease)
 CONNECT_TIMEOUT = 10.0  # seconds to reach the server
 ATTEMPTS = 5  # tries of a transaction that deadlocked or failed to serialize
 MAX_KNOWN_HOSTS = 100_000  # host names remembered as having a row, at most
-_RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+# Deadlocks and failures to serialize abort a transaction; so does the server when a session
+# sits in a transaction longer than the lease (a process stopped mid-transaction, see open).
+_RETRYABLE = (
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    asyncpg.exceptions.IdleInTransactionSessionTimeoutError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,  # the server ended it, as just said
+    asyncpg.InterfaceError,  # "the underlying connection is closed", for the same reason
+)
 _BUDGET_LOCK = 0x70616765  # pg_advisory_xact_lock key of reserve_pages ("page")
 _PASSWORD = re.compile(r"(://[^:/@]*):[^@/]*@")  # postgresql://user:password@host
 
@@ -53,9 +69,9 @@ WITH picked AS (
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 )
-UPDATE hosts SET owner = $1, lease_until = {NOW} + $3
+UPDATE hosts SET owner = $1, lease_until = {NOW} + $3, claims = claims + 1
 FROM picked WHERE hosts.host = picked.picked
-RETURNING picked.previous, {NOW}, {HOST_SELECT}
+RETURNING picked.previous, {NOW}, claims, {HOST_SELECT}
 """
 
 # Host rows are locked in the order of their names, as `save` locks them.
@@ -89,12 +105,21 @@ class PostgresStore:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def open(cls, url: str) -> AsyncIterator[PostgresStore]:
-        """Connect to the database at `url`, create or migrate its schema."""
+    async def open(cls, url: str, lease: float = DEFAULT_LEASE) -> AsyncIterator[PostgresStore]:
+        """Connect to the database at `url`, create or migrate its schema.
+
+        A process stopped in the middle of a transaction (SIGSTOP, a long pause) would keep
+        its rows locked, and the hosts it holds could not be claimed by others however long
+        ago their leases lapsed: the server ends such a transaction after `lease` seconds."""
+        idle = str(max(1000, int(lease * 1000)))  # milliseconds
         async with contextlib.AsyncExitStack() as stack:
             with translated(f"storage.url: cannot use {_shown(url)!r}", exit_code=2, opening=True):
                 pool = await asyncpg.create_pool(
-                    url, min_size=1, max_size=4, timeout=CONNECT_TIMEOUT
+                    url,
+                    min_size=1,
+                    max_size=4,
+                    timeout=CONNECT_TIMEOUT,
+                    server_settings={"idle_in_transaction_session_timeout": idle},
                 )
                 stack.push_async_callback(_close, pool)
                 async with pool.acquire() as conn:
@@ -162,7 +187,7 @@ class PostgresStore:
             rows = await self._statement(
                 lambda conn: conn.fetch(_CLAIM, self._run_id, limit, self._lease)
             )
-        return [taken_over(HostRecord(*row[2:]), row[0], self._run_id, row[1]) for row in rows]
+        return [taken_over(claimed(row[3:], row[2]), row[0], self._run_id, row[1]) for row in rows]
 
     async def renew_hosts(self, hosts: Collection[str]) -> set[str]:
         # Two statements, not one transaction: a save locks its hosts first, its run's row last.

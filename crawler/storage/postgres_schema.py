@@ -78,7 +78,8 @@ CREATE TABLE hosts (
     owner             BIGINT,            -- the run holding the host (rule 8), or NULL
     lease_until       DOUBLE PRECISION,  -- POSIX seconds on the database's clock
     backoff           DOUBLE PRECISION,
-    next_start_at     TEXT
+    next_start_at     TEXT,
+    claims            BIGINT NOT NULL DEFAULT 0  -- claims so far: a save checks its outcomes'
 );
 CREATE INDEX hosts_next_start ON hosts (next_start_at NULLS FIRST, host);
 

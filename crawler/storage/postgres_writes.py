@@ -110,7 +110,8 @@ WHERE hosts.host = v.host AND hosts.owner = $1
 """
 
 _HELD = f"""
-SELECT host FROM hosts WHERE host = ANY($1::text[]) AND owner = $2 AND lease_until > {NOW}
+SELECT host, claims FROM hosts
+WHERE host = ANY($1::text[]) AND owner = $2 AND lease_until > {NOW}
 ORDER BY host FOR SHARE
 """
 
@@ -127,7 +128,7 @@ async def save(
     hosts whose rows exist)."""
     names = sorted(batch_hosts(batch))
     # FOR SHARE: a claimer (SKIP LOCKED) cannot take these hosts before this commits.
-    held = {row[0] for row in await conn.fetch(_HELD, names, run_id)}
+    held = {row[0]: row[1] for row in await conn.fetch(_HELD, names, run_id)}
     batch, lost = held_part(batch, held)
     outcomes = batch.outcomes
     pages = sorted((o.page for o in outcomes if o.page is not None), key=lambda p: p.url)

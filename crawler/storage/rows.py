@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -47,6 +47,11 @@ HOSTS_WITH_WORK = (
 ROBOTS_SELECT = "SELECT origin, host, status, body, error, fetched_at FROM robots"
 
 
+def claimed(row: Sequence[Any], claim: int) -> HostRecord:
+    """A host's record from its HOST_SELECT row, under the claim just made of it."""
+    return dataclasses.replace(HostRecord(*row), claim=claim)
+
+
 def host_params(h: HostRecord) -> tuple[object, ...]:
     """A HostRecord as its row's values, in HOST_COLUMNS order."""
     return (
@@ -55,11 +60,13 @@ def host_params(h: HostRecord) -> tuple[object, ...]:
     )  # fmt: skip
 
 
-def held_part(batch: Batch, held: Collection[str]) -> tuple[Batch, list[Outcome]]:
-    """Rule 9: the part of `batch` the run may commit (its hosts in `held`), and the outcomes
-    it may not. Robots and host records of hosts not held are left out too."""
-    kept = [o for o in batch.outcomes if o.url.host in held]
-    lost = [o for o in batch.outcomes if o.url.host not in held]
+def held_part(batch: Batch, held: dict[str, int]) -> tuple[Batch, list[Outcome]]:
+    """Rule 9: the part of `batch` the run may commit, and the outcomes it may not. `held`:
+    the run's hosts, each with the claim it holds it under; an outcome commits only under the
+    claim its URL was taken under (a host lost and claimed again leaves out what was under way
+    before). Robots and host records of hosts not held are left out too."""
+    kept = [o for o in batch.outcomes if held.get(o.url.host) == o.url.claim]
+    lost = [o for o in batch.outcomes if held.get(o.url.host) != o.url.claim]
     robots = [r for r in batch.robots if r.host in held]
     hosts = [h for h in batch.hosts if h.host in held]
     return Batch(kept, robots, hosts), lost

@@ -167,6 +167,12 @@ def _no_depth_trigger(db: sqlite3.Connection) -> None:
     db.execute("DROP TRIGGER IF EXISTS urls_depth_relax")
 
 
+def _hosts_claims(db: sqlite3.Connection) -> None:
+    # How many times each host was claimed: an outcome commits only under the claim it was
+    # taken under (a run that lost a host and claimed it again drops what it had under way).
+    db.execute("ALTER TABLE hosts ADD COLUMN claims INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("initial", _initial),
     ("hosts-retry-after", _hosts_retry_after),
@@ -174,6 +180,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("runs-owners", _runs_owners),
     ("hosts-owners", _hosts_owners),
     ("no-depth-trigger", _no_depth_trigger),
+    ("hosts-claims", _hosts_claims),
 ]
 
 

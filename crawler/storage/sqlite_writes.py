@@ -18,6 +18,7 @@ from .rows import (
     HOST_SELECT,
     MACHINE,
     batch_hosts,
+    claimed,
     deeper_pages,
     held_part,
     host_params,
@@ -208,18 +209,19 @@ def claim_hosts(db: sqlite3.Connection, run_id: int, limit: int, lease: float) -
     now = time.time()
     with transaction(db):
         rows = db.execute(
-            f"SELECT owner, {HOST_SELECT} FROM hosts h"
+            f"SELECT owner, claims + 1, {HOST_SELECT} FROM hosts h"
             " WHERE (owner IS NULL OR lease_until IS NULL OR lease_until <= ?)"
             " AND EXISTS (SELECT 1 FROM urls WHERE host = h.host AND state = 'queued')"
             " ORDER BY next_start_at, host LIMIT ?",
             (now, limit),
         ).fetchall()
-        for chunk in chunks([row[1] for row in rows]):
+        for chunk in chunks([row[2] for row in rows]):  # (owner, claim, host, ...)
             db.execute(
-                f"UPDATE hosts SET owner = ?, lease_until = ? WHERE host IN ({marks(len(chunk))})",
+                "UPDATE hosts SET owner = ?, lease_until = ?, claims = claims + 1"
+                f" WHERE host IN ({marks(len(chunk))})",
                 (run_id, now + lease, *chunk),
             )
-    return [taken_over(HostRecord(*row[1:]), row[0], run_id, now) for row in rows]
+    return [taken_over(claimed(row[2:], row[1]), row[0], run_id, now) for row in rows]
 
 
 def renew_hosts(
@@ -268,17 +270,18 @@ def reserve_pages(db: sqlite3.Connection, run_id: int, wanted: int, max_pages: i
     return granted
 
 
-def _held(db: sqlite3.Connection, names: Collection[str], run_id: int, now: float) -> set[str]:
-    """Rule 9: which of these hosts the run holds now."""
-    held: set[str] = set()
+def _held(
+    db: sqlite3.Connection, names: Collection[str], run_id: int, now: float
+) -> dict[str, int]:
+    """Rule 9: which of these hosts the run holds now, and under which claim."""
+    held: dict[str, int] = {}
     for chunk in chunks(sorted(names)):
         held.update(
-            host
-            for (host,) in db.execute(
-                f"SELECT host FROM hosts WHERE host IN ({marks(len(chunk))})"
+            db.execute(
+                f"SELECT host, claims FROM hosts WHERE host IN ({marks(len(chunk))})"
                 " AND owner = ? AND lease_until > ?",
                 (*chunk, run_id, now),
-            )
+            ).fetchall()
         )
     return held
 

@@ -1,0 +1,228 @@
+"""Many processes, one crawl in PostgreSQL: politeness holds across all of them, proved from the
+server's own request log, through a kill -9 and a SIGSTOP past the lease.
+
+Each process is a real `crawler crawl` subprocess with its own User-Agent (same robots token),
+so the log tells who sent what; the site is one aiohttp server serving many host names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from conftest import ConfigFactory, crawl, rows
+from sites import SITE, Hit, HostPlan, Site, make_site_app, max_in_flight, min_gap
+
+HOSTS = [f"h{n}.test" for n in range(24)]
+DELAY = 0.2
+LEASE = 2.0  # short, so that a dead process's hosts are taken over quickly
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _plans() -> dict[str, HostPlan]:
+    return {host: HostPlan(pages=12, page_sleep=0.02) for host in HOSTS}
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml(k)} = {_toml(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _write_config(path: Path, port: int, pg_url: str, agent: str, retries: int = 1) -> Path:
+    sections = {
+        "crawl": {"seeds": [f"http://{h}:{port}/p/0" for h in HOSTS], "concurrency": 8},
+        "politeness": {"delay": DELAY, "per_host_concurrency": 1, "user_agent": agent},
+        "fetch": {"timeout": 1, "retries": retries, "resolve": dict.fromkeys(HOSTS, "127.0.0.1")},
+        "storage": {"url": pg_url, "lease": LEASE},
+    }
+    text = "".join(
+        f"[{name}]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in values.items())
+        for name, values in sections.items()
+    )
+    path.write_text(text)
+    return path
+
+
+async def _start(config: Path) -> asyncio.subprocess.Process:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "crawler", "crawl", str(config), "--quiet",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+
+
+async def _finish(procs: list[asyncio.subprocess.Process]) -> list[tuple[int, str]]:
+    """Each process's exit code and stderr, waiting at most 60 s for all (a hang guard: then
+    they are stopped with SIGINT, and the failure shows what each said)."""
+    waits = [asyncio.ensure_future(proc.communicate()) for proc in procs]
+    _, pending = await asyncio.wait(waits, timeout=60)
+    if pending:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGINT)
+        await asyncio.wait(pending, timeout=10)
+        for proc in procs:
+            if proc.returncode is None:
+                proc.kill()
+        said = [w.result()[1].decode() if w.done() else "?" for w in waits]
+        pytest.fail("a crawler process hung:\n" + "\n---\n".join(said))
+    outputs = [w.result() for w in waits]
+    return [
+        (proc.returncode or 0, err.decode()) for proc, (_, err) in zip(procs, outputs, strict=True)
+    ]
+
+
+async def _requests_seen(site: Site, count: int) -> None:
+    async with asyncio.timeout(60):
+        while len(site.log) < count:  # noqa: ASYNC110 (the log is a plain list: poll it)
+            await asyncio.sleep(0.01)
+
+
+async def _single_process_pages(aiohttp_server: Any, make_config: ConfigFactory) -> set[str]:
+    """The page paths per host that one process on SQLite fetches from the same site."""
+    server = await aiohttp_server(make_site_app(_plans()))
+    config = make_config(
+        [f"http://{h}:{server.port}/p/0" for h in HOSTS], hosts=tuple(HOSTS), db="single.db"
+    )
+    await crawl(config)
+    return {
+        url.replace(f":{server.port}/", "/") for (url,) in rows(config, "SELECT url FROM pages")
+    }
+
+
+async def _pages_stored(pg_url: str, port: int) -> set[str]:
+    """The URLs of the PostgreSQL crawl's `pages` rows, without the port."""
+    conn = await asyncpg.connect(pg_url)
+    try:
+        urls = [row[0] for row in await conn.fetch("SELECT url FROM pages")]
+    finally:
+        await conn.close()
+    assert len(urls) == len(set(urls))
+    return {url.replace(f":{port}/", "/") for url in urls}
+
+
+def _assert_polite(site: Site) -> None:
+    """Across every process: gaps never below the delay, never two requests open at once."""
+    for host, hits in site.by_host().items():
+        assert min_gap(hits) >= DELAY, host
+        assert max_in_flight(hits) == 1, host
+        assert hits[0].path == "/robots.txt", host
+
+
+def _twice(site: Site) -> dict[tuple[str, str], list[Hit]]:
+    counts = Counter((h.host, h.path) for h in site.log)
+    return {
+        key: [h for h in site.log if (h.host, h.path) == key] for key, n in counts.items() if n > 1
+    }
+
+
+@pytest.mark.timeout(150)
+async def test_three_processes_and_a_kill(
+    aiohttp_server: Any, make_config: ConfigFactory, pg_url: str, tmp_path: Path
+) -> None:
+    server = await aiohttp_server(make_site_app(_plans()))
+    site: Site = server.app[SITE]
+    agents = [f"crawler/0.1 (+p{n})" for n in range(3)]
+    configs = [
+        _write_config(tmp_path / f"p{n}.toml", server.port, pg_url, agent)
+        for n, agent in enumerate(agents)
+    ]
+    procs = [await _start(config) for config in configs]
+    total = len(HOSTS) * 13  # robots.txt and 12 pages per host
+
+    await _requests_seen(site, total // 4)
+    procs[0].send_signal(signal.SIGKILL)
+    killed_at = time.monotonic()
+    results = await _finish(procs)
+
+    assert results[0][0] == -signal.SIGKILL
+    for code, err in results[1:]:
+        assert code == 0, err
+    _assert_polite(site)
+    # The killed process's hosts were taken over: every page was fetched, as by one process.
+    single = await _single_process_pages(aiohttp_server, make_config)
+    assert await _pages_stored(pg_url, server.port) == single
+    assert not [h for h in site.log if h.user_agent == agents[0] and h.start > killed_at]
+    # A URL went out twice only if the killed process had it under way when it died.
+    for (host, path), hits in _twice(site).items():
+        assert len(hits) == 2, (host, path)
+        assert hits[0].user_agent == agents[0], (host, path)
+        assert hits[0].start < killed_at < hits[1].start, (host, path)
+    # Each process worked: the crawl was shared, not done by one of them.
+    assert {h.user_agent for h in site.log} == set(agents)
+
+
+@pytest.mark.timeout(150)
+async def test_a_stalled_process_loses_its_hosts_and_commits_nothing_for_them(
+    aiohttp_server: Any, pg_url: str, tmp_path: Path
+) -> None:
+    # Slow pages: whenever it is stopped, the process has requests under way.
+    plans = {host: HostPlan(pages=12, page_sleep=0.3) for host in HOSTS}
+    server = await aiohttp_server(make_site_app(plans))
+    site: Site = server.app[SITE]
+    agents = ["crawler/0.1 (+stalled)", "crawler/0.1 (+live)"]
+    # No retries: the requests under way at the stop time out when it wakes (its clock ran on)
+    # and end as failed outcomes, which the stalled process then tries to save.
+    configs = [
+        _write_config(tmp_path / f"p{n}.toml", server.port, pg_url, agent, retries=0)
+        for n, agent in enumerate(agents)
+    ]
+    stalled = await _start(configs[0])
+    await _requests_seen(site, 30)  # it holds hosts and has requests under way
+    stalled.send_signal(signal.SIGSTOP)
+    held = {h.host for h in site.log if h.user_agent == agents[0]}
+    live = await _start(configs[1])
+    try:
+        # The live process takes the stalled one's hosts over once their leases lapse.
+        async with asyncio.timeout(60):
+            while not {h.host for h in site.log if h.user_agent == agents[1]} & held:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+    finally:
+        stalled.send_signal(signal.SIGCONT)
+        continued_at = time.monotonic()
+    results = await _finish([stalled, live])
+
+    for code, err in results:
+        assert code == 0, err
+    _assert_polite(site)
+    # When it woke, its leases had lapsed: it says so, and left out the outcomes it had under
+    # way, whose URLs were fetched again by the host's next owner (the live process, or the
+    # stalled one under a new claim) and committed once: had the stale outcome been committed
+    # too, the second save would have failed on the duplicate page (exit 1).
+    assert "lost" in results[0][1]
+    assert "left out" in results[0][1]
+    twice = _twice(site)
+    assert twice
+    for (host, path), hits in twice.items():
+        assert len(hits) == 2, (host, path)
+        assert hits[0].user_agent == agents[0], (host, path)
+        # Sent before the stop: a stopped process sends nothing, so what arrived before it was
+        # continued was sent before it was stopped (the kernel may deliver it a little late).
+        assert hits[0].start < continued_at, (host, path)
+    # The crawl is whole: nothing left queued, one page row for each URL fetched. (Without
+    # retries, a page that timed out at the stop may have been committed as failed by the
+    # stalled process, if no one had claimed its host meanwhile: its links are then unknown.)
+    conn = await asyncpg.connect(pg_url)
+    try:
+        states = dict(await conn.fetch("SELECT state, count(*) FROM urls GROUP BY state"))
+    finally:
+        await conn.close()
+    assert "queued" not in states
+    stored = await _pages_stored(pg_url, server.port)
+    assert len(stored) == states.get("done", 0) + states.get("failed", 0)
+    assert {url for url in stored if url.endswith("/p/0")} == {f"http://{h}/p/0" for h in HOSTS}

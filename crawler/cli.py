@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 
 from .config import Config
 from .errors import CrawlerError, UsageError
+from .processes import config_path, run_processes
 from .progress import Reporter
 from .query import FORMATS, run_query
-from .readers import open_reader, require_tables
+from .readers import open_reader, require_tables, shown
 from .stats import format_hosts, format_stats, read_stats
 
 if TYPE_CHECKING:
@@ -54,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=text, description=text)
         command.add_argument("config", nargs="?", default="config.toml", metavar="CONFIG")
         command.add_argument("--quiet", action="store_true", help="no progress output")
+        command.add_argument(
+            "--processes",
+            type=int,
+            default=0,
+            metavar="N",
+            help="start N crawl processes on this machine (needs storage.url: PostgreSQL)",
+        )
         command.set_defaults(run=run)
 
     stats = commands.add_parser("stats", help="summarize a crawl database")
@@ -77,17 +85,20 @@ def _parser() -> argparse.ArgumentParser:
 
 def _crawl(args: argparse.Namespace) -> int:
     config = Config.load(args.config)
+    if args.processes:
+        _log_to_stderr(args.quiet)
+        return run_processes(config, config_path(args.config), args.processes, quiet=args.quiet)
     return _run_crawl(config, args)
 
 
 def _resume(args: argparse.Namespace) -> int:
     config = Config.load(args.config)
-    path = config.storage.path
-    if not path.exists():
-        raise UsageError(f"{path}: no crawl database to resume (run `crawler crawl` first)")
-    if _queued(path) == 0:
-        raise UsageError(f"{path}: holds no unfinished crawl: nothing is queued")
-    return _run_crawl(config, args)
+    db: str | Path = config.storage.url or config.storage.path
+    if isinstance(db, Path) and not db.exists():
+        raise UsageError(f"{db}: no crawl database to resume (run `crawler crawl` first)")
+    if _queued(db) == 0:
+        raise UsageError(f"{shown(db)}: holds no unfinished crawl: nothing is queued")
+    return _crawl(args)
 
 
 def _queued(db: str | Path) -> int:
@@ -99,12 +110,16 @@ def _queued(db: str | Path) -> int:
     return int(count)
 
 
-def _run_crawl(config: Config, args: argparse.Namespace) -> int:
+def _log_to_stderr(quiet: bool) -> None:
     logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
+        level=logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+
+
+def _run_crawl(config: Config, args: argparse.Namespace) -> int:
+    _log_to_stderr(args.quiet)
     reporter = None if args.quiet else Reporter()
     # Imported here, not above: `query` and `stats` need no HTTP client, and the process that
     # parses big pages re-imports this module on start (multiprocessing's spawn).

@@ -138,7 +138,6 @@ class Frontier:
         self._heap: list[tuple[float, str]] = []
         self._robots = RobotsBook()
         self._leases = Leases(store, self._clock, lease=lease, timeout=config.fetch.timeout)
-        self._pages_by_host = resume.pages_by_host
         self._granted = 0  # pages reserved from storage's global budget, not used yet
         self._open = 0
         self._errors = 0
@@ -199,6 +198,7 @@ class Frontier:
             slot.next_start = max(slot.next_start, now + slot.effective_delay)
         host.held, host.maybe_more, host.lease_wait = True, True, 0.0
         host.claim = record.claim
+        host.pages = record.pages  # every run's, for max_pages_per_host
         self._schedule(host)
 
     def _drop(self, name: str) -> None:
@@ -502,7 +502,7 @@ class Frontier:
         host = self._hosts.get(name)
         if host is None:
             slot = HostSlot(name, delay=self._config.politeness.delay)
-            host = _Host(slot, maybe_more=False, pages=self._pages_by_host.get(name, 0))
+            host = _Host(slot, maybe_more=False)
             self._hosts[name] = host
         return host
 

@@ -127,3 +127,4 @@ class HostRecord:
     backoff: float = 0.0  # seconds of back-off delay in force (repeated errors)
     next_start_at: str | None = None  # ISO-8601 UTC: the earliest next request (wall clock)
     claim: int = 0  # which claim of the host this is (from claim_hosts; never written)
+    pages: int = 0  # pages fetched from it so far, by every run (from claim_hosts)

@@ -226,3 +226,107 @@ async def test_a_stalled_process_loses_its_hosts_and_commits_nothing_for_them(
     stored = await _pages_stored(pg_url, server.port)
     assert len(stored) == states.get("done", 0) + states.get("failed", 0)
     assert {url for url in stored if url.endswith("/p/0")} == {f"http://{h}/p/0" for h in HOSTS}
+
+
+async def _run_cli(*args: str) -> tuple[int, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "crawler", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    ((code, err),) = await _finish([proc])
+    return code, err
+
+
+async def _pg_rows(pg_url: str, sql: str) -> list[tuple[Any, ...]]:
+    conn = await asyncpg.connect(pg_url)
+    try:
+        return [tuple(row) for row in await conn.fetch(sql)]
+    finally:
+        await conn.close()
+
+
+@pytest.mark.timeout(150)
+async def test_processes_flag_shares_one_crawl_and_its_page_budget(
+    aiohttp_server: Any, pg_url: str, tmp_path: Path
+) -> None:
+    server = await aiohttp_server(make_site_app(_plans()))
+    site: Site = server.app[SITE]
+    config = _write_config(tmp_path / "c.toml", server.port, pg_url, "crawler/0.1 (+x)")
+    config.write_text(config.read_text().replace("[crawl]\n", "[crawl]\nmax_pages = 100\n"))
+
+    code, err = await _run_cli("crawl", "--processes", "3", str(config))
+
+    assert code == 0, err
+    _assert_polite(site)
+    # max_pages holds for the crawl as a whole, not per process.
+    assert await _pg_rows(pg_url, "SELECT count(*) FROM pages") == [(100,)]
+    runs = await _pg_rows(pg_url, "SELECT outcome, pages FROM runs ORDER BY id")
+    assert [outcome for outcome, _ in runs] == ["limit"] * 3
+    assert sum(pages for _, pages in runs) == 100
+    # One progress line for the three: the last one counts the whole crawl's pages.
+    assert "processes 0/3  pages 100  " in err.splitlines()[-1]
+
+
+@pytest.mark.timeout(150)
+async def test_ctrl_c_stops_every_process_and_resume_finishes_the_crawl(
+    aiohttp_server: Any, pg_url: str, tmp_path: Path
+) -> None:
+    server = await aiohttp_server(make_site_app(_plans()))
+    site: Site = server.app[SITE]
+    config = _write_config(tmp_path / "c.toml", server.port, pg_url, "crawler/0.1 (+x)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    parent = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "crawler", "crawl", "--processes", "2", str(config), "--quiet",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    await _requests_seen(site, 40)
+    parent.send_signal(signal.SIGINT)
+    ((code, err),) = await _finish([parent])
+
+    assert code == 130, err
+    assert await _pg_rows(pg_url, "SELECT outcome FROM runs") == [("interrupted",)] * 2
+    assert (await _pg_rows(pg_url, "SELECT count(*) FROM urls WHERE state = 'queued'"))[0][0]
+
+    code, err = await _run_cli("resume", str(config), "--quiet")
+
+    assert code == 0, err
+    _assert_polite(site)
+    assert await _pages_stored(pg_url, server.port) == {
+        f"http://{h}/p/{n}" for h in HOSTS for n in range(12)
+    }
+    twice = _twice(site)
+    assert all(len(hits) == 2 for hits in twice.values())  # at most the ones under way
+
+
+@pytest.mark.timeout(150)
+async def test_resume_after_every_process_was_killed(
+    aiohttp_server: Any, pg_url: str, tmp_path: Path
+) -> None:
+    server = await aiohttp_server(make_site_app(_plans()))
+    site: Site = server.app[SITE]
+    configs = [
+        _write_config(tmp_path / f"p{n}.toml", server.port, pg_url, f"crawler/0.1 (+p{n})")
+        for n in range(2)
+    ]
+    procs = [await _start(config) for config in configs]
+    await _requests_seen(site, 60)
+    for proc in procs:
+        proc.send_signal(signal.SIGKILL)
+    killed_at = time.monotonic()
+    await _finish(procs)
+
+    # On this machine their pids are dead: the resumed run takes their hosts at once, without
+    # waiting for the leases (2 s) to lapse; it waits one delay before each host all the same.
+    code, err = await _run_cli("resume", str(configs[0]), "--quiet")
+
+    assert code == 0, err
+    _assert_polite(site)
+    assert await _pages_stored(pg_url, server.port) == {
+        f"http://{h}/p/{n}" for h in HOSTS for n in range(12)
+    }
+    for (host, path), hits in _twice(site).items():
+        assert len(hits) == 2, (host, path)
+        assert hits[0].start < killed_at < hits[1].start, (host, path)
+    outcomes = await _pg_rows(pg_url, "SELECT outcome FROM runs ORDER BY id")
+    assert outcomes == [("crashed",), ("crashed",), ("finished",)]

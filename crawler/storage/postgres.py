@@ -71,7 +71,8 @@ WITH picked AS (
 )
 UPDATE hosts SET owner = $1, lease_until = {NOW} + $3, claims = claims + 1
 FROM picked WHERE hosts.host = picked.picked
-RETURNING picked.previous, {NOW}, claims, {HOST_SELECT}
+RETURNING picked.previous, {NOW}, claims,
+    (SELECT count(*) FROM pages p WHERE p.host = hosts.host), {HOST_SELECT}
 """
 
 # Host rows are locked in the order of their names, as `save` locks them.
@@ -187,7 +188,10 @@ class PostgresStore:
             rows = await self._statement(
                 lambda conn: conn.fetch(_CLAIM, self._run_id, limit, self._lease)
             )
-        return [taken_over(claimed(row[3:], row[2]), row[0], self._run_id, row[1]) for row in rows]
+        return [
+            taken_over(claimed(row[4:], row[2], row[3]), row[0], self._run_id, row[1])
+            for row in rows
+        ]
 
     async def renew_hosts(self, hosts: Collection[str]) -> set[str]:
         # Two statements, not one transaction: a save locks its hosts first, its run's row last.

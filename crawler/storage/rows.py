@@ -47,9 +47,10 @@ HOSTS_WITH_WORK = (
 ROBOTS_SELECT = "SELECT origin, host, status, body, error, fetched_at FROM robots"
 
 
-def claimed(row: Sequence[Any], claim: int) -> HostRecord:
-    """A host's record from its HOST_SELECT row, under the claim just made of it."""
-    return dataclasses.replace(HostRecord(*row), claim=claim)
+def claimed(row: Sequence[Any], claim: int, pages: int) -> HostRecord:
+    """A host's record from its HOST_SELECT row, under the claim just made of it, with the
+    pages fetched from it so far (for max_pages_per_host, whichever run fetched them)."""
+    return dataclasses.replace(HostRecord(*row), claim=claim, pages=pages)
 
 
 def host_params(h: HostRecord) -> tuple[object, ...]:

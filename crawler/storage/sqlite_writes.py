@@ -209,19 +209,20 @@ def claim_hosts(db: sqlite3.Connection, run_id: int, limit: int, lease: float) -
     now = time.time()
     with transaction(db):
         rows = db.execute(
-            f"SELECT owner, claims + 1, {HOST_SELECT} FROM hosts h"
+            "SELECT owner, claims + 1, (SELECT count(*) FROM pages p WHERE p.host = h.host),"
+            f" {HOST_SELECT} FROM hosts h"
             " WHERE (owner IS NULL OR lease_until IS NULL OR lease_until <= ?)"
             " AND EXISTS (SELECT 1 FROM urls WHERE host = h.host AND state = 'queued')"
             " ORDER BY next_start_at, host LIMIT ?",
             (now, limit),
         ).fetchall()
-        for chunk in chunks([row[2] for row in rows]):  # (owner, claim, host, ...)
+        for chunk in chunks([row[3] for row in rows]):  # (owner, claim, pages, host, ...)
             db.execute(
                 "UPDATE hosts SET owner = ?, lease_until = ?, claims = claims + 1"
                 f" WHERE host IN ({marks(len(chunk))})",
                 (run_id, now + lease, *chunk),
             )
-    return [taken_over(claimed(row[2:], row[1]), row[0], run_id, now) for row in rows]
+    return [taken_over(claimed(row[3:], row[1], row[2]), row[0], run_id, now) for row in rows]
 
 
 def renew_hosts(

@@ -30,7 +30,8 @@ from .config import Config
 from .errors import StoreError
 from .extract import Extractor
 from .fetch import Fetcher, Response
-from .frontier import Frontier, PageTask, RobotsTask
+from .frontier import Frontier
+from .hosts import PageTask, RobotsTask
 from .lag import LoopLag
 from .parse import parse_html
 from .progress import Progress, Reporter

@@ -35,15 +35,18 @@ so a caller may run it in a thread or a process; the rules pickle.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from yarl import URL
 
 from .fetch import Response
+from .records import RobotsRecord
 from .robots_match import RuleMatcher
 
 MAX_ROBOTS_BYTES = 512 * 1024  # RFC 9309 2.5: parse at least the first 500 KiB
@@ -215,3 +218,86 @@ class RobotsBook:
         """Put rules in force; returns the hosts that were waiting for them."""
         self._rules[origin] = rules
         return self._waiting.pop(origin, set())
+
+
+# rules_from_status off the event loop: a 512 KiB robots.txt takes 20 ms or more to parse.
+RobotsParser = Callable[[int | None, bytes | None, str, float], Awaitable[RobotsRules | None]]
+
+
+async def parse_in_thread(
+    status: int | None, body: bytes | None, token: str, expires: float
+) -> RobotsRules | None:
+    """A RobotsParser (the engine gives the frontier a better one: big files in a process)."""
+    return await asyncio.to_thread(rules_from_status, status, body, token, expires)
+
+
+@dataclass(slots=True)
+class RobotsFetch:
+    """One request of an origin's robots.txt: the file itself, a redirect hop, or a retry."""
+
+    origin: str
+    url: str
+    hops: int = 0
+    attempts: int = 0
+
+
+class RobotsLife:
+    """Each origin's robots.txt through its life (RFC 9309 2.3, 2.4): asked for before the
+    first URL of the origin, fetched (redirects followed, failures retried, then unreachable),
+    parsed off the event loop, in force until robots_ttl, and put back from storage for a
+    resumed run or a claimed host. Which host's pacing a fetch goes out on is the frontier's
+    business; the times here are monotonic seconds the caller reads from its clock."""
+
+    def __init__(self, token: str, ttl: float, retries: int, parse: RobotsParser) -> None:
+        self._token = token
+        self._ttl = ttl
+        self._retries = retries
+        self._parse = parse
+        self._book = RobotsBook()
+
+    def rules(self, origin: str, now: float) -> RobotsRules | None:
+        """The origin's rules in force at `now`, if any."""
+        return self._book.rules(origin, now)
+
+    def ask(self, origin: str, host: str) -> RobotsFetch | None:
+        """`host` needs the origin's rules: the fetch to start, or None if one is under way."""
+        if self._book.wait(origin, host):
+            return RobotsFetch(origin, robots_url(origin))
+        return None
+
+    async def answered(
+        self, fetch: RobotsFetch, response: Response, now: float, *, may_retry: bool
+    ) -> RobotsFetch | RobotsRules:
+        """What an answer leads to: the next fetch (a redirect hop, a retry), or the rules it
+        gives (in force once `settle`d)."""
+        target = redirect_target(response)
+        if target is not None and fetch.hops < MAX_ROBOTS_REDIRECTS:
+            return RobotsFetch(fetch.origin, target, fetch.hops + 1)
+        expires = now + self._ttl
+        rules = await self._parse(response.status, response.body, self._token, expires)
+        if rules is None and target is not None:
+            return RobotsRules(status="allow-all", expires=expires)  # RFC 9309 2.3.1.2
+        if rules is None and fetch.attempts < self._retries and may_retry:
+            return RobotsFetch(fetch.origin, fetch.url, fetch.hops, fetch.attempts + 1)
+        return rules or RobotsRules(status="unreachable", expires=expires)
+
+    def settle(self, origin: str, rules: RobotsRules) -> set[str]:
+        """Put rules in force; returns the hosts that were waiting for them."""
+        return self._book.settle(origin, rules)
+
+    async def restore(
+        self, saved: Iterable[RobotsRecord], now: float, wall: float
+    ) -> list[tuple[RobotsRecord, RobotsRules]]:
+        """Answers fetched before (by an earlier run, or another process) stay in force until
+        robots_ttl after their fetch: those still within it, parsed and in force."""
+        restored = []
+        for record in saved:
+            age = wall - datetime.fromisoformat(record.fetched_at).timestamp()
+            if age >= self._ttl:
+                continue
+            expires = now + self._ttl - age
+            rules = await self._parse(record.status, record.body, self._token, expires)
+            if rules is not None:
+                self._book.settle(record.origin, rules)
+                restored.append((record, rules))
+        return restored

@@ -17,7 +17,8 @@ from conftest import ConfigFactory, rows
 
 from crawler.config import Config
 from crawler.fetch import Response
-from crawler.frontier import Frontier, PageTask, RobotsTask, Task
+from crawler.frontier import Frontier
+from crawler.hosts import PageTask, RobotsTask, Task
 from crawler.records import Discovered, Outcome, RobotsRecord
 from crawler.storage import Batch
 from crawler.storage.sqlite import SQLiteStore

@@ -23,7 +23,8 @@ from sites import SITE, Hit, HostPlan, Site, make_site_app, max_in_flight, min_g
 
 HOSTS = [f"h{n}.test" for n in range(24)]
 DELAY = 0.2
-LEASE = 2.0  # short, so that a dead process's hosts are taken over quickly
+LEASE = 3.0  # short, so that a dead process's hosts are taken over quickly
+TIMEOUT = 2.0  # fetch.timeout: a lease must outlast it; a busy machine still answers in time
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -47,7 +48,11 @@ def _write_config(path: Path, port: int, pg_url: str, agent: str, retries: int =
     sections = {
         "crawl": {"seeds": [f"http://{h}:{port}/p/0" for h in HOSTS], "concurrency": 8},
         "politeness": {"delay": DELAY, "per_host_concurrency": 1, "user_agent": agent},
-        "fetch": {"timeout": 1, "retries": retries, "resolve": dict.fromkeys(HOSTS, "127.0.0.1")},
+        "fetch": {
+            "timeout": TIMEOUT,
+            "retries": retries,
+            "resolve": dict.fromkeys(HOSTS, "127.0.0.1"),
+        },
         "storage": {"url": pg_url, "lease": LEASE},
     }
     text = "".join(
@@ -317,7 +322,7 @@ async def test_resume_after_every_process_was_killed(
     await _finish(procs)
 
     # On this machine their pids are dead: the resumed run takes their hosts at once, without
-    # waiting for the leases (2 s) to lapse; it waits one delay before each host all the same.
+    # waiting for the leases (3 s) to lapse; it waits one delay before each host all the same.
     code, err = await _run_cli("resume", str(configs[0]), "--quiet")
 
     assert code == 0, err

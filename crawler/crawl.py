@@ -234,6 +234,8 @@ class _Worker:
 
     async def run(self) -> None:
         while (task := await self._frontier.next_task()) is not None:
+            if not self._frontier.confirm(task):
+                continue  # its host's lease ran short (the process was stopped?): given back
             if isinstance(task, RobotsTask):
                 response = await self._fetcher.get(task.url, max_bytes=MAX_ROBOTS_BYTES)
                 await self._frontier.robots_done(task, response)

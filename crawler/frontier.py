@@ -75,6 +75,7 @@ class Frontier:
             other_runs=resume.resumed,
             restore_robots=self._restore_robots,
             ready=self._schedule,
+            forget_robots=self._robots.forget,
         )
         self._hosts = self._book.hosts
         self._granted = 0  # pages reserved from storage's global budget, not used yet
@@ -152,6 +153,32 @@ class Frontier:
                     return task
         self._wake.set()  # let the next worker in line see the end too
         return None
+
+    def confirm(self, task: Task) -> bool:
+        """Just before its request goes out: whether the run still holds the task's host for
+        longer than the request may take. A process stopped between taking a task and sending
+        it may have lost the host meanwhile; then the task is given back, its URL still
+        queued, and no request goes out."""
+        if self._leases.can_start(task.slot.host, self._clock.now()):
+            return True
+        task.slot.in_flight -= 1
+        task.slot.requests -= 1
+        self._open -= 1
+        host = self._hosts[task.slot.host]
+        if isinstance(task, PageTask):
+            host.pages -= 1
+            self.pages_started -= 1
+            self._granted += 1 if self._config.crawl.max_pages else 0
+            if host.held:
+                host.urls.appendleft(task.url)
+            else:
+                host.taken.discard(task.url.id)
+        elif host.held:
+            host.robots_tasks.appendleft(task)
+        self._tend_now.set()
+        self._schedule(host)
+        self._wake.set()
+        return False
 
     def page_done(self, task: PageTask, response: Response) -> bool:
         """A page request ended. True when it is not final: it will be tried again (in this run,

@@ -88,6 +88,7 @@ class HostBook:
         other_runs: bool,
         restore_robots: Callable[[list[RobotsRecord]], Awaitable[None]],
         ready: Callable[[Host], None],
+        forget_robots: Callable[[str], None],
     ) -> None:
         self.hosts: dict[str, Host] = {}
         self.leases = leases
@@ -97,6 +98,7 @@ class HostBook:
         self._other_runs = other_runs  # runs before or beside this one worked on the crawl
         self._restore_robots = restore_robots
         self._ready = ready  # schedules a host that may have work
+        self._forget_robots = forget_robots
 
     async def tend(self, *, claim: bool) -> None:
         """Renew the leases (dropping hosts lost), give back what is idle or past the fair
@@ -152,7 +154,9 @@ class HostBook:
             host.taken.difference_update(q.id for q in host.urls)
             host.urls.clear()  # they stay queued in storage, for the host's next owner
             host.robots_tasks.clear()
+            host.awaiting_robots = False
             host.scheduled_at = None
+            self._forget_robots(name)
 
     async def release_idle(self, target: int | None = None) -> None:
         """Give back the hosts with no work here, and quiet ones past `target` hosts (the fair

@@ -219,6 +219,14 @@ class RobotsBook:
         self._rules[origin] = rules
         return self._waiting.pop(origin, set())
 
+    def forget(self, host: str) -> None:
+        """`host` waits no more (this run lost it): an origin no one waits for any longer is
+        fetched anew when next asked for, not waited on for ever."""
+        for origin in [o for o, hosts in self._waiting.items() if host in hosts]:
+            self._waiting[origin].discard(host)
+            if not self._waiting[origin]:
+                del self._waiting[origin]
+
 
 # rules_from_status off the event loop: a 512 KiB robots.txt takes 20 ms or more to parse.
 RobotsParser = Callable[[int | None, bytes | None, str, float], Awaitable[RobotsRules | None]]
@@ -284,6 +292,10 @@ class RobotsLife:
     def settle(self, origin: str, rules: RobotsRules) -> set[str]:
         """Put rules in force; returns the hosts that were waiting for them."""
         return self._book.settle(origin, rules)
+
+    def forget(self, host: str) -> None:
+        """`host` is no longer this run's: it waits for no origin's rules any more."""
+        self._book.forget(host)
 
     async def restore(
         self, saved: Iterable[RobotsRecord], now: float, wall: float

@@ -296,3 +296,14 @@ async def _hosts(run: Run, columns: str) -> list[tuple[Any, ...]]:
     """The hosts table as the frontier left it, once its host records are saved."""
     await run.store.save(Batch(hosts=run.frontier.host_records()))
     return rows(run.config, f"SELECT {columns} FROM hosts")
+
+
+async def test_a_task_whose_lease_ran_short_is_given_back(make_config: ConfigFactory) -> None:
+    urls = ["http://a.test/1", "http://a.test/2"]
+    async with frontier_run(make_config, urls) as run:
+        await run.robots(*NOT_FOUND)
+        task = await run.take_page()
+        assert run.frontier.confirm(task)  # held for far longer than a request
+        run.clock.advance(LEASE)  # stopped between taking it and sending it
+        assert not run.frontier.confirm(task)
+        assert (run.frontier.pages_started, task.slot.in_flight) == (0, 0)

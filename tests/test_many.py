@@ -199,7 +199,6 @@ async def test_a_stalled_process_loses_its_hosts_and_commits_nothing_for_them(
                 await asyncio.sleep(0.05)
     finally:
         stalled.send_signal(signal.SIGCONT)
-        continued_at = time.monotonic()
     results = await _finish([stalled, live])
 
     for code, err in results:
@@ -216,9 +215,9 @@ async def test_a_stalled_process_loses_its_hosts_and_commits_nothing_for_them(
     for (host, path), hits in twice.items():
         assert len(hits) == 2, (host, path)
         assert hits[0].user_agent == agents[0], (host, path)
-        # Sent before the stop: a stopped process sends nothing, so what arrived before it was
-        # continued was sent before it was stopped (the kernel may deliver it a little late).
-        assert hits[0].start < continued_at, (host, path)
+        # The stalled process had it: sent before the stop, or taken before it and sent after
+        # (a stop can fall between taking a task and sending it; the check just before sending
+        # narrows that to the sending itself). Whoever fetched it again committed it once.
     # The crawl is whole: nothing left queued, one page row for each URL fetched. (Without
     # retries, a page that timed out at the stop may have been committed as failed by the
     # stalled process, if no one had claimed its host meanwhile: its links are then unknown.)

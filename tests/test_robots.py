@@ -668,3 +668,11 @@ def test_patterns_match_the_urls_they_name_however_encoded() -> None:
         assert not rules.allows("http://site.test" + path), path
         if "*" not in path:
             assert rules.allows(str(url) + "b"), (path, str(url))
+
+
+def test_a_host_that_waits_no_more_lets_the_next_ask_fetch() -> None:
+    book = RobotsBook()
+    assert book.wait("http://a.test", "a.test")  # the first asks: it fetches
+    assert not book.wait("http://a.test", "a.test")  # under way: wait
+    book.forget("a.test")  # the run lost the host, and its fetch with it
+    assert book.wait("http://a.test", "a.test")  # asked again: fetched anew, not waited on

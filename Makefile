@@ -7,7 +7,7 @@ CONFIG ?= config.toml
 DEMO_PORT ?= 8080
 DB ?= crawl.db  # storage.path of $(CONFIG)
 
-.PHONY: install test lint format crawl demo-site bench bench-deps bench-profile bench-guarantees clean
+.PHONY: install test lint format crawl demo-site bench bench-deps bench-profile bench-guarantees bench-scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,13 @@ bench-deps:
 bench-profile: $(STAMP) bench-deps
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/stages.py --write-readme
+
+# The 64-host site by 1 SQLite process and by 1, 2 and 4 processes sharing one PostgreSQL crawl:
+# pages/s, CPU per page with the server's, round trips, politeness (bench/README.md, "Scaling
+# out"). Rewrites its table in bench/README.md; exits 1 if a check or the CPU target fails.
+bench-scale: $(STAMP) bench-deps pg-deps
+	$(BIN)/pip install --quiet -e '.[bench,postgres]'
+	$(BIN)/python bench/scale.py --rounds 1 --write-readme
 
 # Politeness at scale, a million-URL frontier, every hostile trap, 512 KiB robots.txt files
 # (see README "Measured").

@@ -330,16 +330,19 @@ class Frontier:
         self._changed.add(slot.host)
 
     async def _refill(self, host: Host) -> None:
+        claim = host.claim
         host.committed_during_refill = set()
         try:
             loaded = await self._store.next_queued(host.slot.host, WINDOW, set(host.taken))
             done = host.committed_during_refill
         finally:
             host.committed_during_refill = None
+        if not host.held or host.claim != claim:
+            return  # the host was lost (and maybe claimed again) meanwhile: this read is stale
         host.maybe_more = len(loaded) == WINDOW
         loaded = [q for q in loaded if q.id not in done]
         for queued in loaded:
-            queued.claim = host.claim
+            queued.claim = claim
         host.urls.extend(loaded)
         host.taken.update(q.id for q in loaded)
 

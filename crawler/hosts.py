@@ -142,6 +142,10 @@ class HostBook:
         if self._other_runs or record.requests:
             slot.next_start = max(slot.next_start, now + slot.effective_delay)
         host.held, host.maybe_more, host.lease_wait = True, True, 0.0
+        # URLs loaded under an earlier claim (a refill that ended after the host was lost)
+        # would be taken under that claim, and their outcomes left out: load them anew.
+        host.taken.difference_update(q.id for q in host.urls)
+        host.urls.clear()
         host.claim = record.claim
         host.pages = record.pages  # every run's, for max_pages_per_host
         self._ready(host)

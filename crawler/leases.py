@@ -69,12 +69,17 @@ class Leases:
     async def renew(self) -> set[str]:
         """Renew every lease (and the run's heartbeat); returns the hosts lost meanwhile."""
         sent = self._clock.now()
-        kept = await self._store.renew_hosts(list(self._ends))
-        lost = set(self._ends) - kept
-        for host in kept:
-            self._ends[host] = sent + self.lease
-        for host in lost:
-            del self._ends[host]
+        asked = dict(self._ends)
+        kept = await self._store.renew_hosts(list(asked))
+        # While it was asked, a host may have been given back, or given back and claimed again
+        # (a new lease): only those still as they were when asked are renewed, or lost.
+        unchanged = [host for host, end in asked.items() if self._ends.get(host) == end]
+        lost = {host for host in unchanged if host not in kept}
+        for host in unchanged:
+            if host in kept:
+                self._ends[host] = sent + self.lease
+            else:
+                del self._ends[host]
         if lost:
             logger.warning("lost %d hosts (their lease lapsed): %s", len(lost), sorted(lost))
         return lost

@@ -57,6 +57,12 @@ _RETRYABLE = (
     asyncpg.exceptions.IdleInTransactionSessionTimeoutError,
     asyncpg.exceptions.ConnectionDoesNotExistError,  # the server ended it, as just said
     asyncpg.InterfaceError,  # "the underlying connection is closed", for the same reason
+    asyncpg.InternalClientError,  # the same, seen as "cannot switch to state" (see _on)
+)
+_NEXT_QUEUED = (
+    "SELECT id, url, host, depth, redirects FROM urls"
+    " WHERE host = $1 AND state = 'queued' AND NOT id = ANY($3::bigint[])"
+    " ORDER BY depth, id LIMIT $2"
 )
 _BUDGET_LOCK = 0x70616765  # pg_advisory_xact_lock key of reserve_pages ("page")
 _PASSWORD = re.compile(r"(://[^:/@]*):[^@/]*@")  # postgresql://user:password@host
@@ -139,11 +145,14 @@ class PostgresStore:
                 self._start_run, seeds, max_depth, lease
             )
             self._run_id = run_id
-            async with self._pool.acquire() as conn:
-                by_host = await conn.fetch("SELECT host, count(*) FROM pages GROUP BY host")
-                robots = await conn.fetch(
+            by_host = await self._statement(
+                lambda conn: conn.fetch("SELECT host, count(*) FROM pages GROUP BY host")
+            )
+            robots = await self._statement(
+                lambda conn: conn.fetch(
                     "SELECT origin, host, status, body, error, fetched_at FROM robots"
                 )
+            )
         pages_by_host = {row[0]: int(row[1]) for row in by_host}
         return ResumeState(
             run_id=run_id,
@@ -216,39 +225,37 @@ class PostgresStore:
 
     async def live_runs(self) -> int:
         with translated("cannot read the runs"):
-            async with self._pool.acquire() as conn:
-                rows = await conn.fetch(f"{_RUNNING} WHERE outcome = 'running'")
+            rows = await self._statement(
+                lambda conn: conn.fetch(f"{_RUNNING} WHERE outcome = 'running'")
+            )
         return sum(1 for r in rows if r[0] == self._run_id or not run_is_gone(r, r[6]))
 
     async def hosts_with_work(self) -> int:
         with translated("cannot read the frontier"):
-            async with self._pool.acquire() as conn:
-                return int(await conn.fetchval(HOSTS_WITH_WORK))
+            return int(await self._statement(lambda conn: conn.fetchval(HOSTS_WITH_WORK)))
 
     async def robots_of(self, hosts: Collection[str]) -> list[RobotsRecord]:
         with translated("cannot read robots.txt answers"):
-            async with self._pool.acquire() as conn:
-                rows = await conn.fetch(
+            rows = await self._statement(
+                lambda conn: conn.fetch(
                     f"{ROBOTS_SELECT} WHERE host = ANY($1::text[])", list(hosts)
                 )
+            )
         return [RobotsRecord(*row) for row in rows]
 
     async def next_queued(self, host: str, limit: int, taken: Collection[int]) -> list[QueuedURL]:
         # Taken URLs are still 'queued' until their outcome commits: read past them.
         with translated("cannot read the frontier"):
-            async with self._pool.acquire() as conn:
-                rows = await conn.fetch(
-                    "SELECT id, url, host, depth, redirects FROM urls"
-                    " WHERE host = $1 AND state = 'queued' AND NOT id = ANY($3::bigint[])"
-                    " ORDER BY depth, id LIMIT $2",
-                    host, limit, list(taken),
-                )  # fmt: skip
+            rows = await self._statement(
+                lambda conn: conn.fetch(_NEXT_QUEUED, host, limit, list(taken))
+            )
         return [QueuedURL(*row) for row in rows]
 
     async def count_queued(self) -> int:
         with translated("cannot read the frontier"):
-            async with self._pool.acquire() as conn:
-                count = await conn.fetchval("SELECT count(*) FROM urls WHERE state = 'queued'")
+            count = await self._statement(
+                lambda conn: conn.fetchval("SELECT count(*) FROM urls WHERE state = 'queued'")
+            )
         return int(count)
 
     async def reserve_pages(self, wanted: int, max_pages: int) -> int:
@@ -302,15 +309,25 @@ class PostgresStore:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 async with self._pool.acquire() as conn:
-                    if not transaction:
-                        return await fn(conn, *args)
-                    async with conn.transaction():
-                        return await fn(conn, *args)
+                    return await _on(conn, fn, *args, transaction=transaction)
             except _RETRYABLE:
                 if attempt == ATTEMPTS:
                     raise
                 await asyncio.sleep(random.uniform(0, 0.05 * attempt))
         raise AssertionError("unreachable")
+
+
+async def _on(conn: Any, fn: Callable[..., Awaitable[_T]], *args: Any, transaction: bool) -> _T:
+    try:
+        if not transaction:
+            return await fn(conn, *args)
+        async with conn.transaction():
+            return await fn(conn, *args)
+    except asyncpg.InternalClientError:
+        # A session the server ended mid-transaction sometimes leaves asyncpg's protocol in
+        # a state it cannot leave (MagicStack/asyncpg#1069): the pool must not lend it again.
+        conn.terminate()
+        raise
 
 
 async def _close(pool: Any) -> None:
@@ -337,6 +354,12 @@ def translated(what: str, *, exit_code: int = 1, opening: bool = False) -> Itera
     )
     try:
         yield
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, *extra) as exc:
+    except (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+        OSError,
+        *extra,
+    ) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         raise StoreError(f"{what}: {message}", exit_code=exit_code) from exc

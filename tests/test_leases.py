@@ -54,8 +54,8 @@ async def test_a_host_claimed_again_while_a_renewal_was_asked_stays_held(tmp_pat
     # a's lease ends a lease after its new claim (at 1002), b's a lease after the renewal was
     # sent (at 1001): a request of up to 5 s may start until 5 s before that.
     assert clock.now() == 1002.0
-    assert leases.can_start("a", 1056.9) and not leases.can_start("a", 1057.0)
-    assert leases.can_start("b", 1055.9) and not leases.can_start("b", 1056.0)
+    assert [leases.can_start("a", t) for t in (1056.9, 1057.0)] == [True, False]
+    assert [leases.can_start("b", t) for t in (1055.9, 1056.0)] == [True, False]
 
 
 async def test_a_host_lost_while_held_is_reported_lost(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ class HeldBackStore(SQLiteStore):
 async def test_a_host_claimed_again_while_a_renewal_was_asked_stays_held(tmp_path: Path) -> None:
     clock = ManualClock()
     async with HeldBackStore.open(tmp_path / "crawl.db") as store:
+        assert isinstance(store, HeldBackStore)
         store.answer = asyncio.Event()
         seeds = [Discovered(f"http://{h}/", h, 0, "queued", None, None) for h in ("a", "b")]
         await store.start_run(seeds, 5, LEASE)
@@ -61,6 +62,7 @@ async def test_a_host_claimed_again_while_a_renewal_was_asked_stays_held(tmp_pat
 async def test_a_host_lost_while_held_is_reported_lost(tmp_path: Path) -> None:
     clock = ManualClock()
     async with HeldBackStore.open(tmp_path / "crawl.db") as store:
+        assert isinstance(store, HeldBackStore)
         store.answer = asyncio.Event()
         store.answer.set()
         seeds = [Discovered("http://a/", "a", 0, "queued", None, None)]

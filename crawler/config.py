@@ -19,6 +19,18 @@ from yarl import URL
 from .errors import ConfigError
 
 
+# Links to these are not fetched (crawl.skip_extensions): files a site crawler has no use for,
+# whose downloads cost the site bandwidth. Lower case, without the dot.
+DEFAULT_SKIP_EXTENSIONS = (
+    *("pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "odt", "ods", "odp", "rtf", "epub"),
+    *("png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp", "avif", "heic", "ico", "svg"),
+    *("mp3", "wav", "ogg", "oga", "flac", "aac", "m4a", "wma", "opus", "mid", "midi"),
+    *("mp4", "m4v", "webm", "avi", "mov", "mkv", "wmv", "flv", "mpg", "mpeg", "3gp"),
+    *("zip", "gz", "tgz", "bz2", "xz", "zst", "7z", "rar", "tar", "iso", "dmg"),
+    *("exe", "msi", "bin", "apk", "deb", "rpm", "jar", "woff", "woff2", "ttf", "otf", "eot"),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class CrawlConfig:
     seeds: tuple[str, ...] = ()
@@ -32,6 +44,7 @@ class CrawlConfig:
     max_url_length: int = 2048
     concurrency: int = 16
     max_query_variants: int = 1000
+    skip_extensions: tuple[str, ...] = DEFAULT_SKIP_EXTENSIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +207,9 @@ def _check(config: Config, reader: _Reader) -> None:
     for domain in crawl.allowed_domains:
         if not domain or "/" in domain or ":" in domain:
             raise reader.error("crawl.allowed_domains", f"expected a host name, got {domain!r}")
+    for extension in crawl.skip_extensions:
+        if not extension.strip(".") or "/" in extension or "?" in extension:
+            raise reader.error("crawl.skip_extensions", f"expected an extension, got {extension!r}")
     for name, minimum in (("concurrency", 1), ("max_url_length", 16)):
         if getattr(crawl, name) < minimum:
             raise reader.error(f"crawl.{name}", f"must be at least {minimum}")

@@ -3,7 +3,9 @@ comes. Pure: no I/O.
 
 At discovery (a link, a redirect's target, a seed), `Scope` keeps out other domains (they stay
 in `links` only) and gives the reasons a URL on an allowed domain is recorded as skipped:
-`too-long`, `exclude`, `include`, `depth`, `trap` (a repeated path segment). At dequeue, just
+`too-long`, `exclude`, `include`, `extension` (a link to a file of `skip_extensions`: seeds
+and their redirects are fetched whatever their name, the user asked for them), `depth`, `trap`
+(a repeated path segment). At dequeue, just
 before the request, `SkipRules.at_dequeue` asks the scope again (a resumed crawl's config may
 have narrowed it since the URL was queued: `domain` and the reasons above), then what only the
 frontier knows: `max-pages` (per host), `robots-unreachable`, `crawl-delay`, `robots`, and
@@ -35,6 +37,7 @@ class Scope:
         self._exclude = _any_of(crawl.exclude)
         self._max_depth = crawl.max_depth
         self._max_url_length = crawl.max_url_length
+        self._extensions = frozenset(e.strip(".").lower() for e in crawl.skip_extensions)
         self._host_allowed: dict[str, bool] = {}
 
     def allows_host(self, host: str) -> bool:
@@ -54,9 +57,18 @@ class Scope:
             return "exclude"
         if self._include is not None and not self._include.search(url):
             return "include"
+        if depth and self._extensions and _extension(url) in self._extensions:
+            return "extension"
         if depth > self._max_depth:
             return "depth"
         return "trap" if _repeats_a_segment(url) else None
+
+
+def _extension(url: str) -> str | None:
+    """The lower-cased extension of the URL's last path segment (`pdf` of /a/b.PDF?x=1)."""
+    name = url.split("?", 1)[0].rsplit("/", 1)[-1]
+    _, dot, extension = name.rpartition(".")
+    return extension.lower() if dot else None
 
 
 def _repeats_a_segment(url: str) -> bool:

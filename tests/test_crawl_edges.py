@@ -61,6 +61,27 @@ async def test_normalized_duplicates_are_fetched_once(
     assert rows(config, "SELECT count(*) FROM links")[0][0] == 1
 
 
+async def test_links_to_files_of_skip_extensions_are_never_requested(
+    aiohttp_server: Any, make_config: ConfigFactory
+) -> None:
+    links = ["/report.pdf", "/logo.PNG", "/pics/a.jpg?w=2", "/page.html", "/v1.2/"]
+    home = "".join(f'<a href="{href}">l</a>' for href in links)
+    pages = {"/": home, "/page.html": "", "/v1.2/": "", "/report.pdf": "%PDF", "/logo.PNG": ""}
+    server = await aiohttp_server(_site(pages))
+    config = make_config([f"http://ext.test:{server.port}/"], hosts=("ext.test",))
+
+    await crawl(config)
+
+    assert sorted(server.app[LOG]) == ["/", "/page.html", "/robots.txt", "/v1.2/"]
+    origin = f"http://ext.test:{server.port}"
+    skipped = rows(config, "SELECT url, reason FROM urls WHERE state = 'skipped' ORDER BY url")
+    assert [(url.removeprefix(origin), reason) for url, reason in skipped] == [
+        ("/logo.PNG", "extension"),
+        ("/pics/a.jpg?w=2", "extension"),
+        ("/report.pdf", "extension"),
+    ]
+
+
 async def test_a_target_linked_both_ways_is_one_followed_link(
     aiohttp_server: Any, make_config: ConfigFactory
 ) -> None:

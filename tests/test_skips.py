@@ -55,6 +55,30 @@ def test_scope_skip_reason(crawl: dict[str, object], url: str, depth: int, reaso
     assert _scope(**crawl).skip_reason(url, depth) == reason
 
 
+@pytest.mark.parametrize(
+    ("crawl", "url", "depth", "reason"),
+    [
+        pytest.param({}, "http://site.test/a.pdf", 1, "extension", id="pdf"),
+        pytest.param({}, "http://site.test/img/A.PNG?size=2", 1, "extension", id="upper-query"),
+        pytest.param({}, "http://site.test/dist/x.tar.gz", 1, "extension", id="last-dot"),
+        pytest.param({}, "http://site.test/a.pdf", 0, None, id="seed-depth"),
+        pytest.param({}, "http://site.test/a.html", 1, None, id="html"),
+        pytest.param({}, "http://site.test/v1.2/", 1, None, id="dot-in-directory"),
+        pytest.param({}, "http://site.test/s?f=a.pdf", 1, None, id="dot-in-query"),
+        pytest.param({}, "http://files.site.test/", 1, None, id="dot-in-host"),
+        pytest.param({"skip_extensions": [".PDF"]}, "http://site.test/a.pdf", 1, "extension",
+                     id="configured"),
+        pytest.param({"skip_extensions": ["pdf"]}, "http://site.test/a.png", 1, None,
+                     id="configured-only"),
+        pytest.param({"skip_extensions": []}, "http://site.test/a.pdf", 1, None, id="none"),
+    ],
+)  # fmt: skip
+def test_scope_skips_extensions(
+    crawl: dict[str, object], url: str, depth: int, reason: str | None
+) -> None:
+    assert _scope(**crawl).skip_reason(url, depth) == reason
+
+
 def test_query_variants_cap_each_path() -> None:
     variants = QueryVariants(limit=2)
     assert not variants.over_limit("http://a.test/s?sid=1")

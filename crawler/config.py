@@ -18,7 +18,6 @@ from yarl import URL
 
 from .errors import ConfigError
 
-
 # Links to these are not fetched (crawl.skip_extensions): files a site crawler has no use for,
 # whose downloads cost the site bandwidth. Lower case, without the dot.
 DEFAULT_SKIP_EXTENSIONS = (

@@ -44,13 +44,15 @@ class QueuedURL:
     host: str
     depth: int
     redirects: int = 0  # redirect hops that led here
+    sitemap: int | None = None  # a sitemap document: how deep in sitemap indexes; None: a page
     attempts: int = 0  # tries so far in this process (a retry is the same fetch)
     claim: int = 0  # the claim of its host it was taken under (storage checks it at save)
 
 
 class Discovered(NamedTuple):
-    """A URL on an allowed domain found on a page (or as a seed or redirect target).
-    Tuples, as LinkRecord: pages make many, and storage binds them as they are."""
+    """A URL on an allowed domain found on a page (or as a seed, a redirect target, a sitemap
+    or a sitemap's entry). Tuples, as LinkRecord: pages make many, and storage binds them as
+    they are."""
 
     url: str
     host: str
@@ -59,6 +61,8 @@ class Discovered(NamedTuple):
     reason: str | None = None
     discovered_from: str | None = None
     redirects: int = 0
+    sitemap: int | None = None  # a sitemap document (QueuedURL.sitemap)
+    lastmod: str | None = None  # a sitemap entry's <lastmod>, as written
 
 
 # One row of the public `links` table: (src_url, dst_url, nofollow). A plain tuple: pages
@@ -96,6 +100,17 @@ class Outcome:
     page: PageRecord | None = None
     links: list[LinkRecord] = field(default_factory=list)
     discovered: list[Discovered] = field(default_factory=list)
+    sitemap: SitemapRecord | None = None  # what a sitemap document listed
+
+
+@dataclass(frozen=True, slots=True)
+class SitemapRecord:
+    """One sitemap document as read (the `sitemaps` table)."""
+
+    url: str
+    kind: str  # urlset, index, text, unknown
+    entries: int  # entries read (before scope and dedup)
+    left_out: str | None  # why reading stopped before the end, or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +123,7 @@ class RobotsRecord:
     body: bytes | None
     error: str | None
     fetched_at: str
+    sitemaps: tuple[Discovered, ...] = ()  # its Sitemap lines to read (crawl.robots_sitemaps)
 
 
 @dataclass(frozen=True, slots=True)

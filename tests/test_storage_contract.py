@@ -31,6 +31,7 @@ from crawler.records import (
     PageRecord,
     QueuedURL,
     RobotsRecord,
+    SitemapRecord,
     utc_at,
     utc_now,
 )
@@ -433,15 +434,51 @@ async def test_rule_12_runs_know_each_other(db: Db) -> None:
     assert outcomes == [(1, "finished"), (2, "crashed"), (3, "running"), (4, "running")]
 
 
+async def test_rule_13_sitemaps_are_urls(db: Db, store: Storage) -> None:
+    sitemap, entry = "http://a.test/sitemap.xml", "http://a.test/listed"
+    await begin(store)
+    seed = await take(store, SEED)
+    named = found(sitemap, 0, src=None)._replace(sitemap=0)
+    robots = RobotsRecord("http://a.test", "a.test", 200, b"Sitemap: x", None, _AT, (named,))
+    # Found by a link and named by robots.txt in one batch: the nearer sighting decides.
+    link = found(sitemap, 1, src=SEED)
+    await store.save(Batch([fetched(seed, discovered=[link])], [robots]))
+    assert [(q.url, q.sitemap) for q in await store.next_queued("a.test", 10, ())] == [(sitemap, 0)]
+    document = await take(store, sitemap)
+    listed = [
+        found(SEED, 0, src=sitemap)._replace(lastmod="2026-01-02"),
+        found(entry, 0, src=sitemap)._replace(lastmod="2026-03-04"),
+        found("http://a.test/index2.xml", 0, src=sitemap)._replace(sitemap=1),
+    ]
+    read = fetched(document, discovered=listed)
+    read.sitemap = SitemapRecord(sitemap, "urlset", 3, "entries")
+    await store.save(Batch([read]))
+
+    rows = await db.rows("SELECT url, depth, state, sitemap, lastmod FROM urls ORDER BY url")
+    assert rows == [
+        (SEED, 0, "done", None, "2026-01-02"),  # a seed listed: it takes the lastmod
+        ("http://a.test/index2.xml", 0, "queued", 1, None),
+        (entry, 0, "queued", None, "2026-03-04"),
+        (sitemap, 0, "done", 0, None),
+    ]
+    assert await db.rows("SELECT * FROM sitemaps") == [(sitemap, "urlset", 3, "entries")]
+    queued = await store.next_queued("a.test", 10, ())
+    assert sorted((q.url, q.sitemap) for q in queued) == [
+        ("http://a.test/index2.xml", 1),
+        (entry, None),
+    ]
+
+
 # -- both backends alike --------------------------------------------------------------------
 
 _PUBLIC = {  # table: its columns compared (times that differ between two runs left out)
-    "urls": "url, depth, state, reason, discovered_from, host, redirects",
+    "urls": "url, depth, state, reason, discovered_from, host, redirects, sitemap, lastmod",
     "pages": "url, host, status, content_type, title, body, bytes, truncated, depth, fetched_at,"
     " elapsed_ms, error, location",
     "links": "src_url, dst_url, nofollow",
     "hosts": "*",
     "robots": "*",
+    "sitemaps": "*",
     "runs": "id, outcome, pages, seeds, lag_p99_ms, lag_max_ms, machine, pid, lease, reserved",
 }
 _LONG = "http://a.test/" + "x" * 10_000  # longer than a B-tree index entry may be
@@ -453,9 +490,14 @@ async def _same_crawl(db: Db) -> None:
         resume = await begin(store, seeds=[SEED, long_page], max_depth=2)
         seed, other = await take(store, SEED), await take(store, long_page)
         links = [(SEED, _LONG, False), (SEED, "http://b.test/", True), (SEED, long_page, False)]
-        discovered = [found(_LONG, 1, "skipped", "too-long")]
-        robots = RobotsRecord("http://a.test", "a.test", 200, b"User-agent: *", None, _AT)
+        discovered = [
+            found(_LONG, 1, "skipped", "too-long"),
+            found("http://a.test/s.xml", 0, src=SEED)._replace(sitemap=2, lastmod="2026-05"),
+        ]
+        named = (found("http://a.test/r.xml", 0, src=None)._replace(sitemap=0),)
+        robots = RobotsRecord("http://a.test", "a.test", 200, b"User-agent: *", None, _AT, named)
         outcomes = [fetched(seed, links, discovered), fetched(other), Outcome(other, "done")]
+        outcomes[1].sitemap = SitemapRecord(long_page, "unknown", 0, "not a sitemap: root <p>")
         for outcome in outcomes:
             if outcome.page is not None:
                 outcome.page = replace(outcome.page, fetched_at=_AT)

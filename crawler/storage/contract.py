@@ -39,6 +39,14 @@ The owners (the frontier's hosts, shared by processes)
      marks as crashed only runs whose process is gone (same machine: the pid is dead; any
      machine: no renewal for `lease` seconds). `end_run` releases what the run held.
 
+The sitemaps
+ 13. Sitemaps are URLs. Whether a URL is a sitemap document, and its `sitemap` level (how deep
+     in sitemap indexes), come with its depth (rule 1: the nearest sighting, the first of
+     equals), and `next_queued` hands them back; a URL
+     found with a `lastmod` (a sitemap's entry) takes that `lastmod`, however it was found
+     first. The sitemap records of a batch's outcomes, and the URLs its robots records
+     name, commit with it (rule 6).
+
 Errors: each backend translates its driver's exceptions into StoreError at its own boundary
 (`sqlite.translated`, `postgres.translated`); nothing above storage sees a driver exception.
 """

@@ -60,7 +60,7 @@ _RETRYABLE = (
     asyncpg.InternalClientError,  # the same, seen as "cannot switch to state" (see _on)
 )
 _NEXT_QUEUED = (
-    "SELECT id, url, host, depth, redirects FROM urls"
+    "SELECT id, url, host, depth, redirects, sitemap FROM urls"
     " WHERE host = $1 AND state = 'queued' AND NOT id = ANY($3::bigint[])"
     " ORDER BY depth, id LIMIT $2"
 )

@@ -114,8 +114,22 @@ CREATE TABLE runs (
 );
 """
 
+# As sqlite_schema._sitemaps.
+_SITEMAPS = """
+ALTER TABLE urls ADD COLUMN sitemap INTEGER;
+ALTER TABLE urls ADD COLUMN lastmod TEXT;
+CREATE TABLE sitemaps (
+    url      TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    entries  INTEGER NOT NULL,
+    left_out TEXT
+);
+CREATE UNIQUE INDEX sitemaps_url_key ON sitemaps ((md5(url)::uuid));
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("initial", _INITIAL),
+    ("sitemaps", _SITEMAPS),
 ]
 
 _LOCK = 0x63726177  # pg_advisory_xact_lock key of schema changes ("craw")

@@ -18,12 +18,15 @@ from .rows import (
     HOST_COLUMNS,
     batch_hosts,
     deeper_pages,
+    discovered,
     held_part,
     host_params,
     latest,
     least_depths,
     refound,
+    robots_row,
     shallowest,
+    sitemap_records,
 )
 
 NOW = "extract(epoch FROM clock_timestamp())::float8"
@@ -47,9 +50,9 @@ SET nofollow = excluded.nofollow WHERE excluded.nofollow < links.nofollow
 # New URLs; those known already are left to _LOWER_URLS. Unlike one upsert, this locks no row
 # that it does not change: a URL of another run's host, found again no nearer, stays free.
 _INSERT_URLS = """
-INSERT INTO urls (url, host, depth, state, reason, discovered_from, redirects)
+INSERT INTO urls (url, host, depth, state, reason, discovered_from, redirects, sitemap, lastmod)
 SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[],
-                     $7::int[])
+                     $7::int[], $8::int[], $9::text[])
 ON CONFLICT ((md5(url)::uuid)) DO NOTHING
 RETURNING url
 """
@@ -60,12 +63,13 @@ UPDATE urls SET
     depth = v.depth,
     discovered_from = v.discovered_from,
     redirects = v.redirects,
+    sitemap = v.sitemap,
     state = CASE WHEN urls.state = 'skipped' AND urls.reason = 'depth' THEN v.state
                  ELSE urls.state END,
     reason = CASE WHEN urls.state = 'skipped' AND urls.reason = 'depth' THEN v.reason
                   ELSE urls.reason END
-FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::int[])
-     AS v (url, depth, state, reason, discovered_from, redirects)
+FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[])
+     AS v (url, depth, state, reason, discovered_from, redirects, sitemap)
 WHERE md5(urls.url)::uuid = md5(v.url)::uuid AND urls.url = v.url AND v.depth < urls.depth
 RETURNING urls.url, urls.depth, urls.state
 """
@@ -97,6 +101,21 @@ INSERT INTO robots (origin, host, status, body, error, fetched_at)
 SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bytea[], $5::text[], $6::text[])
 ON CONFLICT (origin) DO UPDATE SET host = excluded.host, status = excluded.status,
     body = excluded.body, error = excluded.error, fetched_at = excluded.fetched_at
+"""
+
+# A sitemap's <lastmod> for its entries, whichever way they were found first.
+_KEEP_LASTMODS = """
+UPDATE urls SET lastmod = v.lastmod
+FROM unnest($1::text[], $2::text[]) AS v (url, lastmod)
+WHERE md5(urls.url)::uuid = md5(v.url)::uuid AND urls.url = v.url
+  AND urls.lastmod IS DISTINCT FROM v.lastmod
+"""
+
+_UPSERT_SITEMAPS = """
+INSERT INTO sitemaps (url, kind, entries, left_out)
+SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[])
+ON CONFLICT ((md5(url)::uuid)) DO UPDATE SET kind = excluded.kind, entries = excluded.entries,
+    left_out = excluded.left_out
 """
 
 _HOST_TYPES = ["text", "float8", "text", "float8", "text", "text", "int", "int", "float8", "text",
@@ -141,10 +160,13 @@ async def save(
     if links:
         link_rows = [(src, dst, nofollow) for (src, dst), nofollow in sorted(links.items())]
         await conn.execute(_UPSERT_LINKS, *_columns(link_rows, 3))
-    found = [d for o in outcomes for d in o.discovered]
+    found = discovered(batch)
     new_hosts = {d.host for d in found}.difference(known_hosts)
     await add_hosts(conn, new_hosts)
     dropped = await upsert_urls(conn, found)
+    lastmods = sorted({d.url: d.lastmod for d in found if d.lastmod is not None}.items())
+    if lastmods:
+        await conn.execute(_KEEP_LASTMODS, *_columns(lastmods, 2))
     final = latest(outcomes)
     if final:
         states = await conn.fetch(
@@ -156,11 +178,11 @@ async def save(
     await relax(conn, dropped, max_depth)
     if batch.robots:
         robots = {r.origin: r for r in batch.robots}  # the last of an origin's wins
-        rows = [
-            (r.origin, r.host, r.status, r.body, r.error, r.fetched_at)
-            for r in (robots[key] for key in sorted(robots))
-        ]
+        rows = [robots_row(robots[key]) for key in sorted(robots)]
         await conn.execute(_UPSERT_ROBOTS, *_columns(rows, 6))
+    sitemaps = [(s.url, s.kind, s.entries, s.left_out) for s in sitemap_records(outcomes)]
+    if sitemaps:
+        await conn.execute(_UPSERT_SITEMAPS, *_columns(sitemaps, 4))
     await save_hosts(conn, run_id, batch.hosts)
     if pages:
         await conn.execute(
@@ -178,12 +200,15 @@ async def upsert_urls(conn: Any, found: Sequence[Discovered]) -> list[tuple[str,
     rows = shallowest(found)
     if not rows:
         return []
-    inserted = {row[0] for row in await conn.fetch(_INSERT_URLS, *_columns(rows, 7))}
+    inserted = {row[0] for row in await conn.fetch(_INSERT_URLS, *_columns(rows, 9))}
     known = [d for d in rows if d.url not in inserted]
     if not known:
         return []
-    nearer = [(d.url, d.depth, d.state, d.reason, d.discovered_from, d.redirects) for d in known]
-    lowered = await conn.fetch(_LOWER_URLS, *_columns(nearer, 6))
+    nearer = [
+        (d.url, d.depth, d.state, d.reason, d.discovered_from, d.redirects, d.sitemap)
+        for d in known
+    ]
+    lowered = await conn.fetch(_LOWER_URLS, *_columns(nearer, 7))
     return [(row[0], row[1]) for row in lowered if row[2] in ("done", "failed")]
 
 

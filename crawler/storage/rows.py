@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from ..records import Discovered, HostRecord, Outcome, utc_at
+from ..records import Discovered, HostRecord, Outcome, RobotsRecord, SitemapRecord, utc_at
 from .contract import Batch
 
 # The `hosts` columns a HostRecord carries, in its fields' order: HostRecord(*row).
@@ -71,6 +71,23 @@ def held_part(batch: Batch, held: dict[str, int]) -> tuple[Batch, list[Outcome]]
     robots = [r for r in batch.robots if r.host in held]
     hosts = [h for h in batch.hosts if h.host in held]
     return Batch(kept, robots, hosts), lost
+
+
+def discovered(batch: Batch) -> list[Discovered]:
+    """The URLs a batch found: its outcomes', and the sitemaps its robots.txt files name."""
+    found = [d for o in batch.outcomes for d in o.discovered]
+    found.extend(d for r in batch.robots for d in r.sitemaps)
+    return found
+
+
+def sitemap_records(outcomes: Iterable[Outcome]) -> list[SitemapRecord]:
+    """The sitemap documents read, one per URL (the last), sorted by URL."""
+    last = {o.sitemap.url: o.sitemap for o in outcomes if o.sitemap is not None}
+    return [last[url] for url in sorted(last)]
+
+
+def robots_row(r: RobotsRecord) -> tuple[object, ...]:
+    return (r.origin, r.host, r.status, r.body, r.error, r.fetched_at)
 
 
 def batch_hosts(batch: Batch) -> set[str]:

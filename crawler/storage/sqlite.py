@@ -133,7 +133,7 @@ class SQLiteStore:
         with translated("cannot read the frontier"):
             rows = await _fetch_all(
                 self._reader,
-                "SELECT id, url, host, depth, redirects FROM urls"
+                "SELECT id, url, host, depth, redirects, sitemap FROM urls"
                 " WHERE host = ? AND state = 'queued' ORDER BY depth, id LIMIT ?",
                 (host, limit + len(taken)),
             )

@@ -173,6 +173,17 @@ def _hosts_claims(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE hosts ADD COLUMN claims INTEGER NOT NULL DEFAULT 0")
 
 
+def _sitemaps(db: sqlite3.Connection) -> None:
+    # Sitemap documents are URLs of the frontier, marked by how deep in sitemap indexes they
+    # were found; entries keep their <lastmod>; each document read leaves a row (SPEC Sitemaps).
+    db.execute("ALTER TABLE urls ADD COLUMN sitemap INTEGER")
+    db.execute("ALTER TABLE urls ADD COLUMN lastmod TEXT")
+    db.execute(
+        "CREATE TABLE sitemaps (url TEXT PRIMARY KEY, kind TEXT NOT NULL,"
+        " entries INTEGER NOT NULL, left_out TEXT)"
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("initial", _initial),
     ("hosts-retry-after", _hosts_retry_after),
@@ -181,6 +192,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("hosts-owners", _hosts_owners),
     ("no-depth-trigger", _no_depth_trigger),
     ("hosts-claims", _hosts_claims),
+    ("sitemaps", _sitemaps),
 ]
 
 

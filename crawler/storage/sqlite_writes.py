@@ -20,24 +20,28 @@ from .rows import (
     batch_hosts,
     claimed,
     deeper_pages,
+    discovered,
     held_part,
     host_params,
     latest,
     least_depths,
     refound,
+    robots_row,
     run_is_gone,
+    sitemap_records,
     taken_over,
 )
 from .sqlite_thread import chunks, insert_rows, marks, transaction
 
 # A URL found again by a shorter path takes the smaller depth; one skipped as too deep is revived.
 _UPSERT_URLS = """
-INSERT INTO urls (url, host, depth, state, reason, discovered_from, redirects)
+INSERT INTO urls (url, host, depth, state, reason, discovered_from, redirects, sitemap, lastmod)
 VALUES {rows}
 ON CONFLICT (url) DO UPDATE SET
     depth = excluded.depth,
     discovered_from = excluded.discovered_from,
     redirects = excluded.redirects,
+    sitemap = excluded.sitemap,
     state = iif(urls.state = 'skipped' AND urls.reason = 'depth', excluded.state, urls.state),
     reason = iif(urls.state = 'skipped' AND urls.reason = 'depth', excluded.reason, urls.reason)
 WHERE excluded.depth < urls.depth
@@ -117,9 +121,10 @@ def save(db: sqlite3.Connection, batch: Batch, run_id: int, max_depth: int) -> l
         pages = [o.page for o in outcomes if o.page is not None]
         db.executemany(_INSERT_PAGE, [_page_params(p) for p in pages])
         insert_rows(db, _INSERT_LINKS, [link for o in outcomes for link in o.links])
-        found = [d for o in outcomes for d in o.discovered]
+        found = discovered(batch)
         _add_hosts(db, {d.host for d in found})
         dropped = upsert_urls(db, found)
+        _keep_lastmods(db, found)
         final = latest(outcomes)
         dropped += deeper_pages(final, _set_states(db, final))
         relax(db, dropped, max_depth)
@@ -127,8 +132,10 @@ def save(db: sqlite3.Connection, batch: Batch, run_id: int, max_depth: int) -> l
             db.executemany(
                 "INSERT OR REPLACE INTO robots (origin, host, status, body, error, fetched_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                [(r.origin, r.host, r.status, r.body, r.error, r.fetched_at) for r in batch.robots],
+                [robots_row(r) for r in batch.robots],
             )
+        sitemaps = [(s.url, s.kind, s.entries, s.left_out) for s in sitemap_records(outcomes)]
+        db.executemany("INSERT OR REPLACE INTO sitemaps VALUES (?, ?, ?, ?)", sitemaps)
         db.executemany(_SAVE_HOST, [(*host_params(h)[1:], h.host, run_id) for h in batch.hosts])
         if pages:
             db.execute(
@@ -161,6 +168,12 @@ def upsert_urls(db: sqlite3.Connection, found: Sequence[Discovered]) -> list[tup
             (top, *chunk),
         ).fetchall()
     return dropped
+
+
+def _keep_lastmods(db: sqlite3.Connection, found: Sequence[Discovered]) -> None:
+    """A sitemap's <lastmod> for its entries, whichever way they were found first."""
+    rows = [(d.lastmod, d.url, d.lastmod) for d in found if d.lastmod is not None]
+    db.executemany("UPDATE urls SET lastmod = ? WHERE url = ? AND lastmod IS NOT ?", rows)
 
 
 def relax(db: sqlite3.Connection, dropped: list[tuple[str, int]], max_depth: int) -> None:

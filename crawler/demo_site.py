@@ -5,8 +5,9 @@ ignored), so one loopback server plus `fetch.resolve` is a whole small web to cr
 is generated from a seed by `build_site()`, a pure model (host -> path -> `Resource`) that both
 the request handler and `expected_pages()` (the ground truth for tests) read, so the two can't
 disagree. It holds the cases a polite crawler must get right: many spellings of one URL,
-cross-host links, off-site links, robots.txt, a redirect, 404/500, non-HTML files, rel=nofollow
-and a noindex page. Every request is recorded in `app[REQUEST_LOG]` as it arrives.
+cross-host links, off-site links, robots.txt, a redirect, 404/500, non-HTML files (at URLs
+that look like pages, and at URLs whose extension says what they are, which a crawler with
+the default `skip_extensions` leaves alone), rel=nofollow and a noindex page. Every request is recorded in `app[REQUEST_LOG]` as it arrives.
 
 Run it with `crawler demo-site --port 8080` or `python -m crawler.demo_site --port 8080`.
 """
@@ -21,10 +22,12 @@ import socket
 import sys
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
+
+from .config import DEFAULT_SKIP_EXTENSIONS
 
 DEMO_HOSTS: tuple[str, ...] = ("docs.demo.test", "blog.demo.test", "shop.demo.test")
 ROBOTS_TXT = "User-agent: *\nDisallow: /private/\n"
@@ -147,13 +150,15 @@ def _host_pages(rng: random.Random, host: str, n: int) -> dict[str, Resource]:
         missing, broken, files, nofollow, noindex = rng.sample(range(1, n), 5)
         links[missing].append(to("/missing"))  # not in the model: 404
         links[broken].append(to("/broken"))
-        links[files] += [to("/files/report.pdf"), to("/logo.png")]
+        links[files] += [to("/files/report"), to("/logo"), to("/files/report.pdf"), to("/logo.png")]
         links[nofollow].append(to("/nofollow-target", nofollow=True))
         links[noindex].append(to("/noindex"))
         pages["/moved"] = Resource(status=301, links=(to("/page/3"),))
         pages["/broken"] = Resource(status=500, content_type="text/plain", body=b"error\n")
-        pages["/files/report.pdf"] = Resource(content_type="application/pdf", body=PDF_BYTES)
-        pages["/logo.png"] = Resource(content_type="image/png", body=PNG_BYTES)
+        for path in ("/files/report", "/files/report.pdf"):
+            pages[path] = Resource(content_type="application/pdf", body=PDF_BYTES)
+        for path in ("/logo", "/logo.png"):
+            pages[path] = Resource(content_type="image/png", body=PNG_BYTES)
         pages["/nofollow-target"] = html_page("Only linked with rel=nofollow", [to("/")])
         pages["/noindex"] = html_page("Not for the index", [to("/"), to("/page/1")], noindex=True)
     name = host.split(".")[0].capitalize()
@@ -253,15 +258,17 @@ def expected_pages(
     max_depth: int | None = None,
     obey_robots: bool = True,
     follow_nofollow: bool = False,
+    skip_extensions: Collection[str] = DEFAULT_SKIP_EXTENSIONS,
 ) -> dict[str, int]:
     """Ground truth: normalized URL -> BFS depth of every URL a correct crawler with
     allowed_domains = ["demo.test"] and the given max_depth fetches when seeded with
     http://docs.demo.test:{port}/ .
 
-    Computed from the site model, not by crawling. It includes the 404, 500, PDF, PNG and the
-    redirect URL itself (a redirect's target is queued at the *same* depth as the redirect);
-    it excludes robots.txt, robots-disallowed paths (when obey_robots), rel=nofollow-only
-    targets (unless follow_nofollow) and every host but the demo hosts. URLs are normalized:
+    Computed from the site model, not by crawling. It includes the 404, 500, the PDF and PNG
+    at page-like URLs and the redirect URL itself (a redirect's target is queued at the *same*
+    depth as the redirect); it excludes robots.txt, robots-disallowed paths (when obey_robots),
+    rel=nofollow-only targets (unless follow_nofollow), links to files of `skip_extensions`
+    and every host but the demo hosts. URLs are normalized:
     http://docs.demo.test:{port}/page/3 (no fragment, no dot-segments, unreserved characters
     decoded, port 80 dropped).
     """
@@ -286,6 +293,9 @@ def expected_pages(
             if target is None or (link.nofollow and not follow_nofollow):
                 continue
             if obey_robots and target[1].startswith("/private/"):
+                continue
+            name = target[1].rsplit("/", 1)[-1]
+            if "." in name and name.rpartition(".")[2].lower() in skip_extensions:
                 continue
             if depth[node] + hop < depth.get(target, sys.maxsize):
                 depth[target] = depth[node] + hop

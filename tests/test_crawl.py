@@ -115,7 +115,10 @@ async def test_pages_hold_status_title_links_and_body(
     assert by_url[base + "/moved"][5] == base + "/page/3"
     assert by_url[base + "/missing"][0] == 404
     assert by_url[base + "/broken"][0] == 500
-    assert by_url[base + "/files/report.pdf"][1] == "application/pdf"
+    assert by_url[base + "/files/report"][1] == "application/pdf"
+    assert by_url[base + "/logo"][1] == "image/png"
+    skipped = rows(config, "SELECT url FROM urls WHERE reason = 'extension' ORDER BY url")
+    assert skipped == [(base + "/files/report.pdf",), (base + "/logo.png",)]
     assert by_url[base + "/noindex"][0] == 200
     assert by_url[base + "/noindex"][3] is None  # noindex: body not stored
     # Links: one row per distinct target of each page, whatever its spellings there (the
@@ -146,7 +149,8 @@ async def test_max_depth_limits_the_crawl(
     assert stored == expected_pages(port=demo_server.port, max_depth=2)
     too_deep = rows(config, "SELECT depth, state, reason FROM urls WHERE depth > 2")
     assert too_deep
-    assert set(too_deep) == {(3, "skipped", "depth")}
+    assert set(too_deep) <= {(3, "skipped", "depth"), (3, "skipped", "extension")}
+    assert (3, "skipped", "depth") in too_deep
 
 
 async def test_scope_default_is_the_seed_host(

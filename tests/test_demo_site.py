@@ -97,8 +97,10 @@ async def test_redirect(client: Client) -> None:
         pytest.param("/missing", 404, "text/plain", b"not found", id="404"),
         pytest.param("/no/such/page", 404, "text/plain", b"not found", id="unknown-path"),
         pytest.param("/broken", 500, "text/plain", b"", id="500"),
-        pytest.param("/files/report.pdf", 200, "application/pdf", b"%PDF-", id="pdf"),
-        pytest.param("/logo.png", 200, "image/png", b"\x89PNG\r\n\x1a\n", id="png"),
+        pytest.param("/files/report", 200, "application/pdf", b"%PDF-", id="pdf"),
+        pytest.param("/files/report.pdf", 200, "application/pdf", b"%PDF-", id="pdf-named"),
+        pytest.param("/logo", 200, "image/png", b"\x89PNG\r\n\x1a\n", id="png"),
+        pytest.param("/logo.png", 200, "image/png", b"\x89PNG\r\n\x1a\n", id="png-named"),
     ],
 )
 async def test_special_resources(
@@ -183,7 +185,7 @@ async def crawl(client: Client) -> dict[str, int]:
 async def test_expected_pages_matches_the_served_site(client: Client) -> None:
     assert client.port is not None
     crawled = await crawl(client)
-    expected = expected_pages(port=client.port)
+    expected = expected_pages(port=client.port, skip_extensions=())  # this crawl skips none
     assert crawled == expected
     hosts = {URL(u).host for u in expected}
     assert hosts == set(DEMO_HOSTS)
@@ -193,8 +195,10 @@ async def test_expected_pages_matches_the_served_site(client: Client) -> None:
 def test_expected_pages_contents() -> None:
     full = expected_pages(port=8080)
     docs = "http://docs.demo.test:8080"
-    for path in ("/missing", "/broken", "/files/report.pdf", "/logo.png", "/noindex"):
+    for path in ("/missing", "/broken", "/files/report", "/logo", "/noindex"):
         assert docs + path in full
+    assert docs + "/files/report.pdf" not in full  # skip_extensions
+    assert docs + "/files/report.pdf" in expected_pages(port=8080, skip_extensions=())
     assert full[docs + "/"] == 0
     assert full[docs + "/moved"] == full[docs + "/page/3"] == 1  # the redirect hop is free
     assert not any("/private/" in u or "nofollow-target" in u for u in full)

@@ -7,7 +7,8 @@ the request handler and `expected_pages()` (the ground truth for tests) read, so
 disagree. It holds the cases a polite crawler must get right: many spellings of one URL,
 cross-host links, off-site links, robots.txt, a redirect, 404/500, non-HTML files (at URLs
 that look like pages, and at URLs whose extension says what they are, which a crawler with
-the default `skip_extensions` leaves alone), rel=nofollow and a noindex page. Every request is recorded in `app[REQUEST_LOG]` as it arrives.
+the default `skip_extensions` leaves alone), rel=nofollow and a noindex page. Every request
+is recorded in `app[REQUEST_LOG]` as it arrives.
 
 Run it with `crawler demo-site --port 8080` or `python -m crawler.demo_site --port 8080`.
 """

@@ -44,6 +44,8 @@ class CrawlConfig:
     concurrency: int = 16
     max_query_variants: int = 1000
     skip_extensions: tuple[str, ...] = DEFAULT_SKIP_EXTENSIONS
+    sitemaps: tuple[str, ...] = ()
+    robots_sitemaps: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +199,8 @@ def _check(config: Config, reader: _Reader) -> None:
         raise reader.error("crawl.seeds", "missing: give at least one http or https URL")
     for seed in crawl.seeds:
         _check_url(reader, "crawl.seeds", seed)
+    for sitemap in crawl.sitemaps:
+        _check_url(reader, "crawl.sitemaps", sitemap)
     for key in ("include", "exclude"):
         for pattern in getattr(crawl, key):
             try:

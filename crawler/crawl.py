@@ -17,14 +17,10 @@ import contextlib
 import dataclasses
 import functools
 import logging
-import multiprocessing
 import time
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from .config import Config
 from .errors import StoreError
@@ -34,9 +30,13 @@ from .frontier import Frontier
 from .hosts import PageTask, RobotsTask
 from .lag import LoopLag
 from .parse import parse_html
+from .parse_pool import ParsePool
 from .progress import Progress, Reporter
 from .records import Discovered, Outcome
 from .robots import MAX_ROBOTS_BYTES, RobotsRules, rules_from_status
+from .sitemap_urls import configured_sitemaps, sitemap_outcome
+from .sitemaps import MAX_BYTES as SITEMAP_BYTES
+from .sitemaps import Sitemap, read_sitemap
 from .skips import Scope
 from .storage import ResumeState, Storage, open_store
 from .urls import host_key, normalize
@@ -99,7 +99,7 @@ class Crawler:
         async with contextlib.AsyncExitStack() as stack:
             store = await stack.enter_async_context(open_store(self.config))
             fetcher = await stack.enter_async_context(Fetcher(self.config))
-            parse_pool = stack.enter_context(_ParsePool())
+            parse_pool = stack.enter_context(ParsePool())
             resume = await store.start_run(
                 self._seeds(), self.config.crawl.max_depth, self.config.lease
             )
@@ -128,7 +128,7 @@ class Crawler:
         )
 
     async def _crawl(
-        self, store: Storage, fetcher: Fetcher, parse_pool: _ParsePool, resume: ResumeState
+        self, store: Storage, fetcher: Fetcher, parse_pool: ParsePool, resume: ResumeState
     ) -> Frontier:
         writer: Writer
         frontier = Frontier(
@@ -178,12 +178,13 @@ class Crawler:
         return "limit" if frontier.limit_reached else "finished"
 
     def _seeds(self) -> list[Discovered]:
+        """The seeds, and the sitemaps of crawl.sitemaps."""
         seeds = []
         for seed in self.config.crawl.seeds:
             url = normalize(seed)
             if url is not None:
                 seeds.append(Discovered(str(url), host_key(url), 0, "queued"))
-        return seeds
+        return seeds + configured_sitemaps(self.config.crawl.sitemaps)
 
     async def _deadline(self, started_at: float) -> None:
         """Stop the crawl when max_duration has passed since the crawl's runs began (all the
@@ -202,7 +203,7 @@ class Crawler:
 
 
 async def _parse_robots(
-    pool: _ParsePool, status: int | None, body: bytes | None, token: str, expires: float
+    pool: ParsePool, status: int | None, body: bytes | None, token: str, expires: float
 ) -> RobotsRules | None:
     """The frontier's robots.txt parser: small files at once, big ones in the parse process."""
     if body is None or len(body) <= BIG_ROBOTS:
@@ -219,7 +220,7 @@ class _Worker:
         frontier: Frontier,
         fetcher: Fetcher,
         extraction: _Extraction,
-        parse_pool: _ParsePool,
+        parse_pool: ParsePool,
         extracted_in: Counter[ExtractedIn],
     ):
         self._frontier = frontier
@@ -242,7 +243,28 @@ class _Worker:
             else:
                 await self._page(task)
 
+    async def _sitemap(self, task: PageTask) -> None:
+        max_bytes = max(self._max_bytes, SITEMAP_BYTES)  # sitemaps.org allows 50 MB
+        response = await self._fetcher.get(task.url.url, max_bytes=max_bytes)
+        if self._frontier.page_done(task, response):
+            return  # retried later, when politeness allows
+        try:
+            outcome = await sitemap_outcome(task.url, response, self._extractor, self._read)
+        except Exception as exc:
+            outcome = _failed_outcome(self._extractor, task, response, exc)
+        await self._extraction.writer.put(outcome)
+
+    async def _read(self, body: bytes) -> Sitemap:
+        """A sitemap parsed in a thread, or in the parse process if it is big or compressed
+        (a few MB of gzip can be 50 MB of XML)."""
+        if len(body) <= BIG_ROBOTS and not body.startswith(b"\x1f\x8b"):
+            return await asyncio.to_thread(read_sitemap, body)
+        return await self._parse_pool.run(read_sitemap, body)
+
     async def _page(self, task: PageTask) -> None:
+        if task.url.sitemap is not None:
+            await self._sitemap(task)
+            return
         response = await self._fetcher.get(
             task.url.url, max_bytes=self._max_bytes, read_body=self._store_body
         )
@@ -330,55 +352,3 @@ def _failed_outcome(
     logger.exception("extracting %s failed", task.url.url, exc_info=exc)
     failed = dataclasses.replace(response, body=b"", error=f"extract: {exc!r}")
     return extractor.outcome(task.url, failed, None)
-
-
-class _ParsePool:
-    """A one-process pool for parsing big pages and big robots.txt files, started on first
-    use, shut down on exit.
-
-    Fault handling: if the process dies (killed, out of memory), the page it was given is
-    parsed once more in a fresh process; if that one dies too, the page is the cause and its
-    row gets the error. Later pages get a fresh process either way.
-    """
-
-    def __init__(self) -> None:
-        self._pool: ProcessPoolExecutor | None = None
-        self._broken: list[ProcessPoolExecutor] = []
-        self.restarts = 0
-
-    def __enter__(self) -> _ParsePool:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        for pool in [*self._broken, *([self._pool] if self._pool else [])]:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    async def run(self, fn: Callable[..., _T], *args: Any) -> _T:
-        """fn(*args) in the process (fn and args pickled: a module-level function)."""
-        try:
-            return await self._call(fn, *args)
-        except BrokenProcessPool:
-            logger.warning("the page-parsing process died; parsing the page in a new one")
-            return await self._call(fn, *args)
-
-    async def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
-        pool = self._current()
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(pool, fn, *args)
-        except BrokenProcessPool:
-            self._retire(pool)
-            raise
-
-    def _current(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            # spawn, not fork: this process has threads (the writer, asyncio.to_thread).
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        return self._pool
-
-    def _retire(self, pool: ProcessPoolExecutor) -> None:
-        """Forget a broken pool (shut down on exit: joining its threads here would block)."""
-        if pool is self._pool:
-            self._pool = None
-            self._broken.append(pool)
-            self.restarts += 1

@@ -41,7 +41,7 @@ class Extractor:
 
     def __init__(self, config: Config, scope: Scope) -> None:
         self._config = config
-        self._scope = scope
+        self.scope = scope
         self._token = config.politeness.robots_token
         self._targets = LinkTargets()
         self._known = KnownURLs()
@@ -151,7 +151,7 @@ class Extractor:
         if rules.nofollow:
             return links, []
         depth = queued.depth + 1
-        scope, known = self._scope, self._known
+        scope, known = self.scope, self._known
         discovered = []
         for n, (url, (host, nofollow)) in enumerate(targets.items(), 1):
             if n % LINKS_PER_STEP == 0:
@@ -167,11 +167,11 @@ class Extractor:
     def _redirect(self, queued: QueuedURL, target: URL) -> list[Discovered]:
         """A redirect's target is queued like a link at the same depth, counting the hop."""
         host = host_key(target)
-        if not self._scope.allows_host(host):
+        if not self.scope.allows_host(host):
             return []
         key = str(target)
         hops = queued.redirects + 1
-        reason = self._scope.skip_reason(key, queued.depth)
+        reason = self.scope.skip_reason(key, queued.depth)
         if reason is None and hops > self._config.fetch.max_redirects:
             reason = "redirects"
         return [_discovered(key, host, queued.depth, reason, queued.url, hops)]

@@ -31,6 +31,7 @@ from .leases import Leases, renew_every
 from .politeness import HostSlot
 from .records import HostRecord, Outcome, QueuedURL, RobotsRecord, utc_at
 from .robots import RobotsFetch, RobotsLife, RobotsParser, RobotsRules, parse_in_thread
+from .sitemap_urls import named_sitemaps
 from .skips import SkipRules
 from .storage import ResumeState, Storage
 from .urls import host_key, origin
@@ -383,8 +384,11 @@ class Frontier:
             self._schedule(self._hosts[waiting])
         self._wake.set()
         body = response.body if rules.status == "ok" else None
+        named = named_sitemaps(key, rules, self._skips.scope, self._config.crawl.robots_sitemaps)
         await self._emit(
-            RobotsRecord(key, name, response.status, body, response.error, slot.robots_fetched_at)
+            RobotsRecord(
+                key, name, response.status, body, response.error, slot.robots_fetched_at, named
+            )
         )
 
     # -- the heap of hosts ------------------------------------------------------------------

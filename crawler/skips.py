@@ -3,9 +3,10 @@ comes. Pure: no I/O.
 
 At discovery (a link, a redirect's target, a seed), `Scope` keeps out other domains (they stay
 in `links` only) and gives the reasons a URL on an allowed domain is recorded as skipped:
-`too-long`, `exclude`, `include`, `extension` (a link to a file of `skip_extensions`: seeds
-and their redirects are fetched whatever their name, the user asked for them), `depth`, `trap`
-(a repeated path segment). At dequeue, just
+`too-long`, `exclude`, `include`, `extension` (a file of `skip_extensions`; seeds are fetched
+whatever their name: the user asked for them), `depth`, `trap` (a repeated path segment).
+Sitemap documents are asked only what concerns every request (the domain, robots.txt, the
+host's limits): the rules above are for pages. At dequeue, just
 before the request, `SkipRules.at_dequeue` asks the scope again (a resumed crawl's config may
 have narrowed it since the URL was queued: `domain` and the reasons above), then what only the
 frontier knows: `max-pages` (per host), `robots-unreachable`, `crawl-delay`, `robots`, and
@@ -25,6 +26,7 @@ from yarl import URL
 from .config import Config, CrawlConfig
 from .records import QueuedURL
 from .robots import RobotsRules
+from .urls import normalize
 
 
 class Scope:
@@ -38,6 +40,7 @@ class Scope:
         self._max_depth = crawl.max_depth
         self._max_url_length = crawl.max_url_length
         self._extensions = frozenset(e.strip(".").lower() for e in crawl.skip_extensions)
+        self._seeds = frozenset(str(url) for url in map(normalize, crawl.seeds) if url is not None)
         self._host_allowed: dict[str, bool] = {}
 
     def allows_host(self, host: str) -> bool:
@@ -57,7 +60,7 @@ class Scope:
             return "exclude"
         if self._include is not None and not self._include.search(url):
             return "include"
-        if depth and self._extensions and _extension(url) in self._extensions:
+        if self._extensions and _extension(url) in self._extensions and url not in self._seeds:
             return "extension"
         if depth > self._max_depth:
             return "depth"
@@ -113,9 +116,10 @@ class SkipRules:
         `host_pages`: pages fetched from its host so far; `rules`: its origin's robots.txt."""
         if not self.scope.allows_host(queued.host):
             return "domain"
-        reason = self.scope.skip_reason(queued.url, queued.depth)
-        if reason is not None:
-            return reason
+        if queued.sitemap is None:
+            reason = self.scope.skip_reason(queued.url, queued.depth)
+            if reason is not None:
+                return reason
         if self._per_host and host_pages >= self._per_host:
             return "max-pages"
         if rules.status == "unreachable":

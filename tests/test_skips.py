@@ -61,7 +61,9 @@ def test_scope_skip_reason(crawl: dict[str, object], url: str, depth: int, reaso
         pytest.param({}, "http://site.test/a.pdf", 1, "extension", id="pdf"),
         pytest.param({}, "http://site.test/img/A.PNG?size=2", 1, "extension", id="upper-query"),
         pytest.param({}, "http://site.test/dist/x.tar.gz", 1, "extension", id="last-dot"),
-        pytest.param({}, "http://site.test/a.pdf", 0, None, id="seed-depth"),
+        pytest.param({}, "http://site.test/a.pdf", 0, "extension", id="depth-0"),
+        pytest.param({"seeds": ["http://site.test/a.PDF"]}, "http://site.test/a.PDF", 0, None,
+                     id="a-seed"),
         pytest.param({}, "http://site.test/a.html", 1, None, id="html"),
         pytest.param({}, "http://site.test/v1.2/", 1, None, id="dot-in-directory"),
         pytest.param({}, "http://site.test/s?f=a.pdf", 1, None, id="dot-in-query"),
@@ -132,3 +134,14 @@ def test_query_variants_are_counted_only_for_urls_otherwise_fetched() -> None:
     assert rules.at_dequeue(_queued("http://site.test/s?x=1"), 0, disallow) == "robots"
     assert rules.at_dequeue(_queued("http://site.test/s?y=1"), 0, ALLOW) is None
     assert rules.at_dequeue(_queued("http://site.test/s?y=2"), 0, ALLOW) == "trap"
+
+
+def test_sitemaps_are_asked_only_what_every_request_is() -> None:
+    rules = _rules(include=["/docs/"], max_pages_per_host=3)
+    sitemap = QueuedURL(1, "http://site.test/sitemap.xml.gz", "site.test", 0, sitemap=0)
+    disallow = parse_rules(b"User-agent: *\nDisallow: /sitemap\n", "crawler", 1.0)
+    assert rules.at_dequeue(sitemap, 0, ALLOW) is None  # not include's, not extension's
+    assert rules.at_dequeue(sitemap, 0, disallow) == "robots"
+    assert rules.at_dequeue(sitemap, 3, ALLOW) == "max-pages"
+    page = QueuedURL(2, "http://site.test/sitemap.xml.gz", "site.test", 0)
+    assert rules.at_dequeue(page, 0, ALLOW) == "include"

@@ -6,8 +6,8 @@ URL or content type say). The root element decides the kind: `<urlset>` lists pa
 `<sitemap>`. Elements count in the sitemaps.org namespace (http or https) or in none, and only
 `<loc>` and `<lastmod>` directly inside an entry directly inside the root (an `<image:loc>` is
 no page). A document that does not start with `<` (after a UTF-8 BOM and whitespace) is plain
-text: each line that starts with http:// or https:// (any case) is a page. Text is stripped, an empty
-`<loc>` skipped; URLs are neither normalized nor deduplicated (the caller's job).
+text: each line that starts with http:// or https:// (any case) is a page. Text is stripped,
+an empty `<loc>` skipped; URLs are neither normalized nor deduplicated (the caller's job).
 
 Reading streams: gzip is inflated CHUNK bytes at a time, each piece parsed by expat as it comes;
 neither the inflated document nor a tree of it is ever held. Reading may stop early, keeping

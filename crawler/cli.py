@@ -1,4 +1,4 @@
-"""The `crawler` command: crawl, resume, stats, query, demo-site.
+"""The `crawler` command: crawl, resume, recrawl, stats, query, demo-site.
 
 User errors (bad config, missing file, bad SQL) print one line and exit 2; a crawl stopped by
 SIGINT or SIGTERM exits 130 or 143 and can be resumed. Anything else that escapes is a bug and
@@ -23,7 +23,7 @@ from .processes import config_path, run_processes
 from .progress import Reporter
 from .query import FORMATS, run_query
 from .readers import open_reader, require_tables, shown
-from .stats import format_hosts, format_stats, read_stats
+from .stats import format_hosts, format_pass, format_stats, read_pass, read_stats
 
 if TYPE_CHECKING:
     from .crawl import Crawler, RunResult
@@ -64,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
         )
         command.set_defaults(run=run)
 
+    text = "visit again every page the database holds, asking what changed"
+    recrawl = commands.add_parser("recrawl", help=text, description=text)
+    recrawl.add_argument("config", nargs="?", default="config.toml", metavar="CONFIG")
+    recrawl.add_argument("--quiet", action="store_true", help="no progress output")
+    recrawl.set_defaults(run=_recrawl)
+
     stats = commands.add_parser("stats", help="summarize a crawl database")
     stats.add_argument("db", metavar="DB", help="an SQLite file, or a postgresql:// URL")
     stats.add_argument("--hosts", action="store_true", help="per-host politeness table")
@@ -93,12 +99,24 @@ def _crawl(args: argparse.Namespace) -> int:
 
 def _resume(args: argparse.Namespace) -> int:
     config = Config.load(args.config)
-    db: str | Path = config.storage.url or config.storage.path
+    db = config.database
     if isinstance(db, Path) and not db.exists():
         raise UsageError(f"{db}: no crawl database to resume (run `crawler crawl` first)")
     if _queued(db) == 0:
         raise UsageError(f"{shown(db)}: holds no unfinished crawl: nothing is queued")
     return _crawl(args)
+
+
+def _recrawl(args: argparse.Namespace) -> int:
+    config = Config.load(args.config)
+    db = config.database
+    if isinstance(db, Path) and not db.exists():
+        raise UsageError(f"{db}: no crawl database to recrawl (run `crawler crawl` first)")
+    with open_reader(db) as reader:
+        require_tables(reader, ("pages",))
+        if not reader.fetch_all("SELECT 1 FROM pages LIMIT 1"):
+            raise UsageError(f"{shown(db)}: holds no fetched page to recrawl")
+    return _run_crawl(config, args, recrawl=True)
 
 
 def _queued(db: str | Path) -> int:
@@ -118,14 +136,14 @@ def _log_to_stderr(quiet: bool) -> None:
     )
 
 
-def _run_crawl(config: Config, args: argparse.Namespace) -> int:
+def _run_crawl(config: Config, args: argparse.Namespace, *, recrawl: bool = False) -> int:
     _log_to_stderr(args.quiet)
     reporter = None if args.quiet else Reporter()
     # Imported here, not above: `query` and `stats` need no HTTP client, and the process that
     # parses big pages re-imports this module on start (multiprocessing's spawn).
     from .crawl import Crawler
 
-    crawler = Crawler(config, reporter=reporter)
+    crawler = Crawler(config, reporter=reporter, recrawl=recrawl)
     _tune_gc()
     result, stopped_by = asyncio.run(_run_with_signals(crawler))
     for signum in EXIT_SIGNAL:  # the crawl is over: a late Ctrl-C must not kill the exit
@@ -143,12 +161,15 @@ def _run_crawl(config: Config, args: argparse.Namespace) -> int:
             f" → {config.storage.path}",
             file=sys.stderr,
         )
-        if result.pages == 0 and result.outcome == "finished":
+        if result.pages == 0 and result.outcome == "finished" and result.pass_number == 1:
             print(
                 f"crawler: nothing was left to crawl in {config.storage.path}; to crawl again,"
-                " delete it or set another storage.path",
+                " delete it or set another storage.path, or run `crawler recrawl`",
                 file=sys.stderr,
             )
+    if result.pass_number > 1:  # a recrawl's pass, or one resumed: what changed, one line
+        changes = format_pass(read_pass(config.database, result.pass_number))
+        print(f"pass {result.pass_number}: {changes}")
     return 0
 
 

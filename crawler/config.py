@@ -91,6 +91,11 @@ class Config:
     source: Path = Path("config.toml")
 
     @property
+    def database(self) -> str | Path:
+        """Where the crawl is: the PostgreSQL URL (storage.url), else the SQLite file."""
+        return self.storage.url or self.storage.path
+
+    @property
     def lease(self) -> float:
         """Seconds a run holds its hosts without renewing them: storage.lease; with SQLite,
         where one process crawls and the lease is only bookkeeping, at least two timeouts."""

@@ -72,13 +72,17 @@ class RunResult:
     lag_p99: float = 0.0  # event-loop lag, seconds
     lag_max: float = 0.0
     extracted_in: dict[ExtractedIn, int] = field(default_factory=dict)  # pages by where
+    pass_number: int = 1  # the pass this run worked on (a recrawl starts the next one)
 
 
 class Crawler:
     """One crawl run over the database named by `config`; `run()` once, `stop()` any time."""
 
-    def __init__(self, config: Config, *, reporter: Reporter | None = None) -> None:
+    def __init__(
+        self, config: Config, *, reporter: Reporter | None = None, recrawl: bool = False
+    ) -> None:
         self.config = config
+        self._recrawl = recrawl  # start a new pass over the pages fetched before
         self._reporter = reporter
         self._stop_requested = asyncio.Event()
         self._stop_reason: RunOutcome = "interrupted"
@@ -101,7 +105,7 @@ class Crawler:
             fetcher = await stack.enter_async_context(Fetcher(self.config))
             parse_pool = stack.enter_context(ParsePool())
             resume = await store.start_run(
-                self._seeds(), self.config.crawl.max_depth, self.config.lease
+                self._seeds(), self.config.crawl.max_depth, self.config.lease, self._recrawl
             )
             ended = "interrupted"  # what `runs` records if this run is cancelled
             try:
@@ -124,8 +128,9 @@ class Crawler:
         lag = self._lag
         logger.info("event-loop lag: p99 %.1f ms, max %.1f ms", lag.p99 * 1000, lag.max * 1000)
         return RunResult(
-            outcome, frontier.pages_started, seconds, lag.p99, lag.max, dict(self._extracted_in)
-        )
+            outcome, frontier.pages_started, seconds, lag.p99, lag.max, dict(self._extracted_in),
+            resume.pass_number,
+        )  # fmt: skip
 
     async def _crawl(
         self, store: Storage, fetcher: Fetcher, parse_pool: ParsePool, resume: ResumeState
@@ -245,7 +250,10 @@ class _Worker:
 
     async def _sitemap(self, task: PageTask) -> None:
         max_bytes = max(self._max_bytes, SITEMAP_BYTES)  # sitemaps.org allows 50 MB
-        response = await self._fetcher.get(task.url.url, max_bytes=max_bytes)
+        response = await self._fetcher.get(
+            task.url.url, max_bytes=max_bytes, etag=task.url.etag,
+            last_modified=task.url.last_modified,
+        )  # fmt: skip
         if self._frontier.page_done(task, response):
             return  # retried later, when politeness allows
         try:
@@ -266,8 +274,9 @@ class _Worker:
             await self._sitemap(task)
             return
         response = await self._fetcher.get(
-            task.url.url, max_bytes=self._max_bytes, read_body=self._store_body
-        )
+            task.url.url, max_bytes=self._max_bytes, read_body=self._store_body,
+            etag=task.url.etag, last_modified=task.url.last_modified,
+        )  # fmt: skip
         if self._frontier.page_done(task, response):
             return  # retried later, when politeness allows
         body = response.body

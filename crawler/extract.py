@@ -7,6 +7,7 @@ stored already (`KnownURLs`).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Generator
 from typing import Literal, NamedTuple, TypeVar
@@ -110,6 +111,7 @@ class Extractor:
         rules: PageRules,
     ) -> PageRecord:
         keep_body = self._config.storage.store_body and not rules.noindex and response.body
+        not_modified = response.status == 304  # the stored version's validators stand
         return PageRecord(
             url=queued.url,
             host=queued.host,
@@ -124,6 +126,10 @@ class Extractor:
             elapsed_ms=response.elapsed_ms,
             error=response.error,
             location=location,
+            etag=response.etag or (queued.etag if not_modified else None),
+            last_modified=response.last_modified
+            or (queued.last_modified if not_modified else None),
+            sha256=hashlib.sha256(response.body).hexdigest() if response.status else None,
         )
 
     def _links(

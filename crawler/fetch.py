@@ -44,6 +44,8 @@ class Response:
     elapsed_ms: int
     answered_at: float  # time.monotonic() when the headers arrived, or the request failed
     error: str | None = None
+    etag: str | None = None  # the validators the response carried (a recrawl sends them back)
+    last_modified: str | None = None
 
     @property
     def retryable(self) -> bool:
@@ -113,13 +115,28 @@ class Fetcher:
     ) -> None:
         await self._session.close()
 
-    async def get(self, url: str, *, max_bytes: int, read_body: bool = True) -> Response:
-        """One GET of `url`; at most `max_bytes` of decompressed body are read."""
+    async def get(
+        self,
+        url: str,
+        *,
+        max_bytes: int,
+        read_body: bool = True,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> Response:
+        """One GET of `url`; at most `max_bytes` of decompressed body are read. `etag` and
+        `last_modified`, a stored version's validators, make it conditional (a 304 if the
+        version is current)."""
         started = time.monotonic()
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
         try:
             # The URL is normalized already: sent as it is, not parsed and re-encoded again.
             target = URL(url, encoded=True)
-            async with self._session.get(target, allow_redirects=False) as resp:
+            async with self._session.get(target, allow_redirects=False, headers=headers) as resp:
                 answered_at = time.monotonic()
                 html = _media_type(resp) in ("text/html", "application/xhtml+xml", None)
                 body, truncated = b"", False
@@ -167,6 +184,8 @@ def _response(
         truncated=truncated,
         elapsed_ms=round((time.monotonic() - started) * 1000),
         answered_at=answered_at,
+        etag=headers.get("ETag"),
+        last_modified=headers.get("Last-Modified"),
     )
 
 

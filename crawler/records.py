@@ -45,6 +45,8 @@ class QueuedURL:
     depth: int
     redirects: int = 0  # redirect hops that led here
     sitemap: int | None = None  # a sitemap document: how deep in sitemap indexes; None: a page
+    etag: str | None = None  # validators of the version stored (a recrawl asks if it changed)
+    last_modified: str | None = None
     attempts: int = 0  # tries so far in this process (a retry is the same fetch)
     claim: int = 0  # the claim of its host it was taken under (storage checks it at save)
 
@@ -88,6 +90,13 @@ class PageRecord:
     elapsed_ms: int
     error: str | None
     location: str | None
+    etag: str | None = None
+    last_modified: str | None = None
+    sha256: str | None = None  # of the body as fetched (stored or not): what a recrawl compares
+
+
+# What a fetch of a page was, against the version stored before (`fetches.change`).
+Change = Literal["new", "changed", "unchanged", "gone"]
 
 
 @dataclass(slots=True)

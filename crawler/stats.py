@@ -39,6 +39,18 @@ class Run:
 
 
 @dataclass(frozen=True, slots=True)
+class Pass:
+    """What the page fetches of one pass found (`fetches.change`)."""
+
+    number: int
+    new: int
+    changed: int
+    unchanged: int
+    gone: int
+    no_answer: int
+
+
+@dataclass(frozen=True, slots=True)
 class Stats:
     """What `crawler stats` reports about one database."""
 
@@ -53,6 +65,7 @@ class Stats:
     errors: int
     duration: float  # seconds
     runs: tuple[Run, ...]
+    passes: tuple[Pass, ...] = ()  # shown once there was a recrawl
 
     @property
     def pages_per_second(self) -> float | None:
@@ -107,7 +120,33 @@ def _read(db: Reader, name: str) -> Stats:
         errors=errors,
         duration=_duration(db, runs),
         runs=runs,
+        passes=_passes(db, least=2),
     )
+
+
+def read_pass(db: str | Path, number: int) -> Pass:
+    """What the fetches of pass `number` of the crawl database `db` found."""
+    with open_reader(db) as reader:
+        found = [p for p in _passes(reader, least=1) if p.number == number]
+    return found[0] if found else Pass(number, 0, 0, 0, 0, 0)
+
+
+def _passes(db: Reader, least: int) -> tuple[Pass, ...]:
+    """Every pass's counts, if there are `least` passes or more."""
+    if "fetches" not in db.tables():  # a database no crawler of this version opened yet
+        return ()
+    counts: dict[int, dict[str | None, int]] = {}
+    for number, change, n in db.fetch_all(
+        "SELECT pass, change, count(*) FROM fetches GROUP BY pass, change"
+    ):
+        counts.setdefault(number, {})[change] = n
+    if len(counts) < least:
+        return ()
+    return tuple(
+        Pass(n, c.get("new", 0), c.get("changed", 0), c.get("unchanged", 0), c.get("gone", 0),
+             c.get(None, 0))
+        for n, c in sorted(counts.items())
+    )  # fmt: skip
 
 
 def _duration(db: Reader, runs: tuple[Run, ...]) -> float:
@@ -166,7 +205,15 @@ def format_stats(stats: Stats) -> str:
     if len(stats.runs) > len(shown):
         runs.insert(0, f"({len(stats.runs) - len(shown)} older runs not shown)")
     lines += [("  runs       " if i == 0 else " " * 13) + text for i, text in enumerate(runs)]
+    passes = [f"{p.number}: {format_pass(p)}" for p in stats.passes]
+    lines += [("  passes     " if i == 0 else " " * 13) + text for i, text in enumerate(passes)]
     return "\n".join(lines) + "\n"
+
+
+def format_pass(p: Pass) -> str:
+    """`N new, N changed, N unchanged, N gone` (and how many got no answer, if any)."""
+    line = f"{p.new} new, {p.changed} changed, {p.unchanged} unchanged, {p.gone} gone"
+    return line + (f", {p.no_answer} without an answer" if p.no_answer else "")
 
 
 def _run(run: Run) -> str:

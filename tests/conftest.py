@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
+from backends import Backend
 
 from crawler.config import Config
 from crawler.crawl import Crawler, RunResult
@@ -43,6 +44,15 @@ def request_log(server: TestServer) -> list[RequestRecord]:
     """Every request the server saw, in arrival order."""
     assert server.app is not None
     return server.app[REQUEST_LOG]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """The test runs once with an SQLite file and once with a PostgreSQL database."""
+    if request.param == "sqlite":
+        return Backend("sqlite", str(tmp_path / "crawl.db"))
+    make_pg_url: Callable[[], str] = request.getfixturevalue("make_pg_url")
+    return Backend("postgres", make_pg_url())
 
 
 @pytest.fixture

@@ -4,19 +4,14 @@ crawls on both storage backends; what the server was asked, and what the tables 
 from __future__ import annotations
 
 import gzip
-import sqlite3
 import zlib
 from collections import Counter
-from collections.abc import Callable
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-import pytest
 from aiohttp import web
+from backends import Backend
 
-from crawler.config import Config
 from crawler.crawl import Crawler
 
 LOG = web.AppKey("log", list[str])
@@ -72,41 +67,6 @@ def _gzip_bomb(megabytes: int) -> bytes:
     return b"".join([*parts, deflate.flush()])
 
 
-class Backend:
-    """Where a test's crawl is stored, and how its tables are read."""
-
-    def __init__(self, kind: str, location: str) -> None:
-        self.kind, self.location = kind, location
-
-    def config(self, tmp_path: Path, seeds: list[str], **crawl: Any) -> Config:
-        storage = {"path": self.location} if self.kind == "sqlite" else {"url": self.location}
-        raw = {
-            "crawl": {"seeds": seeds, "concurrency": 4, **crawl},
-            "politeness": {"delay": 0},
-            "fetch": {"timeout": 5, "retries": 0, "resolve": {HOST: "127.0.0.1"}},
-            "storage": storage,
-        }
-        return Config.from_dict(raw, source=tmp_path / "config.toml")
-
-    async def rows(self, sql: str) -> list[tuple[Any, ...]]:
-        if self.kind == "sqlite":
-            with closing(sqlite3.connect(self.location)) as db:
-                return db.execute(sql).fetchall()
-        conn = await asyncpg.connect(self.location)
-        try:
-            return [tuple(row) for row in await conn.fetch(sql)]
-        finally:
-            await conn.close()
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    if request.param == "sqlite":
-        return Backend("sqlite", str(tmp_path / "crawl.db"))
-    make_pg_url: Callable[[], str] = request.getfixturevalue("make_pg_url")
-    return Backend("postgres", make_pg_url())
-
-
 def _hidden_site(port: int) -> Site:
     """Pages no link reaches: robots.txt names an index of a gzipped urlset, a plain-text list
     and two indexes that list each other; one index lists itself."""
@@ -139,7 +99,7 @@ async def test_pages_only_sitemaps_reach_are_crawled(
     server = await aiohttp_server(_app(site))
     site.update(_hidden_site(server.port))
     o = f"http://{HOST}:{server.port}"
-    config = backend.config(tmp_path, [f"{o}/"])
+    config = backend.config(tmp_path, [f"{o}/"], hosts=(HOST,))
 
     await Crawler(config).run()
 
@@ -187,7 +147,9 @@ async def test_limits_nesting_size_and_entries(aiohttp_server: Any, tmp_path: Pa
     site["/robots.txt"] = ("text/plain", b"")
     sitemaps = [f"{o}/n/0.xml", f"{o}/many.xml", f"{o}/bomb.xml.gz"]
     backend = Backend("sqlite", str(tmp_path / "crawl.db"))
-    config = backend.config(tmp_path, [f"{o}/"], sitemaps=sitemaps, include=["/n/|/nothing"])
+    config = backend.config(
+        tmp_path, [f"{o}/"], hosts=(HOST,), sitemaps=sitemaps, include=["/n/|/nothing"]
+    )
 
     await Crawler(config).run()
 
@@ -219,12 +181,35 @@ async def test_a_resumed_crawl_reads_on_where_the_sitemaps_left_it(
     backend = Backend("sqlite", str(tmp_path / "crawl.db"))
 
     # The home page, the index and one of its sitemaps, then the page budget is spent ...
-    await Crawler(backend.config(tmp_path, [f"{o}/"], max_pages=3, concurrency=1)).run()
+    await Crawler(
+        backend.config(tmp_path, [f"{o}/"], hosts=(HOST,), max_pages=3, concurrency=1)
+    ).run()
     first = list(server.app[LOG])
     assert first == ["/robots.txt", "/", "/smi.xml", "/s/a.xml.gz"]
     # ... and a crawl of the same database without the limit goes on from there.
-    await Crawler(backend.config(tmp_path, [f"{o}/"])).run()
+    await Crawler(backend.config(tmp_path, [f"{o}/"], hosts=(HOST,))).run()
 
     requests = Counter(server.app[LOG])
     assert set(requests.values()) == {1}
     assert {"/a/1", "/a/2", "/b/1", "/b/2", "/s/b.txt", "/loop/2.xml"} <= set(requests)
+
+
+async def test_a_recrawl_reads_the_sitemaps_again(aiohttp_server: Any, tmp_path: Path) -> None:
+    site: Site = {}
+    server = await aiohttp_server(_app(site))
+    site.update(_hidden_site(server.port))
+    o = f"http://{HOST}:{server.port}"
+    config = Backend("sqlite", str(tmp_path / "crawl.db")).config(
+        tmp_path, [f"{o}/"], hosts=(HOST,)
+    )
+    await Crawler(config).run()
+    first = Counter(server.app[LOG])
+    site["/s/b.txt"] = ("text/plain", b"{o}/b/1\n{o}/b/3\n")  # a page added to a sitemap
+    site["/b/3"] = ("text/html", b"<title>t</title>")
+
+    await Crawler(config, recrawl=True).run()
+
+    second = Counter(server.app[LOG]) - first
+    assert {"/smi.xml", "/s/a.xml.gz", "/s/b.txt", "/loop/1.xml", "/loop/2.xml"} <= set(second)
+    assert "/b/3" in second
+    assert set(second.values()) == {1}

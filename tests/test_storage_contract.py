@@ -8,6 +8,7 @@ Rules that need two runs crawling at once (SQLite holds one at a time) run on Po
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sqlite3
 import sys
 import time
@@ -106,7 +107,7 @@ def page(url: str, depth: int) -> PageRecord:
     return PageRecord(
         url=url, host=URL(url).host or "", status=200, content_type="text/html", title="t",
         body=b"<p>", bytes=3, truncated=False, depth=depth, fetched_at=utc_now(), elapsed_ms=1,
-        error=None, location=None,
+        error=None, location=None, sha256=hashlib.sha256(b"<p>").hexdigest(),
     )  # fmt: skip
 
 
@@ -266,8 +267,11 @@ async def test_rule_6_a_failed_batch_commits_nothing(db: Db, store: Storage) -> 
     seed = await take(store, SEED)
     first = fetched(seed, [(SEED, "http://a.test/new", False)], [found("http://a.test/new", 1)])
     robots = RobotsRecord("http://a.test", "a.test", 200, b"", None, utc_now())
+    broken = fetched(seed)
+    assert broken.page is not None
+    broken.page = replace(broken.page, fetched_at=None)  # type: ignore[arg-type]  # NOT NULL
     with pytest.raises(StoreError, match="cannot write the crawl") as caught:
-        await store.save(Batch([first, fetched(seed)], [robots]))  # one page twice: UNIQUE
+        await store.save(Batch([first, broken], [robots]))
     assert "\n" not in str(caught.value)
     for table in ("pages", "links", "robots"):
         assert await db.rows(f"SELECT count(*) FROM {table}") == [(0,)]
@@ -469,17 +473,64 @@ async def test_rule_13_sitemaps_are_urls(db: Db, store: Storage) -> None:
     ]
 
 
+async def test_rule_14_a_recrawl_is_a_pass(db: Db) -> None:
+    gone, same = "http://a.test/gone", "http://a.test/same"
+    async with db.open() as store:
+        first = await begin(store, seeds=[SEED, gone, same])
+        pages = {url: fetched(await take(store, url)) for url in (SEED, gone, same)}
+        await store.save(Batch(list(pages.values())))
+        await store.end_run(first.run_id, "finished", None)
+    async with db.open() as store:
+        second = await store.start_run([], 5, 60.0, new_pass=True)
+        await claim(store, 10)
+        assert (first.pass_number, second.pass_number) == (1, 2)
+        assert sorted(q.url for q in await store.next_queued("a.test", 10, ())) == [
+            SEED, gone, same,
+        ]  # fmt: skip
+        again = {url: await take(store, url) for url in (SEED, gone, same)}
+        answers = [
+            Outcome(again[SEED], "done", page=replace(page(SEED, 0), status=304, body=None)),
+            Outcome(again[gone], "done", page=replace(page(gone, 0), status=404)),
+            Outcome(again[same], "done", page=page(same, 0)),
+        ]
+        await store.save(Batch(answers))
+    rows = await db.rows("SELECT url, pass, status, change FROM fetches ORDER BY pass, url")
+    assert rows == [
+        (SEED, 1, 200, "new"), (gone, 1, 200, "new"), (same, 1, 200, "new"),
+        (SEED, 2, 304, "unchanged"), (gone, 2, 404, "gone"), (same, 2, 200, "unchanged"),
+    ]  # fmt: skip
+    # pages: the latest version; the 304 left the stored one as it was
+    assert await db.rows("SELECT url, status, body FROM pages ORDER BY url") == [
+        (SEED, 200, b"<p>"), (gone, 404, b"<p>"), (same, 200, b"<p>"),
+    ]  # fmt: skip
+
+
+@postgres_only
+async def test_rule_14_a_recrawl_joins_a_live_pass(db: Db) -> None:
+    async with db.open() as one:
+        first = await begin(one)
+        async with db.open() as two:  # `one` is crawling: no new pass, it joins pass 1
+            joined = await two.start_run([], 5, 60.0, new_pass=True)
+            assert joined.pass_number == first.pass_number == 1
+            await two.end_run(joined.run_id, "finished", None)
+        await one.end_run(first.run_id, "finished", None)
+    async with db.open() as three:  # no live run: a new pass
+        assert (await three.start_run([], 5, 60.0, new_pass=True)).pass_number == 2
+
+
 # -- both backends alike --------------------------------------------------------------------
 
 _PUBLIC = {  # table: its columns compared (times that differ between two runs left out)
     "urls": "url, depth, state, reason, discovered_from, host, redirects, sitemap, lastmod",
     "pages": "url, host, status, content_type, title, body, bytes, truncated, depth, fetched_at,"
-    " elapsed_ms, error, location",
+    " elapsed_ms, error, location, etag, last_modified, sha256",
+    "fetches": "url, pass, fetched_at, status, etag, last_modified, sha256, change, host",
     "links": "src_url, dst_url, nofollow",
     "hosts": "*",
     "robots": "*",
     "sitemaps": "*",
-    "runs": "id, outcome, pages, seeds, lag_p99_ms, lag_max_ms, machine, pid, lease, reserved",
+    "runs": "id, outcome, pages, seeds, lag_p99_ms, lag_max_ms, machine, pid, lease, reserved,"
+    " pass",
 }
 _LONG = "http://a.test/" + "x" * 10_000  # longer than a B-tree index entry may be
 

@@ -6,6 +6,8 @@ one line what is wrong with storage.url; `open_store` picks the backend."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import sqlite3
 import sys
 from contextlib import closing
@@ -132,13 +134,13 @@ async def test_a_failed_save_commits_nothing_of_its_batch(tmp_path: Path) -> Non
         await store.start_run([found(SEED, 0)], max_depth=5)
         outcome = await seed_outcome(store)
         outcome.discovered = [found("http://a.test/new", 1)]
-        twice = Outcome(
+        broken = Outcome(
             url=QueuedURL(outcome.url.id, SEED, "a.test", 0, claim=outcome.url.claim),
             state="done",
-            page=page(SEED),
+            page=dataclasses.replace(page(SEED), fetched_at=None),  # type: ignore[arg-type]
         )
         with pytest.raises(StoreError, match="cannot write the crawl"):
-            await store.save(Batch([outcome, twice]))  # the same page twice: UNIQUE fails
+            await store.save(Batch([outcome, broken]))  # fetched_at is NOT NULL: it fails
         await store.save(Batch([outcome]))  # the connection is usable after the rollback
     assert rows(path, "SELECT count(*) FROM pages") == [(1,)]
     assert rows(path, "SELECT count(*) FROM urls") == [(2,)]
@@ -174,6 +176,58 @@ async def test_a_database_of_the_trigger_era_is_migrated(tmp_path: Path) -> None
         assert [h.host for h in await store.claim_hosts(10)] == ["b.test"]
     assert rows(path, "SELECT host FROM hosts ORDER BY host") == [("a.test",), ("b.test",)]
     assert rows(path, "SELECT name FROM sqlite_master WHERE type = 'trigger'") == []
+
+
+async def test_a_database_from_before_recrawl_keeps_its_pages_as_pass_1(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    names = [name for name, _ in MIGRATIONS]
+    before = names.index("recrawl")
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        for _name, step in MIGRATIONS[:before]:
+            step(db)
+        db.execute(f"PRAGMA user_version = {before}")
+        db.execute(
+            "INSERT INTO pages (url, host, status, body, depth, fetched_at) VALUES"
+            " ('http://a.test/', 'a.test', 200, x'3c703e', 0, '2026-01-01T00:00:00.000Z'),"
+            " ('http://a.test/x', 'a.test', 404, NULL, 1, '2026-01-01T00:00:01.000Z')"
+        )
+    async with SQLiteStore.open(path):
+        pass
+    assert rows(path, "SELECT url, pass, status, sha256, change FROM fetches ORDER BY url") == [
+        ("http://a.test/", 1, 200, hashlib.sha256(b"<p>").hexdigest(), "new"),
+        ("http://a.test/x", 1, 404, None, "new"),
+    ]
+    assert rows(path, "SELECT sha256 FROM pages WHERE status = 200") == [
+        (hashlib.sha256(b"<p>").hexdigest(),)
+    ]
+
+
+async def test_a_postgres_database_from_before_recrawl_keeps_its_pages_as_pass_1(
+    pg_url: str,
+) -> None:
+    before = [name for name, _ in PG_MIGRATIONS].index("recrawl")
+    conn = await asyncpg.connect(pg_url)
+    try:
+        for _name, script in PG_MIGRATIONS[:before]:
+            await conn.execute(script)
+        await conn.execute("CREATE TABLE crawler_schema (version INTEGER NOT NULL)")
+        await conn.execute("INSERT INTO crawler_schema VALUES ($1)", before)
+        await conn.execute(
+            "INSERT INTO pages (url, host, status, body, depth, fetched_at)"
+            " VALUES ('http://a.test/', 'a.test', 200, '<p>', 0, '2026-01-01T00:00:00.000Z')"
+        )
+    finally:
+        await conn.close()
+    async with PostgresStore.open(pg_url):
+        pass
+    conn = await asyncpg.connect(pg_url)
+    try:
+        found = await conn.fetch("SELECT url, pass, status, sha256, change FROM fetches")
+    finally:
+        await conn.close()
+    assert [tuple(row) for row in found] == [
+        ("http://a.test/", 1, 200, hashlib.sha256(b"<p>").hexdigest(), "new")
+    ]
 
 
 def _config(tmp_path: Path, **storage: str) -> Config:

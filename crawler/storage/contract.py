@@ -47,6 +47,16 @@ The sitemaps
      first. The sitemap records of a batch's outcomes, and the URLs its robots records
      name, commit with it (rule 6).
 
+The passes
+ 14. A recrawl is a pass. Every run belongs to a pass (1: the first crawl). A run started with
+     `new_pass` after the crawl's earlier runs begins the next one (unless a live run works
+     on the current pass: it joins that), queueing again every URL fetched before. Each
+     saved page outcome adds a `fetches` row (url, pass, status, validators, sha256, change);
+     `change` is `new` for a URL with no page stored before, `unchanged` for a 304 or the same
+     status and hash, `gone` for 404/410 after a 2xx, `changed` otherwise, NULL for no answer.
+     `pages` keeps each URL's latest version: a 304 or a failed request leaves it as it was.
+     The page budgets (rules 11, `pages` of claims) count the current pass's fetches.
+
 Errors: each backend translates its driver's exceptions into StoreError at its own boundary
 (`sqlite.translated`, `postgres.translated`); nothing above storage sees a driver exception.
 """
@@ -79,16 +89,22 @@ class ResumeState:
     pages_by_host: dict[str, int]
     robots: list[RobotsRecord]
     started_at: float  # POSIX seconds the crawl's current session began (max_duration)
+    pass_number: int = 1  # the pass the run works on (1: the first crawl; then recrawls)
 
 
 class Storage(Protocol):
     """The engine's view of storage. Only the writer task calls `save`."""
 
     async def start_run(
-        self, seeds: Sequence[Discovered], max_depth: int, lease: float = 60.0
+        self,
+        seeds: Sequence[Discovered],
+        max_depth: int,
+        lease: float = 60.0,
+        new_pass: bool = False,
     ) -> ResumeState:
         """Record a new run (rule 12), add the seeds. `lease`: seconds the run holds what it
-        claims without renewing it (storage.lease)."""
+        claims without renewing it (storage.lease). `new_pass`: start a new pass (rule 14)
+        unless a live run works on the current one already (then join it)."""
         ...
 
     async def end_run(self, run_id: int, outcome: str, lag: tuple[float, float] | None) -> None:

@@ -36,6 +36,8 @@ from .rows import (
     HOST_SELECT,
     HOSTS_WITH_WORK,
     MACHINE,
+    PAGES_THIS_PASS,
+    REQUEUE_FETCHED,
     ROBOTS_SELECT,
     claimed,
     run_is_gone,
@@ -64,6 +66,14 @@ _NEXT_QUEUED = (
     " WHERE host = $1 AND state = 'queued' AND NOT id = ANY($3::bigint[])"
     " ORDER BY depth, id LIMIT $2"
 )
+# In a recrawl, with the validators of the version stored (rule 14).
+_NEXT_QUEUED_AGAIN = (
+    "SELECT u.id, u.url, u.host, u.depth, u.redirects, u.sitemap, p.etag, p.last_modified"
+    " FROM urls u LEFT JOIN pages p ON md5(p.url)::uuid = md5(u.url)::uuid AND p.url = u.url"
+    " WHERE u.host = $1 AND u.state = 'queued' AND NOT u.id = ANY($3::bigint[])"
+    " ORDER BY u.depth, u.id LIMIT $2"
+)
+_START_LOCK = 0x72756E73  # pg_advisory_xact_lock key of start_run ("runs")
 _BUDGET_LOCK = 0x70616765  # pg_advisory_xact_lock key of reserve_pages ("page")
 _PASSWORD = re.compile(r"(://[^:/@]*):[^@/]*@")  # postgresql://user:password@host
 
@@ -79,7 +89,7 @@ WITH picked AS (
 UPDATE hosts SET owner = $1, lease_until = {NOW} + $3, claims = claims + 1
 FROM picked WHERE hosts.host = picked.picked
 RETURNING picked.previous, {NOW}, claims,
-    (SELECT count(*) FROM pages p WHERE p.host = hosts.host), {HOST_SELECT}
+    ({PAGES_THIS_PASS.format(run="$1").replace("h.host", "hosts.host")}), {HOST_SELECT}
 """
 
 # Host rows are locked in the order of their names, as `save` locks them.
@@ -111,7 +121,8 @@ class PostgresStore:
         self._lease = DEFAULT_LEASE
         self._known_hosts: set[str] = set()  # hosts rows that exist: not sent again
         self._saved = 0  # outcomes this store saved
-        self._analyze_at = ANALYZE_FIRST  # ... when it runs ANALYZE next (then ten times more)
+        self._analyze_at = ANALYZE_FIRST
+        self._pass = 1  # ... when it runs ANALYZE next (then ten times more)
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -137,16 +148,22 @@ class PostgresStore:
             yield cls(pool)
 
     async def start_run(
-        self, seeds: Sequence[Discovered], max_depth: int, lease: float = DEFAULT_LEASE
+        self,
+        seeds: Sequence[Discovered],
+        max_depth: int,
+        lease: float = DEFAULT_LEASE,
+        new_pass: bool = False,
     ) -> ResumeState:
         self._max_depth, self._lease = max_depth, lease
         with translated("cannot start the run"):
-            run_id, earlier, started_at = await self._transaction(
-                self._start_run, seeds, max_depth, lease
+            run_id, earlier, started_at, self._pass = await self._transaction(
+                self._start_run, seeds, max_depth, lease, new_pass
             )
             self._run_id = run_id
             by_host = await self._statement(
-                lambda conn: conn.fetch("SELECT host, count(*) FROM pages GROUP BY host")
+                lambda conn: conn.fetch(
+                    "SELECT host, count(*) FROM fetches WHERE pass = $1 GROUP BY host", self._pass
+                )
             )
             robots = await self._statement(
                 lambda conn: conn.fetch(
@@ -161,11 +178,13 @@ class PostgresStore:
             pages_by_host=pages_by_host,
             robots=[RobotsRecord(*row) for row in robots],
             started_at=started_at,
+            pass_number=self._pass,
         )
 
     async def _start_run(
-        self, conn: Any, seeds: Sequence[Discovered], max_depth: int, lease: float
-    ) -> tuple[int, bool, float]:
+        self, conn: Any, seeds: Sequence[Discovered], max_depth: int, lease: float, new_pass: bool
+    ) -> tuple[int, bool, float, int]:
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _START_LOCK)  # one at a time
         earlier = bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM runs)"))
         running = await conn.fetch(f"{_RUNNING} WHERE outcome = 'running' ORDER BY id FOR UPDATE")
         gone = [row[0] for row in running if run_is_gone(row, row[6])]
@@ -174,10 +193,14 @@ class PostgresStore:
             await conn.execute(
                 "UPDATE runs SET outcome = 'crashed', reserved = 0 WHERE id = ANY($1)", gone
             )
+        pass_number = int(await conn.fetchval("SELECT coalesce(max(pass), 1) FROM runs"))
+        if new_pass and earlier and len(gone) == len(running):  # else: join the live pass
+            pass_number += 1
+            await conn.execute(REQUEUE_FETCHED)
         run_id = await conn.fetchval(
-            "INSERT INTO runs (started_at, seeds, machine, pid, renewed_at, lease)"
-            f" VALUES ({NOW_ISO}, $1, $2, $3, {NOW_ISO}, $4) RETURNING id",
-            " ".join(s.url for s in seeds), MACHINE, os.getpid(), lease,
+            "INSERT INTO runs (started_at, seeds, machine, pid, renewed_at, lease, pass)"
+            f" VALUES ({NOW_ISO}, $1, $2, $3, {NOW_ISO}, $4, $5) RETURNING id",
+            " ".join(s.url for s in seeds), MACHINE, os.getpid(), lease, pass_number,
         )  # fmt: skip
         await conn.execute(
             "INSERT INTO settings (key, value) VALUES ('max_depth', $1)"
@@ -187,8 +210,10 @@ class PostgresStore:
         await writes.add_hosts(conn, {s.host for s in seeds})
         await writes.relax(conn, await writes.upsert_urls(conn, seeds), max_depth)
         # The crawl's session began with the oldest run crawling now, this one included.
-        started = await conn.fetchval("SELECT min(started_at) FROM runs WHERE outcome = 'running'")
-        return int(run_id), earlier, _seconds(started)
+        started = await conn.fetchval(
+            "SELECT min(started_at) FROM runs WHERE outcome = 'running' AND pass = $1", pass_number
+        )
+        return int(run_id), earlier, _seconds(started), pass_number
 
     async def end_run(self, run_id: int, outcome: str, lag: tuple[float, float] | None) -> None:
         p99, worst = (round(s * 1000, 1) for s in lag) if lag else (None, None)
@@ -246,9 +271,8 @@ class PostgresStore:
     async def next_queued(self, host: str, limit: int, taken: Collection[int]) -> list[QueuedURL]:
         # Taken URLs are still 'queued' until their outcome commits: read past them.
         with translated("cannot read the frontier"):
-            rows = await self._statement(
-                lambda conn: conn.fetch(_NEXT_QUEUED, host, limit, list(taken))
-            )
+            query = _NEXT_QUEUED if self._pass == 1 else _NEXT_QUEUED_AGAIN
+            rows = await self._statement(lambda conn: conn.fetch(query, host, limit, list(taken)))
         return [QueuedURL(*row) for row in rows]
 
     async def count_queued(self) -> int:
@@ -267,7 +291,11 @@ class PostgresStore:
     async def _reserve_pages(self, conn: Any, wanted: int, max_pages: int) -> int:
         # One reservation at a time, crawl-wide; what it reads is committed before the lock.
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _BUDGET_LOCK)
-        fetched = int(await conn.fetchval("SELECT coalesce(sum(pages), 0) FROM runs"))
+        fetched = int(
+            await conn.fetchval(
+                "SELECT coalesce(sum(pages), 0) FROM runs WHERE pass = $1", self._pass
+            )
+        )
         rows = await conn.fetch(f"{_RUNNING} WHERE outcome = 'running' AND reserved > 0")
         reserved: int = sum(r[5] for r in rows if r[0] == self._run_id or not run_is_gone(r, r[6]))
         granted = max(0, min(wanted, max_pages - fetched - reserved))
@@ -279,7 +307,7 @@ class PostgresStore:
     async def save(self, batch: Batch) -> list[Outcome]:
         with translated("cannot write the crawl to the database"):
             lost, added = await self._transaction(
-                writes.save, batch, self._run_id, self._max_depth, self._known_hosts
+                writes.save, batch, self._run_id, self._max_depth, self._known_hosts, self._pass
             )
         if len(self._known_hosts) < MAX_KNOWN_HOSTS:
             self._known_hosts.update(added)

@@ -127,9 +127,32 @@ CREATE TABLE sitemaps (
 CREATE UNIQUE INDEX sitemaps_url_key ON sitemaps ((md5(url)::uuid));
 """
 
+# As sqlite_schema._recrawl.
+_RECRAWL = """
+ALTER TABLE pages ADD COLUMN etag TEXT;
+ALTER TABLE pages ADD COLUMN last_modified TEXT;
+ALTER TABLE pages ADD COLUMN sha256 TEXT;
+UPDATE pages SET sha256 = encode(sha256(body), 'hex') WHERE body IS NOT NULL;
+ALTER TABLE runs ADD COLUMN pass INTEGER NOT NULL DEFAULT 1;
+CREATE TABLE fetches (
+    url           TEXT NOT NULL,
+    pass          INTEGER NOT NULL,
+    fetched_at    TEXT NOT NULL,
+    status        INTEGER,
+    etag          TEXT,
+    last_modified TEXT,
+    sha256        TEXT,
+    change        TEXT,
+    host          TEXT NOT NULL
+);
+CREATE INDEX fetches_pass ON fetches (pass, host);
+INSERT INTO fetches SELECT url, 1, fetched_at, status, NULL, NULL, sha256, 'new', host FROM pages;
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("initial", _INITIAL),
     ("sitemaps", _SITEMAPS),
+    ("recrawl", _RECRAWL),
 ]
 
 _LOCK = 0x63726177  # pg_advisory_xact_lock key of schema changes ("craw")

@@ -16,6 +16,8 @@ from ..records import Discovered, HostRecord, Outcome, PageRecord
 from .contract import Batch
 from .rows import (
     HOST_COLUMNS,
+    PAGE_COLUMNS,
+    Version,
     batch_hosts,
     deeper_pages,
     discovered,
@@ -23,21 +25,30 @@ from .rows import (
     host_params,
     latest,
     least_depths,
+    page_params,
     refound,
     robots_row,
     shallowest,
     sitemap_records,
+    versions,
 )
 
 NOW = "extract(epoch FROM clock_timestamp())::float8"
 NOW_ISO = """to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
 
 _PAGE_TYPES = ["text", "text", "int", "text", "text", "bytea", "int", "int", "int", "text", "int",
-               "text", "text"]  # fmt: skip
-_INSERT_PAGES = f"""
-INSERT INTO pages (url, host, status, content_type, title, body, bytes, truncated, depth,
-                   fetched_at, elapsed_ms, error, location)
+               "text", "text", "text", "text", "text"]  # fmt: skip
+# A URL has one page row, its latest version (a recrawl fetches it again).
+_UPSERT_PAGES = f"""
+INSERT INTO pages ({", ".join(PAGE_COLUMNS)})
 SELECT * FROM unnest({", ".join(f"${n}::{t}[]" for n, t in enumerate(_PAGE_TYPES, 1))})
+ON CONFLICT ((md5(url)::uuid)) DO UPDATE
+SET {", ".join(f"{c} = excluded.{c}" for c in PAGE_COLUMNS[1:])}
+"""
+_FETCH_TYPES = ["text", "int", "text", "int", "text", "text", "text", "text", "text"]
+_INSERT_FETCHES = f"""
+INSERT INTO fetches
+SELECT * FROM unnest({", ".join(f"${n}::{t}[]" for n, t in enumerate(_FETCH_TYPES, 1))})
 """
 
 _UPSERT_LINKS = """
@@ -141,6 +152,7 @@ async def save(
     run_id: int,
     max_depth: int,
     known_hosts: Collection[str],
+    pass_number: int,
 ) -> tuple[list[Outcome], set[str]]:
     """Commit what of `batch` the run's hosts allow (rules 1-6, 9), in the transaction `conn`
     is in; returns the outcomes left out, and the hosts whose rows it added (`known_hosts`:
@@ -152,7 +164,13 @@ async def save(
     outcomes = batch.outcomes
     pages = sorted((o.page for o in outcomes if o.page is not None), key=lambda p: p.url)
     if pages:
-        await conn.execute(_INSERT_PAGES, *_columns([_page_row(p) for p in pages], 13))
+        stored = await _stored_versions(conn, pages) if pass_number > 1 else {}
+        written, fetches = versions(pages, stored, pass_number)
+        latest_pages = {p.url: p for p in written}  # one statement may not update a row twice
+        if latest_pages:
+            rows = [page_params(latest_pages[url]) for url in sorted(latest_pages)]
+            await conn.execute(_UPSERT_PAGES, *_columns(rows, 16))
+        await conn.execute(_INSERT_FETCHES, *_columns(fetches, 9))
     links: dict[tuple[str, str], int] = {}
     for o in outcomes:
         for src, dst, nofollow in o.links:
@@ -245,11 +263,13 @@ async def save_hosts(conn: Any, run_id: int, records: Sequence[HostRecord], also
         await conn.execute(SAVE_HOSTS.format(also=also), run_id, *_columns(rows, 12))
 
 
-def _page_row(p: PageRecord) -> tuple[object, ...]:
-    return (
-        p.url, p.host, p.status, p.content_type, p.title, p.body, p.bytes, int(p.truncated),
-        p.depth, p.fetched_at, p.elapsed_ms, p.error, p.location,
-    )  # fmt: skip
+async def _stored_versions(conn: Any, pages: Sequence[PageRecord]) -> dict[str, Version]:
+    """The status and hash of the version stored of each page's URL, if any."""
+    rows = await conn.fetch(
+        "SELECT url, status, sha256 FROM pages WHERE url = ANY($1::text[])",
+        sorted({p.url for p in pages}),
+    )
+    return {row[0]: (row[1], row[2]) for row in rows}
 
 
 def _columns(rows: Sequence[Sequence[object]], width: int) -> list[list[object]]:

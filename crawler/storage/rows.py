@@ -13,7 +13,16 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from ..records import Discovered, HostRecord, Outcome, RobotsRecord, SitemapRecord, utc_at
+from ..records import (
+    Change,
+    Discovered,
+    HostRecord,
+    Outcome,
+    PageRecord,
+    RobotsRecord,
+    SitemapRecord,
+    utc_at,
+)
 from .contract import Batch
 
 # The `hosts` columns a HostRecord carries, in its fields' order: HostRecord(*row).
@@ -84,6 +93,69 @@ def sitemap_records(outcomes: Iterable[Outcome]) -> list[SitemapRecord]:
     """The sitemap documents read, one per URL (the last), sorted by URL."""
     last = {o.sitemap.url: o.sitemap for o in outcomes if o.sitemap is not None}
     return [last[url] for url in sorted(last)]
+
+
+PAGE_COLUMNS = (
+    "url", "host", "status", "content_type", "title", "body", "bytes", "truncated", "depth",
+    "fetched_at", "elapsed_ms", "error", "location", "etag", "last_modified", "sha256",
+)  # fmt: skip
+
+
+def page_params(p: PageRecord) -> tuple[object, ...]:
+    """A page's values in PAGE_COLUMNS order."""
+    return (
+        p.url, p.host, p.status, p.content_type, p.title, p.body, p.bytes, int(p.truncated),
+        p.depth, p.fetched_at, p.elapsed_ms, p.error, p.location, p.etag, p.last_modified,
+        p.sha256,
+    )  # fmt: skip
+
+
+# Rule 14: a new pass queues every URL fetched before (sitemaps too: they are read again).
+REQUEUE_FETCHED = (
+    "UPDATE urls SET state = 'queued', reason = NULL WHERE state IN ('done', 'failed')"
+)
+# A host's pages in the pass of the run whose id is the query's first parameter (the budget of
+# max_pages_per_host is a pass's).
+PAGES_THIS_PASS = (
+    "SELECT count(*) FROM fetches f WHERE f.host = h.host"
+    " AND f.pass = (SELECT pass FROM runs WHERE id = {run})"
+)
+
+Version = tuple[int | None, str | None]  # a stored page's status and sha256
+
+
+def versions(
+    pages: Sequence[PageRecord], stored: dict[str, Version], pass_number: int
+) -> tuple[list[PageRecord], list[tuple[object, ...]]]:
+    """Rule 14: the pages a save writes (each URL's latest version) and its `fetches` rows.
+    `stored`: the version each URL had before the save (none in pass 1), kept up to date."""
+    written: list[PageRecord] = []
+    fetches: list[tuple[object, ...]] = []
+    for page in pages:
+        before = stored.get(page.url)
+        fetches.append((
+            page.url, pass_number, page.fetched_at, page.status, page.etag, page.last_modified,
+            page.sha256, change_of(before, page), page.host,
+        ))  # fmt: skip
+        if before is None or page.status not in (None, 304):
+            written.append(page)
+            stored[page.url] = (page.status, page.sha256)
+    return written, fetches
+
+
+def change_of(before: Version | None, page: PageRecord) -> Change | None:
+    """What a fetch found against the version stored before: None when it got no answer."""
+    if before is None:
+        return "new"
+    status, sha256 = before
+    if page.status is None:
+        return None
+    if page.status == 304:
+        return "unchanged"
+    if page.status in (404, 410) and status is not None and 200 <= status < 300:
+        return "gone"
+    same = page.status == status and page.sha256 is not None and page.sha256 == sha256
+    return "unchanged" if same else "changed"
 
 
 def robots_row(r: RobotsRecord) -> tuple[object, ...]:

@@ -45,6 +45,7 @@ class SQLiteStore:
         self._run_id = 0
         self._max_depth = 0
         self._lease = DEFAULT_LEASE
+        self._pass = 1
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -66,15 +67,20 @@ class SQLiteStore:
             yield cls(writer, reader)
 
     async def start_run(
-        self, seeds: Sequence[Discovered], max_depth: int, lease: float = DEFAULT_LEASE
+        self,
+        seeds: Sequence[Discovered],
+        max_depth: int,
+        lease: float = DEFAULT_LEASE,
+        new_pass: bool = False,
     ) -> ResumeState:
         with translated("cannot start the run"):
-            run_id, earlier = await self._writer.call(
-                writes.start_run, seeds, max_depth, lease, os.getpid()
+            run_id, earlier, self._pass = await self._writer.call(
+                writes.start_run, seeds, max_depth, lease, os.getpid(), new_pass
             )
             self._run_id, self._max_depth, self._lease = run_id, max_depth, lease
             by_host = await _fetch_all(
-                self._reader, "SELECT host, count(*) FROM pages GROUP BY host"
+                self._reader,
+                f"SELECT host, count(*) FROM fetches WHERE pass = {self._pass} GROUP BY host",
             )
             robots = await _fetch_all(
                 self._reader, "SELECT origin, host, status, body, error, fetched_at FROM robots"
@@ -87,6 +93,7 @@ class SQLiteStore:
             pages_by_host=pages_by_host,
             robots=[RobotsRecord(*row) for row in robots],
             started_at=time.time(),  # the file lock makes this run the only one
+            pass_number=self._pass,
         )
 
     async def end_run(self, run_id: int, outcome: str, lag: tuple[float, float] | None) -> None:
@@ -133,8 +140,7 @@ class SQLiteStore:
         with translated("cannot read the frontier"):
             rows = await _fetch_all(
                 self._reader,
-                "SELECT id, url, host, depth, redirects, sitemap FROM urls"
-                " WHERE host = ? AND state = 'queued' ORDER BY depth, id LIMIT ?",
+                NEXT_QUEUED if self._pass == 1 else NEXT_QUEUED_AGAIN,
                 (host, limit + len(taken)),
             )
         fresh = [QueuedURL(*row) for row in rows if row[0] not in taken]
@@ -155,7 +161,21 @@ class SQLiteStore:
 
     async def save(self, batch: Batch) -> list[Outcome]:
         with translated("cannot write the crawl to the database"):
-            return await self._writer.call(writes.save, batch, self._run_id, self._max_depth)
+            return await self._writer.call(
+                writes.save, batch, self._run_id, self._max_depth, self._pass
+            )
+
+
+NEXT_QUEUED = (
+    "SELECT id, url, host, depth, redirects, sitemap FROM urls"
+    " WHERE host = ? AND state = 'queued' ORDER BY depth, id LIMIT ?"
+)
+# In a recrawl, with the validators of the version stored (rule 14).
+NEXT_QUEUED_AGAIN = (
+    "SELECT u.id, u.url, u.host, u.depth, u.redirects, u.sitemap, p.etag, p.last_modified"
+    " FROM urls u LEFT JOIN pages p ON p.url = u.url"
+    " WHERE u.host = ? AND u.state = 'queued' ORDER BY u.depth, u.id LIMIT ?"
+)
 
 
 def _lock(path: Path) -> int:

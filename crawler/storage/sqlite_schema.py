@@ -7,6 +7,7 @@ new steps; never edit or reorder old ones.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Callable
 
@@ -184,6 +185,31 @@ def _sitemaps(db: sqlite3.Connection) -> None:
     )
 
 
+def _recrawl(db: sqlite3.Connection) -> None:
+    # Passes (SPEC Recrawl): each run belongs to one; `fetches` has a row per page fetch of any
+    # pass, `pages` the latest version with its validators and content hash. The pages of an
+    # older database are pass 1's fetches, hashed from their stored bodies.
+    db.create_function("crawler_sha256", 1, _sha256_hex, deterministic=True)
+    for column in ("etag", "last_modified", "sha256"):
+        db.execute(f"ALTER TABLE pages ADD COLUMN {column} TEXT")
+    db.execute("UPDATE pages SET sha256 = crawler_sha256(body) WHERE body IS NOT NULL")
+    db.execute("ALTER TABLE runs ADD COLUMN pass INTEGER NOT NULL DEFAULT 1")
+    db.execute(
+        "CREATE TABLE fetches (url TEXT NOT NULL, pass INTEGER NOT NULL, fetched_at TEXT NOT NULL,"
+        " status INTEGER, etag TEXT, last_modified TEXT, sha256 TEXT, change TEXT,"
+        " host TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX fetches_pass ON fetches (pass, host)")
+    db.execute(
+        "INSERT INTO fetches SELECT url, 1, fetched_at, status, NULL, NULL, sha256, 'new', host"
+        " FROM pages"
+    )
+
+
+def _sha256_hex(body: bytes | None) -> str | None:
+    return None if body is None else hashlib.sha256(body).hexdigest()
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("initial", _initial),
     ("hosts-retry-after", _hosts_retry_after),
@@ -193,6 +219,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("no-depth-trigger", _no_depth_trigger),
     ("hosts-claims", _hosts_claims),
     ("sitemaps", _sitemaps),
+    ("recrawl", _recrawl),
 ]
 
 

@@ -17,6 +17,10 @@ from .rows import (
     HOST_COLUMNS,
     HOST_SELECT,
     MACHINE,
+    PAGE_COLUMNS,
+    PAGES_THIS_PASS,
+    REQUEUE_FETCHED,
+    Version,
     batch_hosts,
     claimed,
     deeper_pages,
@@ -25,11 +29,13 @@ from .rows import (
     host_params,
     latest,
     least_depths,
+    page_params,
     refound,
     robots_row,
     run_is_gone,
     sitemap_records,
     taken_over,
+    versions,
 )
 from .sqlite_thread import chunks, insert_rows, marks, transaction
 
@@ -52,11 +58,12 @@ INSERT INTO links (src_url, dst_url, nofollow) VALUES {rows}
 ON CONFLICT DO UPDATE SET nofollow = min(nofollow, excluded.nofollow)
 """
 
-_INSERT_PAGE = """
-INSERT INTO pages (url, host, status, content_type, title, body, bytes, truncated, depth,
-                   fetched_at, elapsed_ms, error, location)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+# A URL has one page row, its latest version (a recrawl fetches it again).
+_UPSERT_PAGE = f"""
+INSERT INTO pages ({", ".join(PAGE_COLUMNS)}) VALUES ({marks(len(PAGE_COLUMNS))})
+ON CONFLICT (url) DO UPDATE SET {", ".join(f"{c} = excluded.{c}" for c in PAGE_COLUMNS[1:])}
 """
+_INSERT_FETCH = f"INSERT INTO fetches VALUES ({marks(9)})"
 
 _ADD_HOSTS = "INSERT OR IGNORE INTO hosts (host) VALUES {rows}"
 
@@ -70,9 +77,14 @@ INDEX_LINKS_DST = "CREATE INDEX IF NOT EXISTS links_dst ON links (dst_url)"
 
 
 def start_run(
-    db: sqlite3.Connection, seeds: Sequence[Discovered], max_depth: int, lease: float, pid: int
-) -> tuple[int, bool]:
-    """A new run's id, and whether earlier runs wrote this database."""
+    db: sqlite3.Connection,
+    seeds: Sequence[Discovered],
+    max_depth: int,
+    lease: float,
+    pid: int,
+    new_pass: bool,
+) -> tuple[int, bool, int]:
+    """A new run's id, whether earlier runs wrote this database, and the run's pass."""
     now = time.time()
     with transaction(db):
         earlier = db.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is not None
@@ -80,11 +92,16 @@ def start_run(
         # 'running' is gone. Its hosts free up at once, and their next claimer waits one delay.
         db.execute("UPDATE hosts SET lease_until = 0 WHERE owner IS NOT NULL")
         db.execute("UPDATE runs SET outcome = 'crashed', reserved = 0 WHERE outcome = 'running'")
+        pass_number = int(db.execute("SELECT coalesce(max(pass), 1) FROM runs").fetchone()[0])
+        if new_pass and earlier:
+            pass_number += 1
+            db.execute(REQUEUE_FETCHED)
         cursor = db.execute(
-            "INSERT INTO runs (started_at, seeds, machine, pid, renewed_at, lease)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (utc_at(now), " ".join(s.url for s in seeds), MACHINE, pid, utc_at(now), lease),
-        )
+            "INSERT INTO runs (started_at, seeds, machine, pid, renewed_at, lease, pass)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (utc_at(now), " ".join(s.url for s in seeds), MACHINE, pid, utc_at(now), lease,
+             pass_number),
+        )  # fmt: skip
         db.execute(
             "INSERT OR REPLACE INTO settings (key, value) VALUES ('max_depth', ?)", (max_depth,)
         )
@@ -93,7 +110,7 @@ def start_run(
         # Kept up link by link, this index (who links to a URL) was half of what the writer
         # did: every new link lands on a random page of it. end_run builds it in one pass.
         db.execute("DROP INDEX IF EXISTS links_dst")
-    return cursor.lastrowid or 0, earlier
+    return cursor.lastrowid or 0, earlier, pass_number
 
 
 def end_run(
@@ -111,7 +128,9 @@ def end_run(
         )
 
 
-def save(db: sqlite3.Connection, batch: Batch, run_id: int, max_depth: int) -> list[Outcome]:
+def save(
+    db: sqlite3.Connection, batch: Batch, run_id: int, max_depth: int, pass_number: int
+) -> list[Outcome]:
     """Commit what of `batch` the run's hosts allow; returns the outcomes left out (rule 9)."""
     now = time.time()
     with transaction(db):
@@ -119,7 +138,10 @@ def save(db: sqlite3.Connection, batch: Batch, run_id: int, max_depth: int) -> l
         batch, lost = held_part(batch, _held(db, names, run_id, now))
         outcomes = batch.outcomes
         pages = [o.page for o in outcomes if o.page is not None]
-        db.executemany(_INSERT_PAGE, [_page_params(p) for p in pages])
+        stored = _stored_versions(db, pages) if pass_number > 1 else {}
+        written, fetches = versions(pages, stored, pass_number)
+        db.executemany(_UPSERT_PAGE, [page_params(p) for p in written])
+        db.executemany(_INSERT_FETCH, fetches)
         insert_rows(db, _INSERT_LINKS, [link for o in outcomes for link in o.links])
         found = discovered(batch)
         _add_hosts(db, {d.host for d in found})
@@ -222,12 +244,12 @@ def claim_hosts(db: sqlite3.Connection, run_id: int, limit: int, lease: float) -
     now = time.time()
     with transaction(db):
         rows = db.execute(
-            "SELECT owner, claims + 1, (SELECT count(*) FROM pages p WHERE p.host = h.host),"
-            f" {HOST_SELECT} FROM hosts h"
+            f"SELECT owner, claims + 1, ({PAGES_THIS_PASS.format(run='?')}), {HOST_SELECT}"
+            " FROM hosts h"
             " WHERE (owner IS NULL OR lease_until IS NULL OR lease_until <= ?)"
             " AND EXISTS (SELECT 1 FROM urls WHERE host = h.host AND state = 'queued')"
             " ORDER BY next_start_at, host LIMIT ?",
-            (now, limit),
+            (run_id, now, limit),
         ).fetchall()
         for chunk in chunks([row[3] for row in rows]):  # (owner, claim, pages, host, ...)
             db.execute(
@@ -271,7 +293,13 @@ def reserve_pages(db: sqlite3.Connection, run_id: int, wanted: int, max_pages: i
     live runs."""
     now = time.time()
     with transaction(db):
-        fetched = int(db.execute("SELECT coalesce(sum(pages), 0) FROM runs").fetchone()[0])
+        fetched = int(
+            db.execute(
+                "SELECT coalesce(sum(pages), 0) FROM runs"
+                " WHERE pass = (SELECT pass FROM runs WHERE id = ?)",
+                (run_id,),
+            ).fetchone()[0]
+        )
         running = db.execute(
             "SELECT id, machine, pid, renewed_at, lease, reserved FROM runs"
             " WHERE outcome = 'running' AND reserved > 0"
@@ -309,8 +337,12 @@ def _top_url_id(db: sqlite3.Connection) -> int:
     return int(db.execute("SELECT coalesce(max(id), 0) FROM urls").fetchone()[0])
 
 
-def _page_params(p: PageRecord) -> tuple[object, ...]:
-    return (
-        p.url, p.host, p.status, p.content_type, p.title, p.body, p.bytes, int(p.truncated),
-        p.depth, p.fetched_at, p.elapsed_ms, p.error, p.location,
-    )  # fmt: skip
+def _stored_versions(db: sqlite3.Connection, pages: Sequence[PageRecord]) -> dict[str, Version]:
+    """The status and hash of the version stored of each page's URL, if any."""
+    stored: dict[str, Version] = {}
+    for chunk in chunks(sorted({p.url for p in pages})):
+        rows = db.execute(
+            f"SELECT url, status, sha256 FROM pages WHERE url IN ({marks(len(chunk))})", chunk
+        )
+        stored.update((url, (status, sha256)) for url, status, sha256 in rows)
+    return stored

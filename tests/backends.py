@@ -1,0 +1,43 @@
+"""A test crawl's database on either backend: its config, and its tables read back."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from crawler.config import Config
+
+
+class Backend:
+    """Where a test's crawl is stored (an SQLite file or a PostgreSQL database), and how its
+    tables are read."""
+
+    def __init__(self, kind: str, location: str) -> None:
+        self.kind, self.location = kind, location
+
+    def config(
+        self, tmp_path: Path, seeds: list[str], *, hosts: tuple[str, ...], **crawl: Any
+    ) -> Config:
+        """No delay, four workers, `hosts` pinned to 127.0.0.1; `crawl`: more crawl keys."""
+        storage = {"path": self.location} if self.kind == "sqlite" else {"url": self.location}
+        raw = {
+            "crawl": {"seeds": seeds, "concurrency": 4, **crawl},
+            "politeness": {"delay": 0},
+            "fetch": {"timeout": 5, "retries": 0, "resolve": dict.fromkeys(hosts, "127.0.0.1")},
+            "storage": storage,
+        }
+        return Config.from_dict(raw, source=tmp_path / "config.toml")
+
+    async def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        if self.kind == "sqlite":
+            with closing(sqlite3.connect(self.location)) as db:
+                return db.execute(sql).fetchall()
+        conn = await asyncpg.connect(self.location)
+        try:
+            return [tuple(row) for row in await conn.fetch(sql)]
+        finally:
+            await conn.close()

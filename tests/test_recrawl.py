@@ -1,0 +1,200 @@
+"""Recrawl end to end: a site that changes between two passes, served by three hosts that treat
+conditional requests three ways. What the server was asked (which requests carried which
+validators, which were answered 304) is read from its log; what changed, from `fetches`."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from backends import Backend
+
+from crawler.crawl import Crawler
+from crawler.stats import Pass, read_stats
+
+ROOT = Path(__file__).parent.parent
+# Each honours the conditional requests of one kind, or none.
+HONOURS = {"etag.test": "If-None-Match", "lm.test": "If-Modified-Since", "none.test": None}
+
+
+@dataclass
+class Hit:
+    host: str
+    path: str
+    validators: frozenset[str]  # the conditional headers the request carried
+    status: int
+
+
+@dataclass
+class ChangingSite:
+    """Path -> HTML per version; `edit()` moves to the second version: / links to a new page
+    /d, /a changes, /b is deleted, /c stays as it was."""
+
+    version: int = 1
+    log: list[Hit] = field(default_factory=list)
+
+    def pages(self) -> dict[str, str]:
+        links = ["/a", "/b", "/c"] + (["/d"] if self.version == 2 else [])
+        pages = {
+            "/": "".join(f'<a href="{href}">{href}</a>' for href in links),
+            "/a": f"<title>A</title>version {self.version}",
+            "/b": "<title>B</title>soon gone",
+            "/c": "<title>C</title>always the same",
+        }
+        if self.version == 2:
+            del pages["/b"]
+            pages["/d"] = "<title>D</title>new"
+        return pages
+
+    def edit(self) -> None:
+        self.version = 2
+
+
+SITE = web.AppKey("site", ChangingSite)
+
+
+def _app(site: ChangingSite) -> web.Application:
+    async def handle(request: web.Request) -> web.Response:
+        host = request.host.partition(":")[0]
+        sent = frozenset(h for h in ("If-None-Match", "If-Modified-Since") if h in request.headers)
+        response = _answer(site, host, request)
+        site.log.append(Hit(host, request.path, sent, response.status))
+        return response
+
+    app = web.Application()
+    app[SITE] = site
+    app.router.add_route("GET", "/{tail:.*}", handle)
+    return app
+
+
+def _answer(site: ChangingSite, host: str, request: web.Request) -> web.Response:
+    html = site.pages().get(request.path)
+    if html is None:
+        return web.Response(status=404, text="not here")
+    etag = '"' + hashlib.sha256(html.encode()).hexdigest()[:16] + '"'
+    # A version's time: the edited pages changed later than the others.
+    changed = site.version == 2 and request.path in ("/", "/a", "/d")
+    modified = "Wed, 02 Dec 2026 10:00:00 GMT" if changed else "Tue, 01 Dec 2026 10:00:00 GMT"
+    honours = HONOURS[host]
+    if honours == "If-None-Match" and request.headers.get("If-None-Match") == etag:
+        return web.Response(status=304, headers={"ETag": etag})
+    if honours == "If-Modified-Since" and request.headers.get("If-Modified-Since") == modified:
+        return web.Response(status=304)
+    headers = {}
+    if honours != "If-Modified-Since":
+        headers["ETag"] = etag
+    if honours != "If-None-Match":
+        headers["Last-Modified"] = modified
+    return web.Response(text=html, content_type="text/html", headers=headers)
+
+
+async def _server(aiohttp_server: Any) -> tuple[ChangingSite, list[str]]:
+    """The changing site on a loopback server, and its three hosts' home pages."""
+    site = ChangingSite()
+    server = await aiohttp_server(_app(site))
+    return site, [f"http://{host}:{server.port}/" for host in HONOURS]
+
+
+EXPECTED = {"/": "changed", "/a": "changed", "/b": "gone", "/c": "unchanged", "/d": "new"}
+
+
+async def test_a_recrawl_asks_what_changed_and_records_it(
+    aiohttp_server: Any, backend: Backend, tmp_path: Path
+) -> None:
+    site, seeds = await _server(aiohttp_server)
+    config = backend.config(tmp_path, seeds, hosts=tuple(HONOURS))
+    first = await Crawler(config).run()
+    site.edit()
+    site.log.clear()
+
+    second = await Crawler(config, recrawl=True).run()
+
+    assert (first.pass_number, second.pass_number) == (1, 2)
+    # Which validators went out, and what was answered 304, per host (robots.txt: none).
+    for host, honours in HONOURS.items():
+        hits = {h.path: h for h in site.log if h.host == host and h.path != "/robots.txt"}
+        assert set(hits) == set(EXPECTED), host
+        sent = {"etag.test": {"If-None-Match"}, "lm.test": {"If-Modified-Since"}}.get(
+            host, {"If-None-Match", "If-Modified-Since"}
+        )
+        for path in ("/", "/a", "/b", "/c"):
+            assert hits[path].validators == sent, (host, path)
+        assert hits["/d"].validators == frozenset(), host  # new: nothing to compare with
+        assert hits["/c"].status == (304 if honours else 200), host
+    rows = await backend.rows("SELECT url, pass, status, change FROM fetches ORDER BY pass, url")
+    by_pass = Counter(row[1] for row in rows)
+    assert by_pass == {1: 4 * len(HONOURS), 2: 5 * len(HONOURS)}  # one row a fetch
+    for url, pass_number, status, change in rows:
+        path = "/" + url.split("/", 3)[3]
+        if pass_number == 1:
+            assert change == "new", url
+        else:
+            assert change == EXPECTED[path], url
+            assert status == {"/b": 404}.get(
+                path, 304 if path == "/c" and "none" not in url else 200
+            )
+    passes = (await asyncio.to_thread(read_stats, backend.location)).passes
+    assert passes == (Pass(1, 12, 0, 0, 0, 0), Pass(2, 3, 6, 3, 3, 0))
+    # pages: the latest version of each; a 304 left the stored one as it was.
+    pages = await backend.rows("SELECT url, status, body FROM pages")
+    stored = {
+        url.split("/", 3)[3] + "@" + url.split("/")[2].split(":")[0]: (s, b) for url, s, b in pages
+    }
+    for host in HONOURS:
+        assert stored[f"c@{host}"] == (200, b"<title>C</title>always the same")
+        assert stored[f"a@{host}"] == (200, b"<title>A</title>version 2")
+        assert stored[f"b@{host}"][0] == 404
+
+
+async def _cli(*args: str) -> tuple[int, str, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "crawler", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_a_killed_recrawl_resumes_to_the_same_counts(
+    aiohttp_server: Any, tmp_path: Path
+) -> None:
+    site, seeds = await _server(aiohttp_server)
+    backend = Backend("sqlite", str(tmp_path / "crawl.db"))
+    config = backend.config(tmp_path, seeds, hosts=tuple(HONOURS))
+    # The file the commands read: the same settings, and a delay so that a kill lands mid-pass.
+    resolve = ", ".join(f'"{h}" = "127.0.0.1"' for h in HONOURS)
+    (tmp_path / "config.toml").write_text(
+        f"[crawl]\nseeds = {seeds!r}\nconcurrency = 4\n"
+        f"[politeness]\ndelay = 0.2\n[fetch]\ntimeout = 5\nretries = 0\nresolve = {{{resolve}}}\n"
+        f'[storage]\npath = "{backend.location}"\n'
+    )
+    await Crawler(config).run()
+    site.edit()
+    site.log.clear()
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "crawler", "recrawl", str(tmp_path / "config.toml"), "--quiet",
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    async with asyncio.timeout(60):
+        while len([h for h in site.log if h.path != "/robots.txt"]) < 6:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    assert await proc.wait() == -signal.SIGKILL
+
+    code, out, err = await _cli("resume", str(tmp_path / "config.toml"), "--quiet")
+
+    assert code == 0, err
+    assert out.strip() == "pass 2: 3 new, 6 changed, 3 unchanged, 3 gone"
+    fetched = await backend.rows("SELECT url, count(*) FROM fetches WHERE pass = 2 GROUP BY url")
+    assert len(fetched) == 5 * len(HONOURS)
+    assert {count for _, count in fetched} == {1}  # each page's fetch committed once

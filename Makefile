@@ -7,7 +7,7 @@ CONFIG ?= config.toml
 DEMO_PORT ?= 8080
 DB ?= crawl.db  # storage.path of $(CONFIG)
 
-.PHONY: install test lint format crawl demo-site bench bench-deps bench-profile bench-guarantees bench-scale clean
+.PHONY: install test lint format crawl demo-site bench bench-deps bench-profile bench-guarantees bench-scale bench-revisit clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,11 +54,19 @@ bench: $(STAMP) bench-deps
 	$(BIN)/python bench/perf.py --rounds 3 --write-readme; status=$$?; \
 	$(BIN)/python bench/stages.py --write-readme && exit $$status
 
-# What the benchmark serves and runs besides Python: nginx, wget and the PostgreSQL docs.
+# What the benchmark serves and runs besides Python: nginx, wget, the PostgreSQL docs and
+# MkDocs' docs (which ship a sitemap).
 bench-deps:
 	@command -v nginx >/dev/null && command -v wget >/dev/null \
 		&& test -f /usr/share/doc/postgresql-doc-15/html/index.html \
-		|| (apt-get update -qq && apt-get install -y -qq nginx wget postgresql-doc-15 time)
+		&& test -f /usr/share/doc/mkdocs/html/sitemap.xml \
+		|| (apt-get update -qq && apt-get install -y -qq nginx wget postgresql-doc-15 mkdocs-doc time)
+
+# A recrawl of the PostgreSQL docs with nothing changed (304s, bytes saved), and MkDocs' docs
+# crawled without and with their sitemap (bench/README.md, "Sitemaps and recrawl").
+bench-revisit: $(STAMP) bench-deps
+	$(BIN)/python bench/recrawl.py
+	$(BIN)/python bench/sitemaps.py
 
 # Where the crawler's CPU goes, by pipeline stage (py-spy samples; bench/README.md).
 bench-profile: $(STAMP) bench-deps

@@ -19,7 +19,8 @@ from typing import TypeVar
 
 _T = TypeVar("_T")
 
-ROWS_PER_STATEMENT = 128  # 128 rows of 7 columns stay below SQLite's oldest variable limit, 999
+ROWS_PER_STATEMENT = 128  # at most; fewer for wide rows (see per_statement)
+VARIABLES = 999  # SQLite's oldest limit of variables a statement (32,766 since 3.32)
 
 
 class WriterThread:
@@ -76,24 +77,42 @@ def transaction(db: sqlite3.Connection) -> Iterator[None]:
     db.execute("COMMIT")
 
 
-def insert_rows(db: sqlite3.Connection, sql: str, rows: Sequence[Sequence[object]]) -> None:
+def insert_rows(
+    db: sqlite3.Connection,
+    sql: str,
+    rows: Sequence[Sequence[object]],
+    pad: Sequence[object] | None = None,
+) -> None:
     """Run an INSERT whose `{rows}` takes one "(?, ...)" per row, for many rows at a time:
     executemany would step once per row, and between two steps the writer thread waits for the
-    GIL, which the event loop holds."""
-    for chunk in chunks(rows):
+    GIL, which the event loop holds. `pad`: the row that fills a last chunk (see chunks), for
+    a plain INSERT that must leave it out (`WHERE column1 IS NOT NULL`, say)."""
+    if not rows:
+        return
+    width = len(rows[0])
+    for chunk in chunks(rows, per_statement(width), pad):
         params = list(itertools.chain.from_iterable(chunk))
-        db.execute(with_rows(sql, len(chunk), len(chunk[0])), params)
+        db.execute(with_rows(sql, len(chunk), width), params)
 
 
-def chunks(rows: Sequence[_T]) -> Iterator[Sequence[_T]]:
-    """`rows` by ROWS_PER_STATEMENT, the last chunk padded to a power of two by repeating its
-    last row. sqlite3 keeps a prepared statement for each chunk size, and one of 128 rows is a
-    110 KB program: any size made 7 MB of them. The repeat changes nothing: every statement
+def per_statement(width: int) -> int:
+    """Rows of `width` columns a statement: a power of two, within VARIABLES."""
+    fit = min(ROWS_PER_STATEMENT, VARIABLES // max(1, width))
+    return 1 << (fit.bit_length() - 1)
+
+
+def chunks(
+    rows: Sequence[_T], size: int = ROWS_PER_STATEMENT, pad: _T | None = None
+) -> Iterator[Sequence[_T]]:
+    """`rows` by `size`, the last chunk padded to a power of two by repeating its last row (or
+    with `pad`). sqlite3 keeps a prepared statement for each chunk size, and one of 128 rows is
+    a 110 KB program: any size made 7 MB of them. The repeat changes nothing: every statement
     fed by chunks is an upsert that a row repeated leaves as it was, or an `IN` list."""
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        chunk = rows[start : start + ROWS_PER_STATEMENT]
+    for start in range(0, len(rows), size):
+        chunk = rows[start : start + size]
         missing = (1 << (len(chunk) - 1).bit_length()) - len(chunk)
-        yield [*chunk, *[chunk[-1]] * missing] if missing else chunk
+        filler = chunk[-1] if pad is None else pad
+        yield [*chunk, *[filler] * missing] if missing else chunk
 
 
 @functools.lru_cache(maxsize=64)

@@ -63,7 +63,9 @@ _UPSERT_PAGE = f"""
 INSERT INTO pages ({", ".join(PAGE_COLUMNS)}) VALUES ({marks(len(PAGE_COLUMNS))})
 ON CONFLICT (url) DO UPDATE SET {", ".join(f"{c} = excluded.{c}" for c in PAGE_COLUMNS[1:])}
 """
-_INSERT_FETCH = f"INSERT INTO fetches VALUES ({marks(9)})"
+# The last statement of a batch is padded with rows of NULLs (insert_rows), left out here.
+_INSERT_FETCHES = "INSERT INTO fetches SELECT * FROM (VALUES {rows}) WHERE column1 IS NOT NULL"
+_NO_FETCH = (None,) * 9
 
 _ADD_HOSTS = "INSERT OR IGNORE INTO hosts (host) VALUES {rows}"
 
@@ -141,7 +143,7 @@ def save(
         stored = _stored_versions(db, pages) if pass_number > 1 else {}
         written, fetches = versions(pages, stored, pass_number)
         db.executemany(_UPSERT_PAGE, [page_params(p) for p in written])
-        db.executemany(_INSERT_FETCH, fetches)
+        insert_rows(db, _INSERT_FETCHES, fetches, pad=_NO_FETCH)
         insert_rows(db, _INSERT_LINKS, [link for o in outcomes for link in o.links])
         found = discovered(batch)
         _add_hosts(db, {d.host for d in found})

@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -254,21 +255,41 @@ def run_crawl(crawler: Path, conf: Path, tmp: Path, timeout: float) -> Usage:
     output = err.read_text(errors="replace").strip()
     if output:
         print(f"crawler output ({err}):\n{output[-2000:]}")
+    # time passes the crawler's status on (128 + signal if killed)
+    return read_time(report, proc.returncode, hung)
+
+
+def read_time(report: Path, code: int, timed_out: bool = False) -> Usage:
+    """The usage GNU `time -v` wrote to `report`."""
     fields = dict(
         line.strip().rsplit(": ", 1) for line in report.read_text().splitlines() if ": " in line
     )
-    wall = fields["Elapsed (wall clock) time (h:mm:ss or m:ss)"]
     seconds = 0.0
-    for part in wall.split(":"):
+    for part in fields["Elapsed (wall clock) time (h:mm:ss or m:ss)"].split(":"):
         seconds = seconds * 60 + float(part)
     return Usage(
-        code=proc.returncode,  # time passes the crawler's status on (128 + signal if killed)
-        timed_out=hung,
+        code=code,
+        timed_out=timed_out,
         seconds=seconds,
         user=float(fields["User time (seconds)"]),
         system=float(fields["System time (seconds)"]),
         max_rss_kb=int(fields["Maximum resident set size (kbytes)"]),
     )
+
+
+def in_temp_dir(name: str, bench: Callable[[Path], int], keep: bool) -> int:
+    """bench(a temp dir): its exit status, 2 if it could not run; the dir removed unless kept."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"{name}-bench-"))
+    try:
+        return bench(tmp)
+    except BenchError as exc:
+        print(f"{name} bench: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def query(crawler: Path, db: Path, sql: str) -> list[dict[str, str]]:

@@ -15,15 +15,13 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 
 from nginx import BenchError, Nginx, read_log, server
-from pgdocs import DEFAULT_CRAWLER, DEFAULT_DOCS, HOST, TIME, Usage, query
+from pgdocs import DEFAULT_CRAWLER, DEFAULT_DOCS, HOST, TIME, Usage, in_temp_dir, query, read_time
 
 SQL_BYTES = {
     1: "SELECT coalesce(sum(bytes), 0) AS n FROM pages",
@@ -58,20 +56,7 @@ def timed(crawler: Path, command: str, conf: Path, tmp: Path) -> tuple[Usage, st
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise BenchError(f"crawler {command} exited {done.returncode}: {done.stderr[-2000:]}")
-    fields = dict(
-        line.strip().rsplit(": ", 1) for line in report.read_text().splitlines() if ": " in line
-    )
-    seconds = 0.0
-    for part in fields["Elapsed (wall clock) time (h:mm:ss or m:ss)"].split(":"):
-        seconds = seconds * 60 + float(part)
-    usage = Usage(
-        code=done.returncode,
-        timed_out=False,
-        seconds=seconds,
-        user=float(fields["User time (seconds)"]),
-        system=float(fields["System time (seconds)"]),
-        max_rss_kb=int(fields["Maximum resident set size (kbytes)"]),
-    )
+    usage = read_time(report, done.returncode)
     return usage, done.stdout.strip()
 
 
@@ -119,17 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crawler", type=Path, default=DEFAULT_CRAWLER)
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
     args = parser.parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="recrawl-bench-"))
-    try:
-        return bench(args, tmp)
-    except BenchError as exc:
-        print(f"recrawl bench: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    return in_temp_dir("recrawl", lambda tmp: bench(args, tmp), args.keep)
 
 
 if __name__ == "__main__":

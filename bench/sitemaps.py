@@ -21,12 +21,11 @@ import gzip
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from nginx import BenchError, Nginx, server
-from pgdocs import DEFAULT_CRAWLER, query
+from pgdocs import DEFAULT_CRAWLER, in_temp_dir, query
 
 DOCS = Path("/usr/share/doc/mkdocs/html")
 HOST = "mkdocs.test"
@@ -114,17 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crawler", type=Path, default=DEFAULT_CRAWLER)
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
     args = parser.parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="sitemaps-bench-"))
-    try:
-        return bench(args, tmp)
-    except BenchError as exc:
-        print(f"sitemaps bench: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    return in_temp_dir("sitemaps", lambda tmp: bench(args, tmp), args.keep)
 
 
 if __name__ == "__main__":

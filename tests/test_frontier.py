@@ -19,7 +19,7 @@ from crawler.config import Config
 from crawler.fetch import Response
 from crawler.frontier import Frontier
 from crawler.hosts import PageTask, RobotsTask, Task
-from crawler.records import Discovered, Outcome, RobotsRecord
+from crawler.records import Discovered, Outcome, QueuedURL, RobotsRecord
 from crawler.storage import Batch
 from crawler.storage.sqlite import SQLiteStore
 from crawler.urls import host_key, normalize
@@ -119,11 +119,12 @@ async def frontier_run(
     urls: list[str],
     *,
     clock: ManualClock | None = None,
+    store_class: type[SQLiteStore] = SQLiteStore,
     **sections: Any,
 ) -> AsyncIterator[Run]:
     config = make_config(urls, hosts=HOSTS, **sections)
     clock = clock or ManualClock()
-    async with SQLiteStore.open(config.storage.path) as store:
+    async with store_class.open(config.storage.path) as store:
         resume = await store.start_run(seeds(*urls), config.crawl.max_depth, LEASE)
         run: Run
         frontier = Frontier(
@@ -307,3 +308,53 @@ async def test_a_task_whose_lease_ran_short_is_given_back(make_config: ConfigFac
         run.clock.advance(LEASE)  # stopped between taking it and sending it
         assert not run.frontier.confirm(task)
         assert (run.frontier.pages_started, task.slot.in_flight) == (0, 0)
+
+
+class HeldBackReads(SQLiteStore):
+    """A real store whose frontier reads answer only when the test lets them (once `hold` is
+    set): what happened meanwhile is what the test is about."""
+
+    hold: asyncio.Event | None = None
+    read = asyncio.Event()
+
+    async def next_queued(self, host: str, limit: int, taken: Any) -> list[QueuedURL]:
+        rows = await super().next_queued(host, limit, taken)
+        if self.hold is not None:
+            self.read.set()
+            await self.hold.wait()
+        return rows
+
+
+async def test_a_read_made_under_a_lost_claim_is_not_used(make_config: ConfigFactory) -> None:
+    urls = ["http://a.test/1", "http://a.test/2", "http://a.test/3"]
+    async with frontier_run(make_config, urls[:1], store_class=HeldBackReads) as run:
+        store = run.store
+        assert isinstance(store, HeldBackReads)
+        await run.robots(*NOT_FOUND)
+        page = await run.take_page()
+        assert not run.frontier.page_done(page, answer(page.url.url, 200, run.clock))
+        found = [Discovered(url, "a.test", 1, "queued") for url in urls[1:]]
+        await run.commit(Outcome(url=page.url, state="done", discovered=found))
+        store.hold, store.read = asyncio.Event(), asyncio.Event()
+        taking = asyncio.create_task(run.take())  # the frontier reads /2 and /3 ...
+        async with asyncio.timeout(10):
+            await store.read.wait()  # ... and the answer is on its way, when:
+        # the host is lost, claimed again, and /2 fetched and saved under the new claim (by
+        # whoever held it in between: here, the test).
+        book = run.frontier._book  # the race is inside the frontier
+        book.drop("a.test")
+        run.frontier._leases.forget({"a.test"})
+        await store.release_hosts([r for r in run.frontier.host_records() if r.host == "a.test"])
+        (record,) = await run.frontier._leases.claim(10)
+        (second,) = [
+            q for q in await SQLiteStore.next_queued(store, "a.test", 10, ()) if q.url == urls[1]
+        ]
+        second.claim = record.claim
+        await store.save(Batch(outcomes=[Outcome(url=second, state="done")]))
+        book.adopt(record)
+        store.hold.set()
+
+        task = await taking
+
+    assert isinstance(task, PageTask)
+    assert (task.url.url, task.url.claim) == (urls[2], record.claim)  # /2 is not fetched again

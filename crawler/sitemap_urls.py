@@ -89,7 +89,8 @@ async def sitemap_outcome(
 ) -> Outcome:
     """The outcome of a fetched sitemap document: its page row, and what it lists if it was
     answered 2xx (`read` parses the body off the event loop)."""
-    outcome = extractor.outcome(queued, response, None)
+    # In a thread: hashing a body of up to 50 MB would hold the loop for a tenth of a second.
+    outcome = await asyncio.to_thread(extractor.outcome, queued, response, None)
     # A sitemap that redirects: its target is the sitemap, whatever it looks like.
     outcome.discovered = [
         d._replace(sitemap=queued.sitemap, state="queued", reason=None)

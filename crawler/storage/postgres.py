@@ -89,7 +89,7 @@ WITH picked AS (
 UPDATE hosts SET owner = $1, lease_until = {NOW} + $3, claims = claims + 1
 FROM picked WHERE hosts.host = picked.picked
 RETURNING picked.previous, {NOW}, claims,
-    ({PAGES_THIS_PASS.format(run="$1").replace("h.host", "hosts.host")}), {HOST_SELECT}
+    ({PAGES_THIS_PASS.format(host="hosts.host", run="$1")}), {HOST_SELECT}
 """
 
 # Host rows are locked in the order of their names, as `save` locks them.
@@ -121,8 +121,8 @@ class PostgresStore:
         self._lease = DEFAULT_LEASE
         self._known_hosts: set[str] = set()  # hosts rows that exist: not sent again
         self._saved = 0  # outcomes this store saved
-        self._analyze_at = ANALYZE_FIRST
-        self._pass = 1  # ... when it runs ANALYZE next (then ten times more)
+        self._analyze_at = ANALYZE_FIRST  # ... when it runs ANALYZE next (then ten times more)
+        self._pass = 1  # the run's pass (rule 14), from start_run
 
     @classmethod
     @contextlib.asynccontextmanager

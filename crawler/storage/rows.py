@@ -114,10 +114,10 @@ def page_params(p: PageRecord) -> tuple[object, ...]:
 REQUEUE_FETCHED = (
     "UPDATE urls SET state = 'queued', reason = NULL WHERE state IN ('done', 'failed')"
 )
-# A host's pages in the pass of the run whose id is the query's first parameter (the budget of
-# max_pages_per_host is a pass's).
+# The pages of the host `{host}` (a column) fetched in the pass of the run `{run}` (a
+# parameter): max_pages_per_host is a pass's budget.
 PAGES_THIS_PASS = (
-    "SELECT count(*) FROM fetches f WHERE f.host = h.host"
+    "SELECT count(*) FROM fetches f WHERE f.host = {host}"
     " AND f.pass = (SELECT pass FROM runs WHERE id = {run})"
 )
 

@@ -75,6 +75,8 @@ _SAVE_HOST = (
     " AND owner = ?"
 )
 
+_HOST_PAGES = PAGES_THIS_PASS.format(host="h.host", run="?")
+
 INDEX_LINKS_DST = "CREATE INDEX IF NOT EXISTS links_dst ON links (dst_url)"
 
 
@@ -246,8 +248,7 @@ def claim_hosts(db: sqlite3.Connection, run_id: int, limit: int, lease: float) -
     now = time.time()
     with transaction(db):
         rows = db.execute(
-            f"SELECT owner, claims + 1, ({PAGES_THIS_PASS.format(run='?')}), {HOST_SELECT}"
-            " FROM hosts h"
+            f"SELECT owner, claims + 1, ({_HOST_PAGES}), {HOST_SELECT} FROM hosts h"
             " WHERE (owner IS NULL OR lease_until IS NULL OR lease_until <= ?)"
             " AND EXISTS (SELECT 1 FROM urls WHERE host = h.host AND state = 'queued')"
             " ORDER BY next_start_at, host LIMIT ?",

@@ -56,6 +56,8 @@ def committed_pages(db: Path) -> set[str]:
     if not db.exists():
         return set()
     with closing(sqlite3.connect(db)) as conn:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'pages'").fetchone() is None:
+            return set()  # killed during start-up, before the schema was made: none yet
         return {url for (url,) in conn.execute("SELECT url FROM pages")}
 
 

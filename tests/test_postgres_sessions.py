@@ -4,12 +4,17 @@ runs again on a fresh connection; none of them fails the crawl."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 import asyncpg
 from yarl import URL
 
 from crawler.records import Discovered, Outcome, PageRecord, utc_now
 from crawler.storage import Batch
 from crawler.storage.postgres import PostgresStore
+from crawler.storage.postgres_sessions import session_name
+from crawler.storage.rows import MACHINE
 
 SEED = "http://a.test/"
 
@@ -54,3 +59,71 @@ async def test_every_operation_survives_its_sessions_ended(pg_url: str) -> None:
         assert await _end_other_sessions(pg_url) >= 1
         assert await store.count_queued() == 0
         assert await store.hosts_with_work() == 0
+
+
+@contextlib.asynccontextmanager
+async def stalled_run(pg_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A run of a process of this machine that stopped renewing long ago (its pid is free, so
+    it is gone by its pid too), whose session holds a.test's row locked, as a process stopped
+    halfway through a statement would."""
+    pid = 4_000_000
+    name = session_name(MACHINE, pid)
+    conn = await asyncpg.connect(pg_url, server_settings={"application_name": name})
+    try:
+        await conn.execute(
+            "INSERT INTO runs (started_at, seeds, machine, pid, renewed_at, lease)"
+            " VALUES ('2026-01-01T00:00:00.000Z', '', $1, $2, '2026-01-01T00:00:00.000Z', 60)",
+            MACHINE, pid,
+        )  # fmt: skip
+        await conn.execute("BEGIN")
+        await conn.execute("SELECT * FROM hosts WHERE host = 'a.test' FOR UPDATE")
+        yield conn
+    finally:
+        conn.terminate()
+
+
+async def _ended(conn: asyncpg.Connection) -> bool:
+    try:
+        await conn.execute("SELECT 1")
+    except (
+        asyncpg.ConnectionDoesNotExistError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,  # the server ended it: asyncpg#1069, see postgres._on
+    ):
+        return True
+    return False
+
+
+async def test_a_run_ends_the_sessions_of_runs_whose_lease_lapsed(pg_url: str) -> None:
+    """A process stopped in the middle of a statement keeps its session 'active' (no server
+    timeout ends it) and its locks: the live runs end it once its lease has lapsed."""
+    async with PostgresStore.open(pg_url) as store:
+        await store.start_run([Discovered(SEED, "a.test", 0, "queued", None, None)], 5, 60.0)
+        async with stalled_run(pg_url) as stalled:
+            assert await store.live_runs() == 1  # itself; the stalled run is gone ...
+
+            assert await _ended(stalled)  # ... and its session was ended,
+            assert [r.host for r in await store.claim_hosts(10)] == ["a.test"]  # its lock too
+
+
+async def test_a_starting_run_ends_the_sessions_of_runs_it_finds_gone(pg_url: str) -> None:
+    async with PostgresStore.open(pg_url) as store:
+        first = await store.start_run(
+            [Discovered(SEED, "a.test", 0, "queued", None, None)], 5, 60.0
+        )
+        await store.end_run(first.run_id, "interrupted", None)
+    async with stalled_run(pg_url) as stalled, PostgresStore.open(pg_url) as store:
+        await store.start_run([], 5, 60.0)
+
+        assert await _ended(stalled)
+        assert [r.host for r in await store.claim_hosts(10)] == ["a.test"]
+    outcomes = await _rows(pg_url, "SELECT outcome FROM runs ORDER BY id")
+    assert outcomes == [("interrupted",), ("crashed",), ("running",)]
+
+
+async def _rows(url: str, sql: str) -> list[tuple[object, ...]]:
+    conn = await asyncpg.connect(url)
+    try:
+        return [tuple(row) for row in await conn.fetch(sql)]
+    finally:
+        await conn.close()

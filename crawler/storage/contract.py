@@ -37,7 +37,9 @@ The owners (the frontier's hosts, shared by processes)
      crawl together fetch at most `max_pages`, counting the pages of earlier runs.
  12. Runs know each other. `start_run` records a run with its machine and process id and
      marks as crashed only runs whose process is gone (same machine: the pid is dead; any
-     machine: no renewal for `lease` seconds). `end_run` releases what the run held.
+     machine: no renewal for `lease` seconds), and ends the database sessions of runs it
+     finds gone, as `live_runs` does (a process stopped mid-statement keeps its locks
+     otherwise). `end_run` releases what the run held.
 
 The sitemaps
  13. Sitemaps are URLs. Whether a URL is a sitemap document, and its `sitemap` level (how deep

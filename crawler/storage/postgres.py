@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import random
 import re
@@ -31,6 +32,7 @@ from ..records import Discovered, HostRecord, Outcome, QueuedURL, RobotsRecord
 from . import postgres_writes as writes
 from .contract import Batch, ResumeState
 from .postgres_schema import SchemaTooNewError, migrate
+from .postgres_sessions import fence, session_name
 from .postgres_writes import NOW, NOW_ISO
 from .rows import (
     HOST_SELECT,
@@ -45,6 +47,7 @@ from .rows import (
 )
 
 _T = TypeVar("_T")
+logger = logging.getLogger(__name__)
 
 DEFAULT_LEASE = 60.0  # seconds (storage.lease)
 CONNECT_TIMEOUT = 10.0  # seconds to reach the server
@@ -123,6 +126,7 @@ class PostgresStore:
         self._saved = 0  # outcomes this store saved
         self._analyze_at = ANALYZE_FIRST  # ... when it runs ANALYZE next (then ten times more)
         self._pass = 1  # the run's pass (rule 14), from start_run
+        self._fenced: set[int] = set()  # runs whose sessions were ended (sessions.fence)
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -140,7 +144,10 @@ class PostgresStore:
                     min_size=1,
                     max_size=4,
                     timeout=CONNECT_TIMEOUT,
-                    server_settings={"idle_in_transaction_session_timeout": idle},
+                    server_settings={
+                        "idle_in_transaction_session_timeout": idle,
+                        "application_name": session_name(MACHINE, os.getpid()),
+                    },
                 )
                 stack.push_async_callback(_close, pool)
                 async with pool.acquire() as conn:
@@ -186,7 +193,8 @@ class PostgresStore:
     ) -> tuple[int, bool, float, int]:
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _START_LOCK)  # one at a time
         earlier = bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM runs)"))
-        running = await conn.fetch(f"{_RUNNING} WHERE outcome = 'running' ORDER BY id FOR UPDATE")
+        running = await conn.fetch(f"{_RUNNING} WHERE outcome = 'running' ORDER BY id")
+        await fence(conn, [row for row in running if run_is_gone(row, row[6])])
         gone = [row[0] for row in running if run_is_gone(row, row[6])]
         if gone:  # their hosts free up at once; their next claimer waits one delay
             await conn.execute("UPDATE hosts SET lease_until = 0 WHERE owner = ANY($1)", gone)
@@ -253,7 +261,14 @@ class PostgresStore:
             rows = await self._statement(
                 lambda conn: conn.fetch(f"{_RUNNING} WHERE outcome = 'running'")
             )
-        return sum(1 for r in rows if r[0] == self._run_id or not run_is_gone(r, r[6]))
+        gone = [r for r in rows if r[0] != self._run_id and run_is_gone(r, r[6])]
+        self._fenced.intersection_update(r[0] for r in gone)  # a run that renewed may lapse again
+        fresh = [r for r in gone if r[0] not in self._fenced]
+        if fresh:
+            self._fenced.update(r[0] for r in fresh)
+            with translated("cannot end the sessions of lapsed runs"):
+                await self._statement(lambda conn: fence(conn, fresh))
+        return len(rows) - len(gone)
 
     async def hosts_with_work(self) -> int:
         with translated("cannot read the frontier"):

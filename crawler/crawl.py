@@ -19,6 +19,7 @@ import functools
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
@@ -27,7 +28,7 @@ from .errors import StoreError
 from .extract import Extractor
 from .fetch import Fetcher, Response
 from .frontier import Frontier
-from .hosts import PageTask, RobotsTask
+from .hosts import PageTask, RobotsTask, Task
 from .lag import LoopLag
 from .parse import parse_html
 from .parse_pool import ParsePool
@@ -243,18 +244,26 @@ class _Worker:
             if not self._frontier.confirm(task):
                 continue  # its host's lease ran short (the process was stopped?): given back
             if isinstance(task, RobotsTask):
-                response = await self._fetcher.get(task.url, max_bytes=MAX_ROBOTS_BYTES)
-                await self._frontier.robots_done(task, response)
+                response = await self._fetcher.get(
+                    task.url, max_bytes=MAX_ROBOTS_BYTES, before_send=self._still_held(task)
+                )
+                if response.sent:
+                    await self._frontier.robots_done(task, response)
             else:
                 await self._page(task)
+
+    def _still_held(self, task: Task) -> Callable[[], bool]:
+        """The check once the request's connection is ready: the frontier's confirm, asked
+        again as late as can be (it gives the task back if the lease ran short meanwhile)."""
+        return lambda: self._frontier.confirm(task)
 
     async def _sitemap(self, task: PageTask) -> None:
         max_bytes = max(self._max_bytes, SITEMAP_BYTES)  # sitemaps.org allows 50 MB
         response = await self._fetcher.get(
             task.url.url, max_bytes=max_bytes, etag=task.url.etag,
-            last_modified=task.url.last_modified,
+            last_modified=task.url.last_modified, before_send=self._still_held(task),
         )  # fmt: skip
-        if self._frontier.page_done(task, response):
+        if not response.sent or self._frontier.page_done(task, response):
             return  # retried later, when politeness allows
         try:
             outcome = await sitemap_outcome(task.url, response, self._extractor, self._read)
@@ -276,8 +285,9 @@ class _Worker:
         response = await self._fetcher.get(
             task.url.url, max_bytes=self._max_bytes, read_body=self._store_body,
             etag=task.url.etag, last_modified=task.url.last_modified,
+            before_send=self._still_held(task),
         )  # fmt: skip
-        if self._frontier.page_done(task, response):
+        if not response.sent or self._frontier.page_done(task, response):
             return  # retried later, when politeness allows
         body = response.body
         if len(body) <= BIG_PAGE and body.count(b"<a ") + body.count(b"<A ") <= MANY_LINKS:

@@ -11,15 +11,21 @@ resolver; all are closed on exit.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import dataclasses
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.client_reqrep import ClientRequest
+from aiohttp.connector import Connection
 from aiohttp.resolver import DefaultResolver
+from aiohttp.tracing import Trace
 from yarl import URL
 
 from .config import Config
@@ -46,6 +52,7 @@ class Response:
     error: str | None = None
     etag: str | None = None  # the validators the response carried (a recrawl sends them back)
     last_modified: str | None = None
+    sent: bool = True  # False: `before_send` said no, and the request never went out
 
     @property
     def retryable(self) -> bool:
@@ -88,13 +95,42 @@ class PinnedResolver(AbstractResolver):
         await self._fallback.close()
 
 
+# The last check before a request is written (Fetcher.get's before_send), for the connector.
+_BEFORE_SEND: contextvars.ContextVar[Callable[[], bool] | None] = contextvars.ContextVar(
+    "before_send", default=None
+)
+
+
+class _NotSent(Exception):
+    """before_send said no once the connection was ready: the request was not written."""
+
+
+class _CheckingConnector(aiohttp.TCPConnector):
+    """A connector that asks the request's before_send once its connection is ready, just
+    before aiohttp writes the request on it: a process stopped (SIGSTOP, a long pause) between
+    an earlier check and this point may have lost its lease on the host meanwhile."""
+
+    async def connect(
+        self,
+        req: ClientRequest,
+        traces: list[Trace],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 (aiohttp's signature)
+    ) -> Connection:
+        conn = await super().connect(req, traces, timeout)
+        check = _BEFORE_SEND.get()
+        if check is not None and not check():
+            conn.close()
+            raise _NotSent
+        return conn
+
+
 class Fetcher:
     """GETs URLs with the crawl's User-Agent, timeouts and body cap."""
 
     def __init__(self, config: Config) -> None:
         fetch = config.fetch
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(
+            connector=_CheckingConnector(
                 resolver=PinnedResolver(fetch.resolve),
                 limit=0,  # the frontier bounds concurrency; the connector need not
                 ttl_dns_cache=300,
@@ -123,10 +159,28 @@ class Fetcher:
         read_body: bool = True,
         etag: str | None = None,
         last_modified: str | None = None,
+        before_send: Callable[[], bool] | None = None,
     ) -> Response:
         """One GET of `url`; at most `max_bytes` of decompressed body are read. `etag` and
         `last_modified`, a stored version's validators, make it conditional (a 304 if the
-        version is current)."""
+        version is current). `before_send` is asked once the connection is ready: False, and
+        the request is not written (the response says `sent=False`)."""
+        token = _BEFORE_SEND.set(before_send)
+        try:
+            return await self._get(url, max_bytes, read_body, etag, last_modified)
+        except _NotSent:
+            return dataclasses.replace(_failure(url, "not sent", time.monotonic()), sent=False)
+        finally:
+            _BEFORE_SEND.reset(token)
+
+    async def _get(
+        self,
+        url: str,
+        max_bytes: int,
+        read_body: bool,
+        etag: str | None,
+        last_modified: str | None,
+    ) -> Response:
         started = time.monotonic()
         headers = {}
         if etag:

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from email.utils import formatdate
+from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
 
-from crawler.fetch import parse_retry_after
+from crawler.config import Config
+from crawler.fetch import Fetcher, parse_retry_after
 
 NOW = 1_800_000_000.0  # a whole second: HTTP-dates have no fraction
 
@@ -26,3 +31,43 @@ def test_retry_after_junk_is_ignored(value: str | None) -> None:
 
 def test_retry_after_in_the_past_is_zero() -> None:
     assert parse_retry_after(formatdate(NOW - 60, usegmt=True), now=NOW) == 0.0
+
+
+async def test_a_request_goes_out_only_if_its_last_check_says_so(
+    aiohttp_server: Any, tmp_path: Path
+) -> None:
+    """The check runs once the connection is ready, new or reused, just before the request
+    is written: a process stopped after its earlier checks may have lost its host."""
+    seen: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(request.path)
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    server = await aiohttp_server(app)
+    raw = {"crawl": {"seeds": ["http://a.test/"]}, "fetch": {"resolve": {"a.test": "127.0.0.1"}}}
+    config = Config.from_dict(raw, source=tmp_path / "c.toml")
+    base = f"http://a.test:{server.port}"
+    asked: list[str] = []
+
+    def check(answer: bool, path: str) -> Callable[[], bool]:
+        def ask() -> bool:
+            asked.append(path)
+            return answer
+
+        return ask
+
+    async with Fetcher(config) as fetcher:
+        refused = await fetcher.get(base + "/new", max_bytes=100, before_send=check(False, "/new"))
+        sent = await fetcher.get(base + "/one", max_bytes=100, before_send=check(True, "/one"))
+        again = await fetcher.get(base + "/two", max_bytes=100, before_send=check(False, "/two"))
+        plain = await fetcher.get(base + "/three", max_bytes=100)
+
+    assert (refused.sent, refused.status, refused.error) == (False, None, "not sent")
+    assert (sent.sent, sent.status, sent.body) == (True, 200, b"ok")
+    assert (again.sent, again.status) == (False, None)  # on a reused connection too
+    assert plain.sent
+    assert asked == ["/new", "/one", "/two"]
+    assert seen == ["/one", "/three"]

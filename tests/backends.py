@@ -36,8 +36,13 @@ class Backend:
         if self.kind == "sqlite":
             with closing(sqlite3.connect(self.location)) as db:
                 return db.execute(sql).fetchall()
-        conn = await asyncpg.connect(self.location)
-        try:
-            return [tuple(row) for row in await conn.fetch(sql)]
-        finally:
-            await conn.close()
+        return await pg_rows(self.location, sql)
+
+
+async def pg_rows(url: str, sql: str, *args: object) -> list[tuple[Any, ...]]:
+    """The rows of `sql` on the PostgreSQL database at `url`, on a connection of their own."""
+    conn = await asyncpg.connect(url)
+    try:
+        return [tuple(row) for row in await conn.fetch(sql, *args)]
+    finally:
+        await conn.close()

@@ -16,8 +16,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
+from backends import pg_rows
 from conftest import ConfigFactory, crawl, rows
 from sites import SITE, Hit, HostPlan, Site, make_site_app, max_in_flight, min_gap
 
@@ -112,11 +112,7 @@ async def _single_process_pages(aiohttp_server: Any, make_config: ConfigFactory)
 
 async def _pages_stored(pg_url: str, port: int) -> set[str]:
     """The URLs of the PostgreSQL crawl's `pages` rows, without the port."""
-    conn = await asyncpg.connect(pg_url)
-    try:
-        urls = [row[0] for row in await conn.fetch("SELECT url FROM pages")]
-    finally:
-        await conn.close()
+    urls = [row[0] for row in await pg_rows(pg_url, "SELECT url FROM pages")]
     assert len(urls) == len(set(urls))
     return {url.replace(f":{port}/", "/") for url in urls}
 
@@ -230,17 +226,9 @@ async def test_a_stalled_process_loses_its_hosts_and_commits_nothing_for_them(
     # The crawl is whole: nothing left queued, one page row for each URL fetched. (Without
     # retries, a page that timed out at the stop may have been committed as failed by the
     # stalled process, if no one had claimed its host meanwhile: its links are then unknown.)
-    conn = await asyncpg.connect(pg_url)
-    try:
-        states = dict(await conn.fetch("SELECT state, count(*) FROM urls GROUP BY state"))
-    finally:
-        await conn.close()
+    states = dict(await pg_rows(pg_url, "SELECT state, count(*) FROM urls GROUP BY state"))
     assert "queued" not in states
-    conn = await asyncpg.connect(pg_url)
-    try:
-        committed = await conn.fetch("SELECT url, count(*) FROM fetches GROUP BY url")
-    finally:
-        await conn.close()
+    committed = await pg_rows(pg_url, "SELECT url, count(*) FROM fetches GROUP BY url")
     assert {row[1] for row in committed} == {1}
     stored = await _pages_stored(pg_url, server.port)
     assert len(stored) == states.get("done", 0) + states.get("failed", 0)
@@ -250,24 +238,20 @@ async def test_a_stalled_process_loses_its_hosts_and_commits_nothing_for_them(
 async def _takeover_state(pg_url: str, held: set[str]) -> str:
     """What a takeover that did not happen was waiting for: the held hosts' rows, and what each
     session of the database was doing."""
-    conn = await asyncpg.connect(pg_url)
-    try:
-        hosts = await conn.fetch(
-            "SELECT host, owner, lease_until - extract(epoch FROM clock_timestamp()),"
-            " (SELECT count(*) FROM urls u WHERE u.host = h.host AND u.state = 'queued')"
-            " FROM hosts h WHERE host = ANY($1::text[]) ORDER BY host",
-            sorted(held),
-        )
-        sessions = await conn.fetch(
-            "SELECT pid, state, wait_event_type, wait_event, left(query, 80) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        runs = await conn.fetch("SELECT id, outcome, pid, renewed_at, pass FROM runs")
-    finally:
-        await conn.close()
-    return f"hosts {[tuple(r) for r in hosts]}; sessions {[tuple(r) for r in sessions]}; " + (
-        f"runs {[tuple(r) for r in runs]}"
+    hosts = await pg_rows(
+        pg_url,
+        "SELECT host, owner, lease_until - extract(epoch FROM clock_timestamp()),"
+        " (SELECT count(*) FROM urls u WHERE u.host = h.host AND u.state = 'queued')"
+        " FROM hosts h WHERE host = ANY($1::text[]) ORDER BY host",
+        sorted(held),
     )
+    sessions = await pg_rows(
+        pg_url,
+        "SELECT pid, state, wait_event_type, wait_event, left(query, 80) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    runs = await pg_rows(pg_url, "SELECT id, outcome, pid, renewed_at, pass FROM runs")
+    return f"hosts {hosts}; sessions {sessions}; runs {runs}"
 
 
 async def _run_cli(*args: str) -> tuple[int, str]:
@@ -278,14 +262,6 @@ async def _run_cli(*args: str) -> tuple[int, str]:
     )  # fmt: skip
     ((code, err),) = await _finish([proc])
     return code, err
-
-
-async def _pg_rows(pg_url: str, sql: str) -> list[tuple[Any, ...]]:
-    conn = await asyncpg.connect(pg_url)
-    try:
-        return [tuple(row) for row in await conn.fetch(sql)]
-    finally:
-        await conn.close()
 
 
 @pytest.mark.timeout(150)
@@ -302,8 +278,8 @@ async def test_processes_flag_shares_one_crawl_and_its_page_budget(
     assert code == 0, err
     _assert_polite(site)
     # max_pages holds for the crawl as a whole, not per process.
-    assert await _pg_rows(pg_url, "SELECT count(*) FROM pages") == [(100,)]
-    runs = await _pg_rows(pg_url, "SELECT outcome, pages FROM runs ORDER BY id")
+    assert await pg_rows(pg_url, "SELECT count(*) FROM pages") == [(100,)]
+    runs = await pg_rows(pg_url, "SELECT outcome, pages FROM runs ORDER BY id")
     assert [outcome for outcome, _ in runs] == ["limit"] * 3
     assert sum(pages for _, pages in runs) == 100
     # One progress line for the three: the last one counts the whole crawl's pages.
@@ -327,8 +303,8 @@ async def test_ctrl_c_stops_every_process_and_resume_finishes_the_crawl(
     ((code, err),) = await _finish([parent])
 
     assert code == 130, err
-    assert await _pg_rows(pg_url, "SELECT outcome FROM runs") == [("interrupted",)] * 2
-    assert (await _pg_rows(pg_url, "SELECT count(*) FROM urls WHERE state = 'queued'"))[0][0]
+    assert await pg_rows(pg_url, "SELECT outcome FROM runs") == [("interrupted",)] * 2
+    assert (await pg_rows(pg_url, "SELECT count(*) FROM urls WHERE state = 'queued'"))[0][0]
 
     code, err = await _run_cli("resume", str(config), "--quiet")
 
@@ -370,5 +346,5 @@ async def test_resume_after_every_process_was_killed(
     for (host, path), hits in _twice(site).items():
         assert len(hits) == 2, (host, path)
         assert hits[0].start < resumed_at < hits[1].start, (host, path)
-    outcomes = await _pg_rows(pg_url, "SELECT outcome FROM runs ORDER BY id")
+    outcomes = await pg_rows(pg_url, "SELECT outcome FROM runs ORDER BY id")
     assert outcomes == [("crashed",), ("crashed",), ("finished",)]

@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import asyncpg
+from backends import pg_rows
 from yarl import URL
 
 from crawler.records import Discovered, Outcome, PageRecord, utc_now
@@ -117,13 +118,5 @@ async def test_a_starting_run_ends_the_sessions_of_runs_it_finds_gone(pg_url: st
 
         assert await _ended(stalled)
         assert [r.host for r in await store.claim_hosts(10)] == ["a.test"]
-    outcomes = await _rows(pg_url, "SELECT outcome FROM runs ORDER BY id")
+    outcomes = await pg_rows(pg_url, "SELECT outcome FROM runs ORDER BY id")
     assert outcomes == [("interrupted",), ("crashed",), ("running",)]
-
-
-async def _rows(url: str, sql: str) -> list[tuple[object, ...]]:
-    conn = await asyncpg.connect(url)
-    try:
-        return [tuple(row) for row in await conn.fetch(sql)]
-    finally:
-        await conn.close()

@@ -3,6 +3,7 @@
     apt-get install -y nginx postgresql-doc-15 time
     .venv/bin/python bench/pgdocs.py [--port 8089] [--keep] [--stats] [--timeout 120]
         [--delay 0] [--concurrency 16] [--per-host-concurrency 16] [--no-obey-robots]
+        [--no-store-text]
 
 What it does, all inside one temporary directory:
 
@@ -203,6 +204,7 @@ resolve = {{ "{HOST}" = "127.0.0.1" }}
 
 [storage]
 path = "{db}"
+store_text = {"true" if args.store_text else "false"}
 """
 
 
@@ -445,7 +447,8 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
     print(f"crawler code: {code_version()}")
     print(
         f"crawl config: delay {args.delay}, concurrency {args.concurrency}, per_host_concurrency"
-        f" {args.per_host_concurrency}, obey_robots {args.obey_robots}"
+        f" {args.per_host_concurrency}, obey_robots {args.obey_robots},"
+        f" store_text {args.store_text}"
     )
     print()
     for name, value in table:
@@ -493,6 +496,12 @@ def main(argv: list[str] | None = None) -> int:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="politeness.obey_robots",
+    )
+    parser.add_argument(
+        "--store-text",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="storage.store_text (the readable text of each page, in helper processes)",
     )
     parser.add_argument(
         "--timeout", type=float, default=60, help="seconds before the crawl is interrupted"

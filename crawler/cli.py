@@ -1,4 +1,4 @@
-"""The `crawler` command: crawl, resume, recrawl, stats, query, demo-site.
+"""The `crawler` command: crawl, resume, recrawl, stats, query, search, export, demo-site.
 
 User errors (bad config, missing file, bad SQL) print one line and exit 2; a crawl stopped by
 SIGINT or SIGTERM exits 130 or 143 and can be resumed. Anything else that escapes is a bug and
@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -19,9 +20,11 @@ from typing import TYPE_CHECKING
 
 from .config import Config
 from .errors import CrawlerError, UsageError
+from .export import FORMATS as EXPORT_FORMATS
+from .export import export
 from .processes import config_path, run_processes
 from .progress import Reporter
-from .query import FORMATS, run_query
+from .query import FORMATS, run_query, write_rows
 from .readers import open_reader, require_tables, shown
 from .stats import format_hosts, format_pass, format_stats, read_pass, read_stats
 
@@ -29,12 +32,18 @@ if TYPE_CHECKING:
     from .crawl import Crawler, RunResult
 
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+EXIT_BROKEN_PIPE = 141  # as a shell reports a process that SIGPIPE ended
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         code: int = args.run(args)
+    except BrokenPipeError:
+        # What read our output stopped reading (`crawler export … | head`): no error of ours.
+        # Python would still fail flushing stdout at exit, so stdout goes to /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except (CrawlerError, BaseExceptionGroup) as exc:
         error = _crawler_error(exc)
         if error is None:
@@ -80,6 +89,22 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("sql", metavar="SQL")
     query.add_argument("--format", choices=FORMATS, default=None, help="default: table on a TTY")
     query.set_defaults(run=_query)
+
+    search = commands.add_parser("search", help="full-text search over the pages' title and text")
+    search.add_argument("db", metavar="DB", help="an SQLite file, or a postgresql:// URL")
+    search.add_argument(
+        "terms", nargs="+", metavar="TERMS", help='words, "phrases", AND OR NOT, x*'
+    )
+    search.add_argument("--limit", type=int, default=20, metavar="N", help="default: 20")
+    search.add_argument("--format", choices=FORMATS, default=None, help="default: table on a TTY")
+    search.set_defaults(run=_search)
+
+    text = "write the crawl out: JSON Lines or WARC 1.1"
+    exporting = commands.add_parser("export", help=text, description=text)
+    exporting.add_argument("db", metavar="DB", help="an SQLite file, or a postgresql:// URL")
+    exporting.add_argument("--format", choices=EXPORT_FORMATS, required=True)
+    exporting.add_argument("-o", "--output", metavar="FILE", help="default: standard output")
+    exporting.set_defaults(run=_export)
 
     demo = commands.add_parser("demo-site", help="serve the bundled demo site on loopback")
     demo.add_argument("--port", type=int, default=8080)
@@ -214,6 +239,27 @@ def _stats(args: argparse.Namespace) -> int:
 def _query(args: argparse.Namespace) -> int:
     fmt = args.format or ("table" if sys.stdout.isatty() else "csv")
     run_query(args.db, args.sql, fmt, sys.stdout)
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    from .search import run_search
+
+    fmt = args.format or ("table" if sys.stdout.isatty() else "csv")
+    columns, rows = run_search(args.db, " ".join(args.terms), args.limit)
+    write_rows(fmt, columns, rows, sys.stdout)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    try:
+        pages = export(args.db, args.format, args.output)
+    except KeyboardInterrupt:
+        kept = "" if args.output in (None, "-") else f"; {args.output} was not written"
+        print(f"\ncrawler: export stopped{kept}", file=sys.stderr)
+        return EXIT_SIGNAL[signal.SIGINT]
+    if args.output not in (None, "-"):
+        print(f"crawler: exported {pages} pages to {args.output}", file=sys.stderr)
     return 0
 
 

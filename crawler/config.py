@@ -78,6 +78,7 @@ class FetchConfig:
 class StorageConfig:
     path: Path = Path("crawl.db")
     store_body: bool = True
+    store_text: bool = True  # each HTML page's readable text in `pages.text` (searchable)
     url: str = ""  # postgresql://…: the crawl lives in PostgreSQL instead of `path`
     lease: float = 60  # seconds a process holds its hosts without renewing them
 

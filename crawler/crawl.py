@@ -19,7 +19,7 @@ import functools
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
@@ -40,6 +40,7 @@ from .sitemaps import MAX_BYTES as SITEMAP_BYTES
 from .sitemaps import Sitemap, read_sitemap
 from .skips import Scope
 from .storage import ResumeState, Storage, open_store
+from .text_pool import TextPool, TextStage
 from .urls import host_key, normalize
 from .writer import Writer
 
@@ -105,12 +106,13 @@ class Crawler:
             store = await stack.enter_async_context(open_store(self.config))
             fetcher = await stack.enter_async_context(Fetcher(self.config))
             parse_pool = stack.enter_context(ParsePool())
+            text_pool = await stack.enter_async_context(TextPool())
             resume = await store.start_run(
                 self._seeds(), self.config.crawl.max_depth, self.config.lease, self._recrawl
             )
             ended = "interrupted"  # what `runs` records if this run is cancelled
             try:
-                frontier = await self._crawl(store, fetcher, parse_pool, resume)
+                frontier = await self._crawl(store, fetcher, parse_pool, text_pool, resume)
                 outcome = self._outcome(frontier)
                 ended = outcome
             except Exception:
@@ -134,7 +136,12 @@ class Crawler:
         )  # fmt: skip
 
     async def _crawl(
-        self, store: Storage, fetcher: Fetcher, parse_pool: ParsePool, resume: ResumeState
+        self,
+        store: Storage,
+        fetcher: Fetcher,
+        parse_pool: ParsePool,
+        text_pool: TextPool,
+        resume: ResumeState,
     ) -> Frontier:
         writer: Writer
         frontier = Frontier(
@@ -152,12 +159,14 @@ class Crawler:
         await frontier.load()
         extractor = Extractor(self.config, Scope(self.config.crawl))
         extracted_in = self._extracted_in
-        extraction = _Extraction(extractor, writer, self.config.crawl.concurrency, extracted_in)
+        texts = TextStage(text_pool, writer.put)
+        extraction = _Extraction(extractor, texts.put, self.config.crawl.concurrency, extracted_in)
         worker = _Worker(self.config, frontier, fetcher, extraction, parse_pool, extracted_in)
         progress = Progress(frontier, store, self._reporter)
         async with asyncio.TaskGroup() as group:
             group.create_task(writer.run(), name="writer")
             extracting = group.create_task(extraction.run(), name="extraction")
+            texting = group.create_task(texts.run(), name="text")
             workers = [
                 group.create_task(worker.run(), name=f"worker-{n}")
                 for n in range(self.config.crawl.concurrency)
@@ -174,6 +183,8 @@ class Crawler:
                 helper.cancel()
             await extraction.close()
             await extracting
+            await texts.close()
+            await texting
             await writer.close()
         await progress.final()
         return frontier
@@ -269,7 +280,7 @@ class _Worker:
             outcome = await sitemap_outcome(task.url, response, self._extractor, self._read)
         except Exception as exc:
             outcome = _failed_outcome(self._extractor, task, response, exc)
-        await self._extraction.writer.put(outcome)
+        await self._extraction.emit(outcome)
 
     async def _read(self, body: bytes) -> Sitemap:
         """A sitemap parsed in a thread, or in the parse process if it is big or compressed
@@ -309,7 +320,7 @@ class _Worker:
                 )
         except Exception as exc:
             outcome = _failed_outcome(self._extractor, task, response, exc)
-        await self._extraction.writer.put(outcome)
+        await self._extraction.emit(outcome)
 
 
 class _Extraction:
@@ -325,12 +336,12 @@ class _Extraction:
     def __init__(
         self,
         extractor: Extractor,
-        writer: Writer,
+        emit: Callable[[Outcome], Awaitable[None]],
         backlog: int,
         extracted_in: Counter[ExtractedIn],
     ) -> None:
         self.extractor = extractor
-        self.writer = writer
+        self.emit = emit  # on to the text stage and the writer
         self._extracted_in = extracted_in
         self._queue: asyncio.Queue[tuple[PageTask, Response] | None] = asyncio.Queue(backlog)
 
@@ -349,7 +360,7 @@ class _Extraction:
                 outcome = await self._extract(task, response)
             except Exception as exc:
                 outcome = _failed_outcome(self.extractor, task, response, exc)
-            await self.writer.put(outcome)
+            await self.emit(outcome)
             await asyncio.sleep(0)
 
     async def _extract(self, task: PageTask, response: Response) -> Outcome:

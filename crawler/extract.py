@@ -94,12 +94,14 @@ class Extractor:
             location = str(target) if target is not None else response.location
             if target is not None:
                 discovered.extend(self._redirect(queued, target))
+        wants_text = parsed is not None and self._config.storage.store_text and not rules.noindex
         return Outcome(
             url=queued,
             state="done" if response.status is not None else "failed",
             page=self._page(queued, response, title, location, rules),
             links=links,
             discovered=self._known.news(discovered),
+            text_from=(response.body, response.charset) if wants_text else None,
         )
 
     def _page(
@@ -130,6 +132,8 @@ class Extractor:
             last_modified=response.last_modified
             or (queued.last_modified if not_modified else None),
             sha256=hashlib.sha256(response.body).hexdigest() if response.status else None,
+            request_head=response.request_head,
+            response_head=response.response_head,
         )
 
     def _links(

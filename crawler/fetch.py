@@ -53,6 +53,8 @@ class Response:
     etag: str | None = None  # the validators the response carried (a recrawl sends them back)
     last_modified: str | None = None
     sent: bool = True  # False: `before_send` said no, and the request never went out
+    request_head: str | None = None  # the request line and headers as sent (export: WARC)
+    response_head: str | None = None  # the status line and headers as received
 
     @property
     def retryable(self) -> bool:
@@ -240,7 +242,26 @@ def _response(
         answered_at=answered_at,
         etag=headers.get("ETag"),
         last_modified=headers.get("Last-Modified"),
+        request_head=_request_head(resp.request_info),
+        response_head=_response_head(resp),
     )
+
+
+def _request_head(info: aiohttp.RequestInfo) -> str:
+    """The request line and the headers aiohttp sent (its defaults included), CRLF-separated."""
+    lines = [f"{info.method} {info.url.raw_path_qs} HTTP/1.1"]
+    lines += [f"{name}: {value}" for name, value in info.headers.items()]
+    return "\r\n".join(lines)
+
+
+def _response_head(resp: aiohttp.ClientResponse) -> str:
+    """The status line and headers as received, bytes kept as they were (latin-1 text)."""
+    version = resp.version or aiohttp.HttpVersion11
+    lines = [f"HTTP/{version.major}.{version.minor} {resp.status} {resp.reason or ''}".rstrip()]
+    lines += [
+        f"{name.decode('latin-1')}: {value.decode('latin-1')}" for name, value in resp.raw_headers
+    ]
+    return "\r\n".join(lines)
 
 
 def _failure(url: str, error: str, started: float) -> Response:

@@ -48,7 +48,9 @@ from .readers import (
 )
 from .storage.sqlite import translated
 
-__all__ = ["FORMATS", "STATEMENT_TIMEOUT", "open_read_only", "run_query", "write_table"]
+__all__ = [
+    "FORMATS", "STATEMENT_TIMEOUT", "open_read_only", "run_query", "write_rows", "write_table",
+]  # fmt: skip
 
 FORMATS = ("table", "csv", "json", "jsonl")
 
@@ -73,7 +75,7 @@ def run_query(
         with open_postgres(str(db), statement_timeout=timeout) as reader:
             require_tables(reader, CRAWL_TABLES)
             result = reader.stream(sql)
-            return 0 if result is None else _write(fmt, *result, out)
+            return 0 if result is None else write_rows(fmt, *result, out)
     guard = Guard()
     with contextlib.closing(open_read_only(Path(db))) as conn:
         conn.set_authorizer(guard)
@@ -81,10 +83,11 @@ def run_query(
             cursor = conn.execute(sql)
             if cursor.description is None:  # a statement without result columns
                 return 0
-            return _write(fmt, [d[0] for d in cursor.description], cursor, out)
+            return write_rows(fmt, [d[0] for d in cursor.description], cursor, out)
 
 
-def _write(fmt: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO) -> int:
+def write_rows(fmt: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO) -> int:
+    """Write `rows` under `columns` in `fmt` (FORMATS); returns the rows written."""
     if fmt == "table":
         count = write_table(columns, rows, out)
         out.write(f"({count} row{'' if count == 1 else 's'})\n")

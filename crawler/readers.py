@@ -57,6 +57,13 @@ class Reader(Protocol):
 
     def tables(self) -> set[str]: ...
 
+    def rows(
+        self, sql: str, params: Sequence[object] = (), batch: int = 100
+    ) -> Iterator[tuple[Any, ...]]:
+        """The rows of our own `sql` as they are consumed, `batch` at a time (rows with big
+        bodies: a batch is what is held in memory), within the reader's block."""
+        ...
+
 
 def is_postgres(db: str | Path) -> bool:
     """Whether the DB argument is a PostgreSQL URL rather than an SQLite file's path."""
@@ -123,6 +130,18 @@ class SQLiteReader:
 
     def tables(self) -> set[str]:
         return {n for (n,) in self.fetch_all("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    def rows(
+        self, sql: str, params: Sequence[object] = (), batch: int = 100
+    ) -> Iterator[tuple[Any, ...]]:
+        with translated(f"cannot read {self.name!r}"):
+            cursor = self._conn.execute(sql, params)
+        while True:
+            with translated(f"cannot read {self.name!r}"):
+                rows = cursor.fetchmany(batch)
+            if not rows:
+                return
+            yield from rows
 
 
 class Guard:

@@ -87,6 +87,19 @@ class PgReader:
     def tables(self) -> set[str]:
         return {name for (name,) in self.fetch_all(_TABLES)}
 
+    def rows(
+        self, sql: str, params: Sequence[object] = (), batch: int = 100
+    ) -> Iterator[tuple[Any, ...]]:
+        with translated(f"cannot read {self.name!r}"):
+            statement = self._runner.run(self._conn.prepare(_NUMBERED.sub(r"$\1", sql)))
+            cursor = self._runner.run(_open_cursor(statement, *params))
+        while True:
+            with translated(f"cannot read {self.name!r}"):
+                rows = self._runner.run(cursor.fetch(batch))
+            yield from (tuple(sqlite_value(v) for v in row) for row in rows)
+            if len(rows) < batch:
+                return
+
     def stream(self, sql: str) -> tuple[list[str], Iterator[tuple[Any, ...]]] | None:
         """The user's `sql`: its column names and its rows (read as they are consumed, within
         this block); None for an empty statement. StoreError (exit 2) if it fails or writes."""
@@ -148,8 +161,8 @@ async def _connect(url: str, statement_timeout: float | None) -> Any:
     return conn
 
 
-async def _open_cursor(statement: Any) -> Any:
-    return await statement.cursor()
+async def _open_cursor(statement: Any, *params: object) -> Any:
+    return await statement.cursor(*params)
 
 
 async def _close(conn: Any) -> None:

@@ -93,6 +93,9 @@ class PageRecord:
     etag: str | None = None
     last_modified: str | None = None
     sha256: str | None = None  # of the body as fetched (stored or not): what a recrawl compares
+    text: str | None = None  # the readable text (text_pool.py fills it in before the save)
+    request_head: str | None = None  # the request line and headers as sent
+    response_head: str | None = None  # the status line and headers as received
 
 
 # What a fetch of a page was, against the version stored before (`fetches.change`).
@@ -110,6 +113,9 @@ class Outcome:
     links: list[LinkRecord] = field(default_factory=list)
     discovered: list[Discovered] = field(default_factory=list)
     sitemap: SitemapRecord | None = None  # what a sitemap document listed
+    # The body and charset to extract the page's readable text from (text_pool.TextStage),
+    # when it wants text; None after, or when it wants none.
+    text_from: tuple[bytes, str | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,15 +20,28 @@ class Backend:
         self.kind, self.location = kind, location
 
     def config(
-        self, tmp_path: Path, seeds: list[str], *, hosts: tuple[str, ...], **crawl: Any
+        self,
+        tmp_path: Path,
+        seeds: list[str],
+        *,
+        hosts: tuple[str, ...],
+        storage: dict[str, Any] | None = None,
+        fetch: dict[str, Any] | None = None,
+        **crawl: Any,
     ) -> Config:
-        """No delay, four workers, `hosts` pinned to 127.0.0.1; `crawl`: more crawl keys."""
-        storage = {"path": self.location} if self.kind == "sqlite" else {"url": self.location}
+        """No delay, four workers, `hosts` pinned to 127.0.0.1; `crawl`: more crawl keys;
+        `storage`, `fetch`: more keys of those sections."""
+        where = {"path": self.location} if self.kind == "sqlite" else {"url": self.location}
         raw = {
             "crawl": {"seeds": seeds, "concurrency": 4, **crawl},
             "politeness": {"delay": 0},
-            "fetch": {"timeout": 5, "retries": 0, "resolve": dict.fromkeys(hosts, "127.0.0.1")},
-            "storage": storage,
+            "fetch": {
+                "timeout": 5,
+                "retries": 0,
+                "resolve": dict.fromkeys(hosts, "127.0.0.1"),
+                **(fetch or {}),
+            },
+            "storage": {**where, **(storage or {})},
         }
         return Config.from_dict(raw, source=tmp_path / "config.toml")
 

@@ -149,10 +149,25 @@ CREATE INDEX fetches_pass ON fetches (pass, host);
 INSERT INTO fetches SELECT url, 1, fetched_at, status, NULL, NULL, sha256, 'new', host FROM pages;
 """
 
+# As sqlite_schema._text_search. The index is on an expression (no column a `SELECT *` would
+# show): SEARCH_DOCUMENT, which a search must repeat as it is to use it. A tsvector holds at most
+# 1 MB, so the text indexed is cut at 200,000 characters (a page longer than that is rare).
+SEARCH_DOCUMENT = (
+    "(setweight(to_tsvector('english', coalesce(title, '')), 'A')"
+    " || setweight(to_tsvector('english', left(coalesce(text, ''), 200000)), 'B'))"
+)
+_TEXT_SEARCH = f"""
+ALTER TABLE pages ADD COLUMN text TEXT;
+ALTER TABLE pages ADD COLUMN request_head TEXT;
+ALTER TABLE pages ADD COLUMN response_head TEXT;
+CREATE INDEX pages_search ON pages USING gin ({SEARCH_DOCUMENT});
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("initial", _INITIAL),
     ("sitemaps", _SITEMAPS),
     ("recrawl", _RECRAWL),
+    ("text-search", _TEXT_SEARCH),
 ]
 
 _LOCK = 0x63726177  # pg_advisory_xact_lock key of schema changes ("craw")

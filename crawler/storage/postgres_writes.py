@@ -37,7 +37,7 @@ NOW = "extract(epoch FROM clock_timestamp())::float8"
 NOW_ISO = """to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
 
 _PAGE_TYPES = ["text", "text", "int", "text", "text", "bytea", "int", "int", "int", "text", "int",
-               "text", "text", "text", "text", "text"]  # fmt: skip
+               "text", "text", "text", "text", "text", "text", "text", "text"]  # fmt: skip
 # A URL has one page row, its latest version (a recrawl fetches it again).
 _UPSERT_PAGES = f"""
 INSERT INTO pages ({", ".join(PAGE_COLUMNS)})
@@ -169,7 +169,7 @@ async def save(
         latest_pages = {p.url: p for p in written}  # one statement may not update a row twice
         if latest_pages:
             rows = [page_params(latest_pages[url]) for url in sorted(latest_pages)]
-            await conn.execute(_UPSERT_PAGES, *_columns(rows, 16))
+            await conn.execute(_UPSERT_PAGES, *_columns(rows, len(PAGE_COLUMNS)))
         await conn.execute(_INSERT_FETCHES, *_columns(fetches, 9))
     links: dict[tuple[str, str], int] = {}
     for o in outcomes:

@@ -97,7 +97,8 @@ def sitemap_records(outcomes: Iterable[Outcome]) -> list[SitemapRecord]:
 
 PAGE_COLUMNS = (
     "url", "host", "status", "content_type", "title", "body", "bytes", "truncated", "depth",
-    "fetched_at", "elapsed_ms", "error", "location", "etag", "last_modified", "sha256",
+    "fetched_at", "elapsed_ms", "error", "location", "etag", "last_modified", "sha256", "text",
+    "request_head", "response_head",
 )  # fmt: skip
 
 
@@ -106,7 +107,7 @@ def page_params(p: PageRecord) -> tuple[object, ...]:
     return (
         p.url, p.host, p.status, p.content_type, p.title, p.body, p.bytes, int(p.truncated),
         p.depth, p.fetched_at, p.elapsed_ms, p.error, p.location, p.etag, p.last_modified,
-        p.sha256,
+        p.sha256, p.text, p.request_head, p.response_head,
     )  # fmt: skip
 
 

@@ -206,6 +206,39 @@ def _recrawl(db: sqlite3.Connection) -> None:
     )
 
 
+# SPEC "Export, text and search": the full-text index of pages' title and text, an FTS5 table
+# over `pages` kept by triggers. `content="pages"`, double-quoted, is how Datasette finds a
+# table's index (so it offers search on the file as it is).
+_SEARCH = """
+CREATE VIRTUAL TABLE pages_fts USING fts5(
+    title, text, content="pages", content_rowid="id",
+    tokenize="porter unicode61 remove_diacritics 2"
+);
+CREATE TRIGGER pages_fts_insert AFTER INSERT ON pages BEGIN
+    INSERT INTO pages_fts (rowid, title, text) VALUES (new.id, new.title, new.text);
+END;
+CREATE TRIGGER pages_fts_delete AFTER DELETE ON pages BEGIN
+    INSERT INTO pages_fts (pages_fts, rowid, title, text)
+    VALUES ('delete', old.id, old.title, old.text);
+END;
+CREATE TRIGGER pages_fts_update AFTER UPDATE OF title, text ON pages BEGIN
+    INSERT INTO pages_fts (pages_fts, rowid, title, text)
+    VALUES ('delete', old.id, old.title, old.text);
+    INSERT INTO pages_fts (rowid, title, text) VALUES (new.id, new.title, new.text);
+END;
+INSERT INTO pages_fts (pages_fts) VALUES ('rebuild');
+"""
+
+
+def _text_search(db: sqlite3.Connection) -> None:
+    # Each page's readable text, the exchange as it went (request and response heads, for
+    # WARC), and the index over title and text; an older database's titles are indexed here.
+    for column in ("text", "request_head", "response_head"):
+        db.execute(f"ALTER TABLE pages ADD COLUMN {column} TEXT")
+    for statement in _statements(_SEARCH):
+        db.execute(statement)
+
+
 def _sha256_hex(body: bytes | None) -> str | None:
     return None if body is None else hashlib.sha256(body).hexdigest()
 
@@ -220,6 +253,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("hosts-claims", _hosts_claims),
     ("sitemaps", _sitemaps),
     ("recrawl", _recrawl),
+    ("text-search", _text_search),
 ]
 
 

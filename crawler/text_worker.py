@@ -1,0 +1,74 @@
+"""The helper process that extracts pages' readable text (`python -m crawler.text_worker`).
+
+Once started (its imports take a second) it writes READY. Then it reads requests from stdin
+and writes answers to stdout, one at a time, until stdin closes. A request: the charset's
+length (1 byte), the charset (ASCII, may be empty), the body's length (4 bytes, big-endian),
+the body. An answer: a kind byte and a length-prefixed UTF-8 payload, b"T" text, b"N" no
+text, b"E" the error that extracting raised. The parent (text_pool.py) owns the time limit:
+it kills this process when an answer is late. Memory is bounded too (MEMORY_LIMIT of address
+space): lxml's tree of a hostile page can take 70 times the page, and a page that needs more
+fails here, or ends this process, not the machine.
+"""
+
+from __future__ import annotations
+
+import resource
+import signal
+import struct
+import sys
+from typing import BinaryIO
+
+from .text import page_text
+
+_LENGTH = struct.Struct(">I")
+READY = b"R"
+MEMORY_LIMIT = 2 * 1024**3  # bytes of address space
+
+
+def read_request(stream: BinaryIO) -> tuple[bytes, str | None] | None:
+    """The next (body, charset), or None once the parent closed the pipe."""
+    size = stream.read(1)
+    if not size:
+        return None
+    charset = _read_exactly(stream, size[0]).decode("ascii") or None
+    (length,) = _LENGTH.unpack(_read_exactly(stream, _LENGTH.size))
+    return _read_exactly(stream, length), charset
+
+
+def encode_request(body: bytes, charset: str | None) -> bytes:
+    label = (charset or "").encode("ascii", "replace")[:255]
+    return bytes([len(label)]) + label + _LENGTH.pack(len(body)) + body
+
+
+def encode_answer(kind: bytes, payload: str) -> bytes:
+    data = payload.encode("utf-8", "replace")
+    return kind + _LENGTH.pack(len(data)) + data
+
+
+def _read_exactly(stream: BinaryIO, size: int) -> bytes:
+    data = stream.read(size)
+    if len(data) != size:
+        raise EOFError("the request was cut short")
+    return data
+
+
+def serve(requests: BinaryIO, answers: BinaryIO) -> None:
+    while (request := read_request(requests)) is not None:
+        body, charset = request
+        try:
+            text = page_text(body, charset)
+        except Exception as exc:  # the parent logs it with the page's URL
+            answers.write(encode_answer(b"E", f"{type(exc).__name__}: {exc}"))
+        else:
+            answers.write(encode_answer(b"N", "") if text is None else encode_answer(b"T", text))
+        answers.flush()
+
+
+if __name__ == "__main__":
+    # Ctrl-C in a terminal reaches the whole process group: the crawl then stops gracefully and
+    # still wants this helper's answers. It ends when the crawl closes its stdin (or kills it).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    sys.stdout.buffer.write(READY)
+    sys.stdout.buffer.flush()
+    serve(sys.stdin.buffer, sys.stdout.buffer)

@@ -1,0 +1,82 @@
+"""The text helpers: real processes, real pages; a late one is killed, a dead one replaced."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+
+import pytest
+
+from crawler.records import Outcome, PageRecord, QueuedURL
+from crawler.text_pool import TextError, TextPool, TextStage
+
+PAGE = b"<html><body><main><p>Ravens remember faces for years.</p></main></body></html>"
+# Tiny blocks of text and links, repeated to 5 MB: seconds of extraction (tests/test_text.py).
+HEAVY = b"<html><body>" + b"<div><span>w</span><a href='/x'>link</a></div>" * 110_000
+
+
+async def test_a_page_gets_its_text_from_a_helper() -> None:
+    async with TextPool(size=1) as pool:
+        assert await pool.text(PAGE, None) == "Ravens remember faces for years."
+        (pid,) = pool.pids
+        assert pid != os.getpid()
+    assert pool.pids == []
+
+
+async def test_a_late_helper_is_killed_and_the_next_page_gets_a_new_one() -> None:
+    async with TextPool(size=1, time_limit=0.2) as pool:
+        await pool.text(PAGE, None)  # started: the first answer may take the import's time
+        (first,) = pool.pids
+        with pytest.raises(TextError, match=r"cut off after 0\.2 s"):
+            await pool.text(HEAVY, None)
+        assert pool.pids == []
+        assert await pool.text(PAGE, None) == "Ravens remember faces for years."
+        assert pool.pids != [first]
+
+
+async def test_a_helper_that_dies_is_replaced() -> None:
+    async with TextPool(size=1) as pool:
+        await pool.text(PAGE, None)
+        (pid,) = pool.pids
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(TextError, match="died"):
+            await pool.text(PAGE, None)
+        assert await pool.text(PAGE, None) == "Ravens remember faces for years."
+
+
+def _outcome(url: str, body: bytes) -> Outcome:
+    page = PageRecord(
+        url=url, host="a.test", status=200, content_type="text/html", title=None, body=body,
+        bytes=len(body), truncated=False, depth=0, fetched_at="2026-01-01T00:00:00.000Z",
+        elapsed_ms=1, error=None, location=None,
+    )  # fmt: skip
+    return Outcome(QueuedURL(1, url, "a.test", 0), "done", page=page, text_from=(body, None))
+
+
+async def test_the_stage_hands_on_every_outcome_and_logs_why_text_is_missing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    emitted: list[Outcome] = []
+
+    async def emit(outcome: Outcome) -> None:
+        emitted.append(outcome)
+
+    async with TextPool(size=1, time_limit=0.2) as pool:
+        stage = TextStage(pool, emit)
+        await pool.text(PAGE, None)
+        with caplog.at_level(logging.WARNING, "crawler.text_pool"):
+            async with asyncio.TaskGroup() as group:
+                group.create_task(stage.run())
+                await stage.put(_outcome("http://a.test/heavy", HEAVY))
+                await stage.put(_outcome("http://a.test/ok", PAGE))
+                await stage.close()
+    texts = {o.page.url: o.page.text for o in emitted if o.page is not None}
+    assert texts == {
+        "http://a.test/heavy": None,
+        "http://a.test/ok": "Ravens remember faces for years.",
+    }
+    assert all(o.text_from is None for o in emitted)
+    assert "no text for http://a.test/heavy: cut off after 0.2 s" in caplog.text
+    assert stage.failures == 1

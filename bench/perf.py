@@ -199,6 +199,7 @@ per_host_concurrency = {per_host}
 
 [storage]
 path = "{db}"
+store_text = false  # like for like: no peer extracts text (its cost: bench/pgdocs.py)
 """
 
 

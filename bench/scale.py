@@ -324,7 +324,7 @@ def config_text(bench: perf.Bench, db: Path | None, url: str | None, settings: S
         return text
     head, found, _ = text.rpartition("[storage]\n")
     assert found, "perf.crawler_config ends with its [storage] table"
-    return f'{head}[storage]\nurl = "{url}"\n'
+    return f'{head}[storage]\nurl = "{url}"\nstore_text = false\n'
 
 
 def run_crawl(

@@ -41,14 +41,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import trafilatura
 from selectolax.lexbor import LexborHTMLParser
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from crawler.parse import decode_html  # noqa: E402
-from crawler.text import page_text, visible_text  # noqa: E402
+from crawler.text import main_text, page_text, visible_text  # noqa: E402
 
 PGDOCS = Path("/usr/share/doc/postgresql-doc-15/html")
 MKDOCS = Path("/usr/share/doc/mkdocs/html")
@@ -111,18 +110,7 @@ def load(root: Path, site: str, pattern: str, sample: int | None) -> list[Page]:
 
 def trafilatura_with(fast: bool = False, favor_recall: bool = False) -> Extractor:
     def extract(body: bytes) -> str | None:
-        return trafilatura.extract(
-            decode_html(body, None),
-            output_format="txt",
-            include_comments=False,
-            include_tables=True,
-            include_links=False,
-            include_images=False,
-            include_formatting=False,
-            with_metadata=False,
-            fast=fast,
-            favor_recall=favor_recall,
-        )
+        return main_text(decode_html(body, None), fast=fast, favor_recall=favor_recall)
 
     return extract
 

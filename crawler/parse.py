@@ -72,16 +72,17 @@ _COLON_DIRECTIVES = frozenset(
 # the end. Possessive repeats keep the scan linear. findall, not sub: before Python 3.12, sub
 # expands a group template in Python for each match, which tripled the cost.
 _WS = r"[\t\n\f\r ]"
-_END = r"(?![^\t\n\f\r />])"
-_ATTRS = (
+NAME_END = r"(?![^\t\n\f\r />])"
+TAG_ATTRS = (
     rf"(?:{_WS}|/|[^\t\n\f\r />][^\t\n\f\r />=]*+"
     rf"""(?:{_WS}*+={_WS}*+(?:"[^"]*+"?|'[^']*+'?|[^\t\n\f\r >]*+))?)*+>?"""
 )
 
 
-def _element(name: str) -> str:
+def element_pattern(name: str) -> str:
     """Pattern for a raw text or RCDATA element, from its name to its end tag or the end."""
-    return rf"{name}{_END}{_ATTRS}[^<]*+(?:<(?!/{name}{_END})[^<]*+)*+(?:</{name}{_END}{_ATTRS})?"
+    end = rf"</{name}{NAME_END}{TAG_ATTRS}"
+    return rf"{name}{NAME_END}{TAG_ATTRS}[^<]*+(?:<(?!/{name}{NAME_END})[^<]*+)*+(?:{end})?"
 
 
 _RAW_TEXT = ("script", "style", "textarea", "xmp", "iframe", "noembed", "noframes")
@@ -89,12 +90,12 @@ _RAW_TEXT = ("script", "style", "textarea", "xmp", "iframe", "noembed", "noframe
 # lets re jump from "<" to "<".
 _TOKEN = re.compile(
     r"<(?:"
-    rf"(/?(?:a|area|base|meta){_END}{_ATTRS}|{_element('title')})"
+    rf"(/?(?:a|area|base|meta){NAME_END}{TAG_ATTRS}|{element_pattern('title')})"
     r"|!--(?:-?>|[^-]*+(?:-(?!-!?>)[^-]*+)*+(?:--!?>)?)"
     r"|(?:!|\?|/(?![a-z]))[^>]*+>?"
-    rf"|{'|'.join(_element(name) for name in _RAW_TEXT)}"
-    rf"|plaintext{_END}[\s\S]*"
-    rf"|/?[a-z]{_ATTRS})",
+    rf"|{'|'.join(element_pattern(name) for name in _RAW_TEXT)}"
+    rf"|plaintext{NAME_END}[\s\S]*"
+    rf"|/?[a-z]{TAG_ATTRS})",
     re.IGNORECASE | re.ASCII,
 )
 

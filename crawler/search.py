@@ -74,7 +74,16 @@ def run_search(db: str | Path, terms: str, limit: int) -> tuple[list[str], list[
     if limit < 1:
         raise UsageError("search: --limit must be 1 or more")
     with open_reader(db) as reader:
-        return COLUMNS, list(search(reader, db, terms, limit))
+        rows = [
+            (url, title, _one_line(snippet))
+            for url, title, snippet in search(reader, db, terms, limit)
+        ]
+        return COLUMNS, rows
+
+
+def _one_line(snippet: str | None) -> str | None:
+    """A snippet on one line (the text keeps its paragraphs' line breaks)."""
+    return None if snippet is None else " ".join(snippet.split())
 
 
 def _unindexed(db: str | Path) -> UsageError:

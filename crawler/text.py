@@ -32,29 +32,15 @@ import re
 import trafilatura
 from selectolax.lexbor import LexborHTMLParser
 
-from crawler.parse import decode_html
+from .parse import NAME_END, TAG_ATTRS, decode_html, element_pattern
 
 # trafilatura logs per-page input conditions at WARNING and ERROR ("discarding data",
 # "empty HTML tree", "parsed tree length: ... not valid HTML"), i.e. on every tiny or non-HTML
 # page; page_text falls back on all of them anyway, so those records are noise here.
 logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
 
-# The regex pieces follow the HTML tokenizer like crawler/parse.py's `_flatten` (a tag is "<" +
-# ASCII letter, its name ends at whitespace, "/" or ">", quotes only after "=", an unclosed
-# comment or raw text element runs to the end); possessive repeats keep the scan linear.
-_WS = r"[\t\n\f\r ]"
-_END = r"(?![^\t\n\f\r />])"
-_ATTRS = (
-    rf"(?:{_WS}|/|[^\t\n\f\r />][^\t\n\f\r />=]*+"
-    rf"""(?:{_WS}*+={_WS}*+(?:"[^"]*+"?|'[^']*+'?|[^\t\n\f\r >]*+))?)*+>?"""
-)
-
-
-def _element(name: str) -> str:
-    """An element dropped with its content: from its name to its end tag, or to the end."""
-    return rf"{name}{_END}{_ATTRS}[^<]*+(?:<(?!/{name}{_END})[^<]*+)*+(?:</{name}{_END}{_ATTRS})?"
-
-
+# The scan follows the HTML tokenizer as crawler/parse.py's `_flatten` does, with its pieces
+# (possessive repeats keep it linear).
 # Not rendered, or not text: raw text and RCDATA elements, and <template> (nested templates
 # end at the first </template>; what follows it is then kept as text, a rare, harmless error).
 _HIDDEN = (
@@ -75,12 +61,25 @@ _MARKUP = re.compile(
     r"<(?:"
     r"!--(?:-?>|[^-]*+(?:-(?!-!?>)[^-]*+)*+(?:--!?>)?)"
     r"|(?:!|\?|/(?![a-z]))[^>]*+>?"
-    rf"|{'|'.join(_element(name) for name in _HIDDEN)}"
-    rf"|(/?(?:{'|'.join(_BLOCKS)}){_END}{_ATTRS})"
-    rf"|/?[a-z]{_ATTRS})",
+    rf"|{'|'.join(element_pattern(name) for name in _HIDDEN)}"
+    rf"|(/?(?:{'|'.join(_BLOCKS)}){NAME_END}{TAG_ATTRS})"
+    rf"|/?[a-z]{TAG_ATTRS})",
     re.IGNORECASE | re.ASCII,
 )
 _SPACES = re.compile(r"\s+")
+
+
+def main_text(
+    html: str, url: str | None = None, *, fast: bool = True, favor_recall: bool = False
+) -> str | None:
+    """trafilatura's main content as plain text, tables kept; no comments, links, images or
+    metadata. `fast`: its own pass only (as good as with its fallbacks on bench/text.py, ~20%
+    less CPU)."""
+    return trafilatura.extract(
+        html, url=url, fast=fast, favor_recall=favor_recall, output_format="txt",
+        include_comments=False, include_tables=True, include_links=False, include_images=False,
+        include_formatting=False, with_metadata=False,
+    )  # fmt: skip
 
 
 def page_text(body: bytes, charset: str | None, url: str | None = None) -> str | None:
@@ -93,18 +92,7 @@ def page_text(body: bytes, charset: str | None, url: str | None = None) -> str |
     except Exception:  # decode_html does not raise; nothing may escape from here, though
         return None
     try:
-        main = trafilatura.extract(
-            html,
-            url=url,
-            fast=True,  # as good as the default on bench/text.py, ~20% less CPU
-            output_format="txt",
-            include_comments=False,
-            include_tables=True,
-            include_links=False,
-            include_images=False,
-            include_formatting=False,
-            with_metadata=False,
-        )
+        main = main_text(html, url)
     except Exception:  # lxml and trafilatura errors on odd input: fall back
         main = None
     text = normalize(main) if main else None

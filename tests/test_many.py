@@ -53,7 +53,9 @@ def _write_config(path: Path, port: int, pg_url: str, agent: str, retries: int =
             "retries": retries,
             "resolve": dict.fromkeys(HOSTS, "127.0.0.1"),
         },
-        "storage": {"url": pg_url, "lease": LEASE},
+        # No text helpers: these tests are about sharing the frontier, and three processes'
+        # helpers on a 2-core machine would slow starts enough to decide who gets which hosts.
+        "storage": {"url": pg_url, "lease": LEASE, "store_text": False},
     }
     text = "".join(
         f"[{name}]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in values.items())

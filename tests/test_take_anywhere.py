@@ -292,6 +292,21 @@ async def test_an_older_database_gets_its_search_index_from_the_migration(
         pass  # migrated
     for db in (str(path), pg_url):
         assert await search(capsys, db, "puffin") == ["/"]
+    assert await asyncio.to_thread(_fts_tables_of, path, "pages") == ["pages_fts"]
+
+
+def _fts_tables_of(path: Path, table: str) -> list[str]:
+    """The FTS tables over `table`, found as Datasette finds them (an FTS virtual table whose
+    SQL says content="table")."""
+    import sqlite3
+    from contextlib import closing
+
+    pattern = f'%VIRTUAL TABLE%USING FTS%content="{table}"%'
+    with closing(sqlite3.connect(path)) as db:
+        found = db.execute(
+            "SELECT name FROM sqlite_master WHERE rootpage = 0 AND sql LIKE ?", (pattern,)
+        )
+        return [name for (name,) in found]
 
 
 def _old_sqlite(path: Path, insert: str) -> None:

@@ -1,8 +1,9 @@
 """The engine: opens storage and the HTTP session, runs the workers and the writer, and ends
 the crawl when the frontier is empty, a limit is reached, or it is asked to stop.
 
-Resource handling: one AsyncExitStack owns the store and the fetcher; one TaskGroup owns the
-writer, the workers and the progress reporter, so no task outlives `Crawler.run`.
+Resource handling: one AsyncExitStack owns the store, the fetcher and the parsing and text
+helper processes; one TaskGroup owns the writer, the text stage, the workers and the progress
+reporter, so no task outlives `Crawler.run`.
 Error handling: a fault while fetching or extracting one page (an error response, a bug in
 parsing, a parsing process that died twice) is logged with its traceback and becomes that page's
 row, with `error` saying what happened, and the crawl goes on. An exception anywhere else (the

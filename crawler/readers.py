@@ -1,4 +1,4 @@
-"""Reading a crawl database on either backend, for `crawler stats`, `query` and `resume`.
+"""Reading a crawl database on either backend: `crawler stats`, `query`, `search`, `export`.
 
     DB "postgresql://…" or "postgres://…"  → readers_pg.PgReader (asyncpg)
     DB anything else                       → SQLiteReader on that path

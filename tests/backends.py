@@ -59,3 +59,21 @@ async def pg_rows(url: str, sql: str, *args: object) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in await conn.fetch(sql, *args)]
     finally:
         await conn.close()
+
+
+async def pg_database_before(url: str, step: str, *statements: str) -> None:
+    """Make the database at `url` as a crawler from before the migration `step` left it, then
+    run `statements` on it."""
+    from crawler.storage.postgres_schema import MIGRATIONS
+
+    before = [name for name, _ in MIGRATIONS].index(step)
+    conn = await asyncpg.connect(url)
+    try:
+        for _name, script in MIGRATIONS[:before]:
+            await conn.execute(script)
+        await conn.execute("CREATE TABLE crawler_schema (version INTEGER NOT NULL)")
+        await conn.execute("INSERT INTO crawler_schema VALUES ($1)", before)
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()

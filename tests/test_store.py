@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from backends import pg_database_before
 from pgserver import PgServer, free_port
 
 from crawler.config import Config
@@ -206,19 +207,12 @@ async def test_a_database_from_before_recrawl_keeps_its_pages_as_pass_1(tmp_path
 async def test_a_postgres_database_from_before_recrawl_keeps_its_pages_as_pass_1(
     pg_url: str,
 ) -> None:
-    before = [name for name, _ in PG_MIGRATIONS].index("recrawl")
-    conn = await asyncpg.connect(pg_url)
-    try:
-        for _name, script in PG_MIGRATIONS[:before]:
-            await conn.execute(script)
-        await conn.execute("CREATE TABLE crawler_schema (version INTEGER NOT NULL)")
-        await conn.execute("INSERT INTO crawler_schema VALUES ($1)", before)
-        await conn.execute(
-            "INSERT INTO pages (url, host, status, body, depth, fetched_at)"
-            " VALUES ('http://a.test/', 'a.test', 200, '<p>', 0, '2026-01-01T00:00:00.000Z')"
-        )
-    finally:
-        await conn.close()
+    await pg_database_before(
+        pg_url,
+        "recrawl",
+        "INSERT INTO pages (url, host, status, body, depth, fetched_at)"
+        " VALUES ('http://a.test/', 'a.test', 200, '<p>', 0, '2026-01-01T00:00:00.000Z')",
+    )
     async with PostgresStore.open(pg_url):
         pass
     conn = await asyncpg.connect(pg_url)

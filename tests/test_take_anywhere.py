@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
-from backends import Backend
+from backends import Backend, pg_database_before
 from text_site import FOOTER, HOST, NAV_ITEMS, NOINDEX, OWL_PHRASE, PLAIN, SITE, TextSite
 from text_site import make_text_site as make_site
 from warcio.archiveiterator import ArchiveIterator
@@ -23,7 +22,6 @@ from warcio.archiveiterator import ArchiveIterator
 from crawler.cli import main
 from crawler.crawl import Crawler
 from crawler.storage.postgres import PostgresStore
-from crawler.storage.postgres_schema import MIGRATIONS as PG_MIGRATIONS
 from crawler.storage.sqlite import SQLiteStore
 from crawler.storage.sqlite_schema import MIGRATIONS
 
@@ -274,16 +272,7 @@ async def test_an_older_database_gets_its_search_index_from_the_migration(
     )
     path = tmp_path / "old.db"
     await asyncio.to_thread(_old_sqlite, path, insert)
-    before = [name for name, _ in PG_MIGRATIONS].index("text-search")
-    conn = await asyncpg.connect(pg_url)
-    try:
-        for _name, script in PG_MIGRATIONS[:before]:
-            await conn.execute(script)
-        await conn.execute("CREATE TABLE crawler_schema (version INTEGER NOT NULL)")
-        await conn.execute("INSERT INTO crawler_schema VALUES ($1)", before)
-        await conn.execute(insert)
-    finally:
-        await conn.close()
+    await pg_database_before(pg_url, "text-search", insert)
     for db in (str(path), pg_url):
         code, _, err = await cli(capsys, "search", db, "puffins")
         assert code == 2

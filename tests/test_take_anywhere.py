@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backends import Backend, pg_database_before
+from backends import Backend, pg_database_before, pg_rows
 from text_site import FOOTER, HOST, NAV_ITEMS, NOINDEX, OWL_PHRASE, PLAIN, SITE, TextSite
 from text_site import make_text_site as make_site
 from warcio.archiveiterator import ArchiveIterator
@@ -308,3 +308,28 @@ def _old_sqlite(path: Path, insert: str) -> None:
             step(db)
         db.execute(f"PRAGMA user_version = {before}")
         db.execute(insert)
+
+
+async def test_a_new_version_of_a_page_replaces_the_old_in_the_index(
+    aiohttp_server: Any, backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, db = await crawled(aiohttp_server, backend, tmp_path)
+    assert await search(capsys, db, "ospreys") == []
+    update = (
+        "UPDATE pages SET title = 'Ospreys', text = 'Ospreys dive feet first.'"
+        " WHERE url LIKE '%/owls' RETURNING url"
+    )
+    if backend.kind == "sqlite":
+        await asyncio.to_thread(_write_sqlite, backend.location, update)
+    else:
+        await pg_rows(backend.location, update)
+    assert await search(capsys, db, "ospreys") == ["/owls"]
+    assert await search(capsys, db, f'"{OWL_PHRASE}"') == []
+
+
+def _write_sqlite(path: str, sql: str) -> None:
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute(sql).fetchall()

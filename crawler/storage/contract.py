@@ -59,6 +59,13 @@ The passes
      `pages` keeps each URL's latest version: a 304 or a failed request leaves it as it was.
      The page budgets (rules 11, `pages` of claims) count the current pass's fetches.
 
+Search
+ 15. The index follows the pages. A saved page's `title` and `text` are searchable at once,
+     in the same transaction, and a newer version replaces the older in the index (SQLite:
+     `pages_fts`, by triggers; PostgreSQL: the `pages_search` expression index). Migrating
+     an older database builds its index. (tests/test_take_anywhere.py, on both backends,
+     through `crawler search`.)
+
 Errors: each backend translates its driver's exceptions into StoreError at its own boundary
 (`sqlite.translated`, `postgres.translated`); nothing above storage sees a driver exception.
 """

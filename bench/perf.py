@@ -472,7 +472,9 @@ def quiet_env() -> dict[str, str]:
 def warm_up(env: dict[str, str], peers: list[str]) -> None:
     """Compile each Python peer's modules once, so no measured run pays for it."""
     subprocess.run(
-        [str(PYTHON), "-c", "import crawler.cli, crawler.crawl, aiohttp"], env=env, check=True
+        [str(PYTHON), "-c", "import crawler.cli, crawler.engine.crawl, aiohttp"],
+        env=env,
+        check=True,
     )
     if "scrapy" in peers:
         code = "import scrapy.crawler, scrapy.spiders, scrapy.linkextractors"

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from serving import free_port, serve_until_terminated, wait_for  # noqa: E402
 from sites import HostPlan, make_site_app  # noqa: E402
 
-from crawler.robots import MAX_ROBOTS_BYTES, parse_rules  # noqa: E402
+from crawler.robots.origins import MAX_ROBOTS_BYTES, parse_rules  # noqa: E402
 
 TINY = "User-agent: *\nDisallow: /private/\n"
 # fmt: off

@@ -34,22 +34,22 @@ PY_SPY = REPO / ".venv" / "bin" / "py-spy"
 PACKAGE = f"{REPO / 'crawler'}/"  # the crawler's own modules (the editable install runs these)
 START, END = "<!-- profile table: start -->", "<!-- profile table: end -->"
 
-# (stage, test on the innermost crawler frame's file and function), first match wins.
+# (stage, test on the innermost crawler frame's path in the package (a prefix: a file or a
+# folder) and function), first match wins.
 STAGES: list[tuple[str, str, str]] = [
-    ("parse: regex pre-pass (linear guard for lexbor)", "parse.py", "_flatten"),
-    ("parse: lexbor tree, walk, attributes", "parse.py", ""),
-    ("links: resolve, normalize, scope (cached)", "extract.py", "LinkTargets"),
-    ("links: resolve, normalize, scope (cached)", "extract.py", "_simple_url"),
-    ("links: resolve, normalize, scope (cached)", "extract.py", "_without_dot_segments"),
+    ("parse: regex pre-pass (linear guard for lexbor)", "extract/html.py", "_flatten"),
+    ("parse: lexbor tree, walk, attributes", "extract/html.py", ""),
+    ("links: resolve, normalize, scope (cached)", "extract/page.py", "LinkTargets"),
+    ("links: resolve, normalize, scope (cached)", "extract/page.py", "_simple_url"),
+    ("links: resolve, normalize, scope (cached)", "extract/page.py", "_without_dot_segments"),
     ("links: resolve, normalize, scope (cached)", "urls.py", ""),
-    ("extract: page row, link rows, dedup", "extract.py", ""),
+    ("extract: page row, link rows, dedup", "extract/page.py", ""),
     ("extract: page row, link rows, dedup", "records.py", ""),
     ("fetch: aiohttp request and response", "fetch.py", ""),
-    ("frontier and politeness", "frontier.py", ""),
-    ("frontier and politeness", "politeness.py", ""),
-    ("frontier and politeness", "robots.py", ""),
-    ("writer task: hand-over, batching", "writer.py", ""),
-    ("writer task: hand-over, batching", "store.py", ""),
+    ("frontier and politeness", "frontier/", ""),
+    ("frontier and politeness", "robots/", ""),
+    ("writer task: hand-over, batching", "engine/writer.py", ""),
+    ("writer task: hand-over, batching", "storage/", ""),
 ]
 
 
@@ -59,14 +59,15 @@ def stage_of(stack: list[dict[str, str]]) -> str:
         return "start-up: imports"
     for frame in reversed(stack):
         path = frame.get("file", "")
-        if not path.startswith(PACKAGE) or path.endswith(("crawl.py", "cli.py", "__init__.py")):
+        skipped = ("engine/crawl.py", "cli.py", "__init__.py")
+        if not path.startswith(PACKAGE) or path.endswith(skipped):
             continue
-        name = Path(path).name
+        name = path.removeprefix(PACKAGE)  # e.g. extract/html.py
         for stage, file, function in STAGES:
-            if name == file and function in frame.get("name", ""):
+            if name.startswith(file) and function in frame.get("name", ""):
                 return stage
         return f"other: {name}"
-    if any(frame.get("file", "") == f"{PACKAGE}crawl.py" for frame in stack):
+    if any(frame.get("file", "") == f"{PACKAGE}engine/crawl.py" for frame in stack):
         return "engine: workers, extraction task"
     return "event loop: sockets, aiohttp callbacks, timers"
 
@@ -92,7 +93,7 @@ def summarize(speedscope: Path) -> tuple[Counter[str], Counter[str]]:
 
 def thread_label(stack: list[dict[str, str]]) -> str:
     files = " ".join(frame.get("file", "") for frame in stack)
-    if "crawler/store.py" in files:
+    if "crawler/storage/" in files:
         return "writer thread: SQLite inserts, commits"
     if "aiosqlite" in files:
         return "frontier reads (aiosqlite thread)"

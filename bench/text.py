@@ -11,8 +11,9 @@ sample of N of each. No network.
 
 Extractors: trafilatura with its defaults (readability and jusText as fallbacks when its own
 pass finds little), trafilatura `fast=True` (its own pass only), trafilatura
-`favor_recall=True` without and with `fast=True`, `crawler.text.page_text` (what the crawl
-stores) and `crawler.text.visible_text` (the whole page's visible text, page_text's fallback).
+`favor_recall=True` without and with `fast=True`, `crawler.text.readable.page_text` (what
+the crawl stores) and `crawler.text.readable.visible_text` (the whole page's visible text,
+page_text's fallback).
 trafilatura is called as page_text calls it (plain text, tables, no comments, links, images
 or metadata).
 
@@ -46,8 +47,8 @@ from selectolax.lexbor import LexborHTMLParser
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from crawler.parse import decode_html  # noqa: E402
-from crawler.text import main_text, page_text, visible_text  # noqa: E402
+from crawler.extract.html import decode_html  # noqa: E402
+from crawler.text.readable import main_text, page_text, visible_text  # noqa: E402
 
 PGDOCS = Path("/usr/share/doc/postgresql-doc-15/html")
 MKDOCS = Path("/usr/share/doc/mkdocs/html")

@@ -8,7 +8,7 @@ from .config import Config
 from .errors import ConfigError, CrawlerError, StoreError, UsageError
 
 if TYPE_CHECKING:
-    from .crawl import Crawler, RunResult
+    from .engine.crawl import Crawler, RunResult
 
 __all__ = [
     "Config",
@@ -25,7 +25,7 @@ def __getattr__(name: str) -> Any:
     # The engine (and aiohttp with it) loads on first use, so that `crawler query`, `crawler
     # stats` and the page-parsing process, which import parts of this package, start fast.
     if name in ("Crawler", "RunResult"):
-        from . import crawl
+        from .engine import crawl
 
         return getattr(crawl, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

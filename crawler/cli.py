@@ -18,18 +18,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .commands.export import FORMATS as EXPORT_FORMATS
+from .commands.export import export
+from .commands.query import FORMATS, run_query, write_rows
+from .commands.stats import format_hosts, format_pass, format_stats, read_pass, read_stats
 from .config import Config
+from .engine.processes import config_path, run_processes
+from .engine.progress import Reporter
 from .errors import CrawlerError, UsageError
-from .export import FORMATS as EXPORT_FORMATS
-from .export import export
-from .processes import config_path, run_processes
-from .progress import Reporter
-from .query import FORMATS, run_query, write_rows
-from .readers import open_reader, require_tables, shown
-from .stats import format_hosts, format_pass, format_stats, read_pass, read_stats
+from .storage.reads import open_reader, require_tables, shown
 
 if TYPE_CHECKING:
-    from .crawl import Crawler, RunResult
+    from .engine.crawl import Crawler, RunResult
 
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 EXIT_BROKEN_PIPE = 141  # as a shell reports a process that SIGPIPE ended
@@ -166,7 +166,7 @@ def _run_crawl(config: Config, args: argparse.Namespace, *, recrawl: bool = Fals
     reporter = None if args.quiet else Reporter()
     # Imported here, not above: `query` and `stats` need no HTTP client, and the process that
     # parses big pages re-imports this module on start (multiprocessing's spawn).
-    from .crawl import Crawler
+    from .engine.crawl import Crawler
 
     crawler = Crawler(config, reporter=reporter, recrawl=recrawl)
     _tune_gc()
@@ -243,7 +243,7 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from .search import run_search
+    from .commands.search import run_search
 
     fmt = args.format or ("table" if sys.stdout.isatty() else "csv")
     columns, rows = run_search(args.db, " ".join(args.terms), args.limit)

@@ -6,8 +6,9 @@ import asyncio
 
 
 class ManualClock:
-    """Implements crawler.clock.Clock. Waiting for a time that the test has not reached moves
-    the clock there at once (as if the wait had passed), unless the event is already set."""
+    """Implements crawler.frontier.clock.Clock. Waiting for a time that the test has not
+    reached moves the clock there at once (as if the wait had passed), unless the event is
+    already set."""
 
     EPOCH = 1_800_000_000.0  # wall time at monotonic 0
 

@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestServer
 from backends import Backend
 
 from crawler.config import Config
-from crawler.crawl import Crawler, RunResult
 from crawler.demo_site import DEMO_HOSTS, REQUEST_LOG, RequestRecord, make_app
+from crawler.engine.crawl import Crawler, RunResult
 
 ConfigFactory = Callable[..., Config]
 pytest_plugins = ["pgserver"]  # the throwaway PostgreSQL server: pg_server, pg_url

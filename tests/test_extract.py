@@ -10,10 +10,10 @@ import pytest
 from yarl import URL
 
 from crawler.config import Config
-from crawler.extract import LINKS_PER_STEP, Extractor, KnownURLs, LinkTargets
+from crawler.extract.page import LINKS_PER_STEP, Extractor, KnownURLs, LinkTargets
 from crawler.fetch import Response
+from crawler.frontier.skips import Scope
 from crawler.records import Discovered, QueuedURL
-from crawler.skips import Scope
 from crawler.urls import host_key, normalize
 
 SEGMENTS = ["", ".", "..", "a", "b", "c%41", "d;p", "e.html", "%2e%2E", "x%2Fy", "ü", "a:b", "\\"]

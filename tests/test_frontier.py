@@ -17,8 +17,8 @@ from conftest import ConfigFactory, rows
 
 from crawler.config import Config
 from crawler.fetch import Response
-from crawler.frontier import Frontier
-from crawler.hosts import PageTask, RobotsTask, Task
+from crawler.frontier.hosts import PageTask, RobotsTask, Task
+from crawler.frontier.scheduler import Frontier
 from crawler.records import Discovered, Outcome, QueuedURL, RobotsRecord
 from crawler.storage import Batch
 from crawler.storage.sqlite import SQLiteStore

@@ -11,7 +11,7 @@ from conftest import ConfigFactory, crawl, rows
 from hostile import MB, huge_page, make_hostile_app
 
 from crawler.config import Config, FetchConfig
-from crawler.crawl import RunResult
+from crawler.engine.crawl import RunResult
 
 HOST = "evil.test"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from clocks import ManualClock
 
-from crawler.leases import Leases
+from crawler.frontier.leases import Leases
 from crawler.records import Discovered
 from crawler.storage.sqlite import SQLiteStore
 

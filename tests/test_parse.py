@@ -6,8 +6,8 @@ import random
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
-from crawler import parse as parse_module
-from crawler.parse import (
+from crawler.extract import html as parse_module
+from crawler.extract.html import (
     PageRules,
     ParsedPage,
     _flatten,

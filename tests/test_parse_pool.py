@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from conftest import ConfigFactory, crawl, rows
 
-from crawler.crawl import BIG_PAGE
+from crawler.engine.crawl import BIG_PAGE
 
 HOST = "big.test"
 PADDING = "<!-- " + "x" * BIG_PAGE + " -->"  # over BIG_PAGE: parsed in the separate process
@@ -61,7 +61,7 @@ async def test_a_killed_parse_process_is_replaced(
         fetch={"max_bytes": 4 * BIG_PAGE},
     )
 
-    with caplog.at_level(logging.WARNING, logger="crawler.crawl"):
+    with caplog.at_level(logging.WARNING, logger="crawler.engine.crawl"):
         result = await crawl(config)
 
     assert len(killed) == 1  # the process that parsed page 1, killed before page 2

@@ -9,7 +9,7 @@ import pytest
 from conftest import ConfigFactory, crawl, rows
 from sites import SITE, HostPlan, Site, make_site_app, max_in_flight, min_gap
 
-from crawler.politeness import MAX_BACKOFF, HostSlot
+from crawler.frontier.politeness import MAX_BACKOFF, HostSlot
 
 
 async def _serve(aiohttp_server: Any, plans: dict[str, HostPlan]) -> tuple[Site, int]:

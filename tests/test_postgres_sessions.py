@@ -13,9 +13,9 @@ from yarl import URL
 
 from crawler.records import Discovered, Outcome, PageRecord, utc_now
 from crawler.storage import Batch
+from crawler.storage.common import MACHINE
 from crawler.storage.postgres import PostgresStore
 from crawler.storage.postgres_sessions import session_name
-from crawler.storage.rows import MACHINE
 
 SEED = "http://a.test/"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from crawler.commands.query import FORMATS, open_read_only, run_query
 from crawler.errors import CrawlerError, StoreError, UsageError
-from crawler.query import FORMATS, open_read_only, run_query
 from crawler.storage.sqlite import prepare
 
 LONG_TITLE = "T" * 100

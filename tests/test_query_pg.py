@@ -25,14 +25,14 @@ import pytest
 from pgserver import PgServer, free_port
 from yarl import URL
 
-from crawler import readers_pg
 from crawler.cli import _queued, main
+from crawler.commands.query import FORMATS, run_query
 from crawler.errors import StoreError, UsageError
-from crawler.query import FORMATS, run_query
-from crawler.query_names import sqlite_names
 from crawler.records import Discovered, HostRecord, Outcome, PageRecord, QueuedURL, RobotsRecord
 from crawler.storage import Batch, Storage
+from crawler.storage import postgres_reads as readers_pg
 from crawler.storage.postgres import PostgresStore
+from crawler.storage.postgres_names import sqlite_names
 from crawler.storage.sqlite import SQLiteStore
 
 README = Path(__file__).parent.parent / "README.md"
@@ -525,7 +525,7 @@ def test_asyncpg_missing(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(sys.modules, "asyncpg", None)  # import asyncpg fails
-    monkeypatch.delitem(sys.modules, "crawler.readers_pg")
+    monkeypatch.delitem(sys.modules, "crawler.storage.postgres_reads")
     code, _, err = cli(capsys, "query", "postgresql://u:pw@localhost/db", "SELECT 1")
     assert code == 2
     assert err == (

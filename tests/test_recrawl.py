@@ -17,8 +17,8 @@ from typing import Any
 from aiohttp import web
 from backends import Backend
 
-from crawler.crawl import Crawler
-from crawler.stats import Pass, read_stats
+from crawler.commands.stats import Pass, read_stats
+from crawler.engine.crawl import Crawler
 
 ROOT = Path(__file__).parent.parent
 # Each honours the conditional requests of one kind, or none.

@@ -75,8 +75,8 @@ async def test_second_signal_stops_at_once(aiohttp_server: Any, tmp_path: Path) 
     config = _one_host_config(tmp_path, "slow.test", server.port, delay=1.0)
     script = (
         "import sys\n"
-        "import crawler.crawl\n"
-        "crawler.crawl.GRACE_SECONDS = 3600\n"
+        "import crawler.engine.crawl\n"
+        "crawler.engine.crawl.GRACE_SECONDS = 3600\n"
         "from crawler.cli import main\n"
         f"sys.exit(main(['crawl', {str(config)!r}, '--quiet']))\n"
     )

@@ -10,14 +10,14 @@ import re
 import pytest
 from protego import Protego
 
-from crawler.robots import (
+from crawler.robots.origins import (
     MAX_ROBOTS_BYTES,
     RobotsBook,
     RobotsRules,
     parse_rules,
     rules_from_status,
 )
-from crawler.robots_match import RuleMatcher
+from crawler.robots.rules import RuleMatcher
 from crawler.urls import normalize
 
 

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from crawler.errors import UsageError
-from crawler.search_query import QuerySyntaxError, parse, to_fts5, to_tsquery
+from crawler.storage.search_syntax import QuerySyntaxError, parse, to_fts5, to_tsquery
 
 PAGES = [
     (1, "Email etiquette", "How to write an e-mail that people read. Send mail politely."),

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 from backends import Backend
 
-from crawler.crawl import Crawler
+from crawler.engine.crawl import Crawler
 
 LOG = web.AppKey("log", list[str])
 HOST = "sm.test"

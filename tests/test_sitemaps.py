@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import pytest
 
-from crawler import sitemaps
-from crawler.sitemaps import MAX_ENTRIES, Sitemap, SitemapEntry, SitemapKind, read_sitemap
+from crawler.sitemaps import document as sitemaps
+from crawler.sitemaps.document import MAX_ENTRIES, Sitemap, SitemapEntry, SitemapKind, read_sitemap
 
 NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
 IMAGE_NS = 'xmlns:image="http://www.google.com/schemas/sitemap-image/1.1"'

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from crawler.config import Config
+from crawler.frontier.skips import QueryVariants, Scope, SkipRules
 from crawler.records import QueuedURL
-from crawler.robots import RobotsRules, parse_rules
-from crawler.skips import QueryVariants, Scope, SkipRules
+from crawler.robots.origins import RobotsRules, parse_rules
 
 
 def _scope(**crawl: object) -> Scope:

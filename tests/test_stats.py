@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from crawler.commands.stats import Stats, format_hosts, format_stats, read_stats
 from crawler.errors import UsageError
-from crawler.stats import Stats, format_hosts, format_stats, read_stats
 from crawler.storage.sqlite import prepare
 
 RUNS = [

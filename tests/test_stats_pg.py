@@ -17,8 +17,8 @@ from pgserver import PgServer
 from test_query_pg import Twin, make_twin
 
 from crawler.cli import main
+from crawler.commands.stats import format_hosts, format_stats, read_stats
 from crawler.errors import UsageError
-from crawler.stats import format_hosts, format_stats, read_stats
 from crawler.storage.postgres import PostgresStore
 from crawler.storage.sqlite import prepare
 

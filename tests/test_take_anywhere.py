@@ -20,7 +20,7 @@ from text_site import make_text_site as make_site
 from warcio.archiveiterator import ArchiveIterator
 
 from crawler.cli import main
-from crawler.crawl import Crawler
+from crawler.engine.crawl import Crawler
 from crawler.storage.postgres import PostgresStore
 from crawler.storage.sqlite import SQLiteStore
 from crawler.storage.sqlite_schema import MIGRATIONS

@@ -1,4 +1,4 @@
-"""crawler.text: a page's readable text, on real HTML (no mocks)."""
+"""crawler.text.readable: a page's readable text, on real HTML (no mocks)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from crawler.text import normalize, page_text, visible_text
+from crawler.text.readable import normalize, page_text, visible_text
 
 STORY = (
     "The lighthouse keeper climbed the spiral stairs every evening at dusk, carrying a tin "

@@ -10,7 +10,7 @@ import signal
 import pytest
 
 from crawler.records import Outcome, PageRecord, QueuedURL
-from crawler.text_pool import TextError, TextPool, TextStage
+from crawler.text.pool import TextError, TextPool, TextStage
 
 PAGE = b"<html><body><main><p>Ravens remember faces for years.</p></main></body></html>"
 # Tiny blocks of text and links, repeated to 5 MB: seconds of extraction (tests/test_text.py).
@@ -66,7 +66,7 @@ async def test_the_stage_hands_on_every_outcome_and_logs_why_text_is_missing(
     async with TextPool(size=1, time_limit=0.2) as pool:
         stage = TextStage(pool, emit)
         await pool.text(PAGE, None)
-        with caplog.at_level(logging.WARNING, "crawler.text_pool"):
+        with caplog.at_level(logging.WARNING, "crawler.text.pool"):
             async with asyncio.TaskGroup() as group:
                 group.create_task(stage.run())
                 await stage.put(_outcome("http://a.test/heavy", HEAVY))

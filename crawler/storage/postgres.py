@@ -30,11 +30,7 @@ import asyncpg
 from ..errors import StoreError
 from ..records import Discovered, HostRecord, Outcome, QueuedURL, RobotsRecord
 from . import postgres_writes as writes
-from .contract import Batch, ResumeState
-from .postgres_schema import SchemaTooNewError, migrate
-from .postgres_sessions import fence, session_name
-from .postgres_writes import NOW, NOW_ISO
-from .rows import (
+from .common import (
     HOST_SELECT,
     HOSTS_WITH_WORK,
     MACHINE,
@@ -45,6 +41,10 @@ from .rows import (
     run_is_gone,
     taken_over,
 )
+from .contract import Batch, ResumeState
+from .postgres_schema import SchemaTooNewError, migrate
+from .postgres_sessions import fence, session_name
+from .postgres_writes import NOW, NOW_ISO
 
 _T = TypeVar("_T")
 logger = logging.getLogger(__name__)

@@ -13,8 +13,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from ..records import Discovered, HostRecord, Outcome, PageRecord
-from .contract import Batch
-from .rows import (
+from .common import (
     HOST_COLUMNS,
     PAGE_COLUMNS,
     Version,
@@ -32,6 +31,7 @@ from .rows import (
     sitemap_records,
     versions,
 )
+from .contract import Batch
 
 NOW = "extract(epoch FROM clock_timestamp())::float8"
 NOW_ISO = """to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""

@@ -25,8 +25,8 @@ import aiosqlite
 from ..errors import StoreError
 from ..records import Discovered, HostRecord, Outcome, QueuedURL, RobotsRecord
 from . import sqlite_writes as writes
+from .common import HOSTS_WITH_WORK, ROBOTS_SELECT, run_is_gone
 from .contract import Batch, ResumeState
-from .rows import HOSTS_WITH_WORK, ROBOTS_SELECT, run_is_gone
 from .sqlite_schema import migrate
 from .sqlite_thread import ROWS_PER_STATEMENT, WriterThread
 

@@ -12,8 +12,7 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 
 from ..records import Discovered, HostRecord, Outcome, PageRecord, utc_at
-from .contract import Batch
-from .rows import (
+from .common import (
     HOST_COLUMNS,
     HOST_SELECT,
     MACHINE,
@@ -37,6 +36,7 @@ from .rows import (
     taken_over,
     versions,
 )
+from .contract import Batch
 from .sqlite_thread import chunks, insert_rows, marks, transaction
 
 # A URL found again by a shorter path takes the smaller depth; one skipped as too deep is revived.

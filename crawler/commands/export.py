@@ -25,8 +25,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from .errors import UsageError
-from .readers import Reader, is_postgres, open_reader, require_tables, shown
+from ..errors import UsageError
+from ..storage.reads import Reader, is_postgres, open_reader, require_tables, shown
 
 FORMATS = ("jsonl", "warc")
 JSONL_COLUMNS = (
@@ -49,7 +49,7 @@ def export(db: str | Path, fmt: str, output: str | None) -> int:
         with _destination(output) as out:
             if fmt == "jsonl":
                 return _write_jsonl(reader, have, out)
-            from .warc_records import WARC_COLUMNS, write_warc  # warcio: only for WARC
+            from .warc import WARC_COLUMNS, write_warc  # warcio: only for WARC
 
             rows = reader.rows(select(WARC_COLUMNS, have), batch=BATCH_ROWS)
             return write_warc(rows, out, shown(db))

@@ -9,13 +9,13 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from ..config import Config
+from ..records import HostRecord, QueuedURL, RobotsRecord
+from ..robots.origins import RobotsFetch
+from ..storage import Storage
 from .clock import Clock
-from .config import Config
 from .leases import Leases
 from .politeness import HostSlot
-from .records import HostRecord, QueuedURL, RobotsRecord
-from .robots import RobotsFetch
-from .storage import Storage
 
 
 @dataclass(slots=True)

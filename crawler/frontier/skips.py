@@ -23,10 +23,10 @@ from collections.abc import Iterable
 
 from yarl import URL
 
-from .config import Config, CrawlConfig
-from .records import QueuedURL
-from .robots import RobotsRules
-from .urls import normalize
+from ..config import Config, CrawlConfig
+from ..records import QueuedURL
+from ..robots.origins import RobotsRules
+from ..urls import normalize
 
 
 class Scope:

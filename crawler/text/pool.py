@@ -24,8 +24,8 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 
-from .records import Outcome
-from .text_worker import READY, encode_request
+from ..records import Outcome
+from .worker import READY, encode_request
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class _Helper:
         if self._process is not None:
             return self._process
         self._process = process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "crawler.text_worker",
+            sys.executable, "-m", "crawler.text.worker",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         assert process.stdout is not None

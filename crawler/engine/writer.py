@@ -12,8 +12,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from .records import HostRecord, Outcome, RobotsRecord
-from .storage import Batch, Storage
+from ..records import HostRecord, Outcome, RobotsRecord
+from ..storage import Batch, Storage
 
 logger = logging.getLogger(__name__)
 

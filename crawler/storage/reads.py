@@ -31,11 +31,11 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import StoreError, UsageError
-from .storage.sqlite import translated
+from ..errors import StoreError, UsageError
+from .sqlite import translated
 
 if TYPE_CHECKING:
-    from .readers_pg import PgReader
+    from .postgres_reads import PgReader
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 CRAWL_TABLES = ("pages", "urls", "hosts", "runs")  # a database without them is not a crawl's
@@ -98,7 +98,7 @@ def open_postgres(
 ) -> AbstractContextManager[PgReader]:
     """readers_pg.PgReader.open, or the one line saying asyncpg is missing."""
     try:
-        from .readers_pg import PgReader
+        from .postgres_reads import PgReader
     except ModuleNotFoundError as exc:
         if exc.name != "asyncpg":
             raise

@@ -1,9 +1,9 @@
 """Per-host politeness state: when the next request may start, and how many may be open.
 
 One `HostSlot` per host name (port ignored), on a monotonic clock that the caller reads and
-passes in (`crawler.clock`), so that its arithmetic is tested exactly. The effective delay is the
-largest of the configured delay, the robots Crawl-delay and the current back-off; a Retry-After
-sets a time before which nothing goes to the host at all.
+passes in (`crawler.frontier.clock`), so that its arithmetic is tested exactly. The
+effective delay is the largest of the configured delay, the robots Crawl-delay and the current
+back-off; a Retry-After sets a time before which nothing goes to the host at all.
 
 The delay is counted from a request's start and again from its answer (headers arrived, or the
 failure): the server saw the request at some moment between the two, and only the later one
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .records import HostRecord, utc_at
+from ..records import HostRecord, utc_at
 
 MAX_BACKOFF = 60.0  # seconds: the most a host's delay grows after repeated errors
 MIN_BACKOFF = 0.5  # seconds: the first step of back-off when the configured delay is smaller

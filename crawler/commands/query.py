@@ -37,8 +37,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import UsageError
-from .readers import (
+from ..errors import UsageError
+from ..storage.reads import (
     CRAWL_TABLES,
     Guard,
     is_postgres,
@@ -46,7 +46,7 @@ from .readers import (
     open_read_only,
     require_tables,
 )
-from .storage.sqlite import translated
+from ..storage.sqlite import translated
 
 __all__ = [
     "FORMATS", "STATEMENT_TIMEOUT", "open_read_only", "run_query", "write_rows", "write_table",

@@ -24,25 +24,25 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from .config import Config
-from .errors import StoreError
-from .extract import Extractor
-from .fetch import Fetcher, Response
-from .frontier import Frontier
-from .hosts import PageTask, RobotsTask, Task
+from ..config import Config
+from ..errors import StoreError
+from ..extract.html import parse_html
+from ..extract.page import Extractor
+from ..extract.parse_pool import ParsePool
+from ..fetch import Fetcher, Response
+from ..frontier.hosts import PageTask, RobotsTask, Task
+from ..frontier.scheduler import Frontier
+from ..frontier.skips import Scope
+from ..records import Discovered, Outcome
+from ..robots.origins import MAX_ROBOTS_BYTES, RobotsRules, rules_from_status
+from ..sitemaps.document import MAX_BYTES as SITEMAP_BYTES
+from ..sitemaps.document import Sitemap, read_sitemap
+from ..sitemaps.entries import configured_sitemaps, sitemap_outcome
+from ..storage import ResumeState, Storage, open_store
+from ..text.pool import TextPool, TextStage
+from ..urls import host_key, normalize
 from .lag import LoopLag
-from .parse import parse_html
-from .parse_pool import ParsePool
 from .progress import Progress, Reporter
-from .records import Discovered, Outcome
-from .robots import MAX_ROBOTS_BYTES, RobotsRules, rules_from_status
-from .sitemap_urls import configured_sitemaps, sitemap_outcome
-from .sitemaps import MAX_BYTES as SITEMAP_BYTES
-from .sitemaps import Sitemap, read_sitemap
-from .skips import Scope
-from .storage import ResumeState, Storage, open_store
-from .text_pool import TextPool, TextStage
-from .urls import host_key, normalize
 from .writer import Writer
 
 logger = logging.getLogger(__name__)

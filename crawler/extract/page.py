@@ -14,12 +14,12 @@ from typing import Literal, NamedTuple, TypeVar
 
 from yarl import URL
 
-from .config import Config
-from .fetch import Response
-from .parse import Link, PageRules, ParsedPage, header_rules, merge_rules, parse_html
-from .records import Discovered, LinkRecord, Outcome, PageRecord, QueuedURL, utc_now
-from .skips import Scope
-from .urls import host_key, normalize
+from ..config import Config
+from ..fetch import Response
+from ..frontier.skips import Scope
+from ..records import Discovered, LinkRecord, Outcome, PageRecord, QueuedURL, utc_now
+from ..urls import host_key, normalize
+from .html import Link, PageRules, ParsedPage, header_rules, merge_rules, parse_html
 
 T = TypeVar("T")
 # Work done in steps: the generator yields between steps (so that an event loop can run its

@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from .config import Config
-from .errors import CrawlerError, UsageError
+from ..config import Config
+from ..errors import CrawlerError, UsageError
+from ..storage import open_store
+from ..storage.reads import open_reader
 from .progress import Reporter
-from .readers import open_reader
-from .storage import open_store
 
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 POLL = 0.2  # seconds between looks at the children

@@ -32,7 +32,7 @@ import re
 import trafilatura
 from selectolax.lexbor import LexborHTMLParser
 
-from .parse import NAME_END, TAG_ATTRS, decode_html, element_pattern
+from ..extract.html import NAME_END, TAG_ATTRS, decode_html, element_pattern
 
 # trafilatura logs per-page input conditions at WARNING and ERROR ("discarding data",
 # "empty HTML tree", "parsed tree length: ... not valid HTML"), i.e. on every tiny or non-HTML

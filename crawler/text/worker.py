@@ -1,4 +1,4 @@
-"""The helper process that extracts pages' readable text (`python -m crawler.text_worker`).
+"""The helper process that extracts pages' readable text (`python -m crawler.text.worker`).
 
 Once started (its imports take a second) it writes READY. Then it reads requests from stdin
 and writes answers to stdout, one at a time, until stdin closes. A request: the charset's
@@ -18,7 +18,7 @@ import struct
 import sys
 from typing import BinaryIO
 
-from .text import page_text
+from .readable import page_text
 
 _LENGTH = struct.Struct(">I")
 READY = b"R"

@@ -23,18 +23,18 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from yarl import URL
 
+from ..config import Config
+from ..fetch import Response
+from ..records import HostRecord, Outcome, QueuedURL, RobotsRecord, utc_at
+from ..robots.origins import RobotsFetch, RobotsLife, RobotsParser, RobotsRules, parse_in_thread
+from ..sitemaps.entries import named_sitemaps
+from ..storage import ResumeState, Storage
+from ..urls import host_key, origin
 from .clock import Clock, SystemClock
-from .config import Config
-from .fetch import Response
 from .hosts import Host, HostBook, PageTask, RobotsTask, Task
 from .leases import Leases, renew_every
 from .politeness import HostSlot
-from .records import HostRecord, Outcome, QueuedURL, RobotsRecord, utc_at
-from .robots import RobotsFetch, RobotsLife, RobotsParser, RobotsRules, parse_in_thread
-from .sitemap_urls import named_sitemaps
 from .skips import SkipRules
-from .storage import ResumeState, Storage
-from .urls import host_key, origin
 
 WINDOW = 64  # queued URLs of one host held in memory at most
 PAGES_PER_RESERVATION = 8  # pages of max_pages reserved from storage at a time

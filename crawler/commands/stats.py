@@ -17,8 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..storage.reads import CRAWL_TABLES, Reader, open_reader, require_tables, shown
 from .query import write_table
-from .readers import CRAWL_TABLES, Reader, open_reader, require_tables, shown
 
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 _CLASS_ORDER = ("1xx", *STATUS_CLASSES, "other", "no response")

@@ -18,9 +18,9 @@ import logging
 import math
 from collections.abc import Collection, Sequence
 
+from ..records import HostRecord
+from ..storage import Storage
 from .clock import Clock
-from .records import HostRecord
-from .storage import Storage
 
 logger = logging.getLogger(__name__)
 

@@ -20,10 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
-from .readers import Reader, is_postgres, open_reader, require_tables, shown
-from .search_query import QuerySyntaxError, parse, to_fts5, to_tsquery
-from .storage.postgres_schema import SEARCH_DOCUMENT
+from ..errors import UsageError
+from ..storage.postgres_schema import SEARCH_DOCUMENT
+from ..storage.reads import Reader, is_postgres, open_reader, require_tables, shown
+from ..storage.search_syntax import QuerySyntaxError, parse, to_fts5, to_tsquery
 
 COLUMNS = ["url", "title", "snippet"]
 TITLE_WEIGHT = 10.0

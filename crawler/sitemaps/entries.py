@@ -17,13 +17,13 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal
 
-from .extract import Extractor, Steps
-from .fetch import Response
-from .records import Discovered, Outcome, QueuedURL, SitemapRecord
-from .robots import RobotsRules
-from .sitemaps import Sitemap
-from .skips import Scope
-from .urls import host_key, normalize
+from ..extract.page import Extractor, Steps
+from ..fetch import Response
+from ..frontier.skips import Scope
+from ..records import Discovered, Outcome, QueuedURL, SitemapRecord
+from ..robots.origins import RobotsRules
+from ..urls import host_key, normalize
+from .document import Sitemap
 
 logger = logging.getLogger(__name__)
 

@@ -41,9 +41,9 @@ from typing import Any
 
 import asyncpg
 
-from .errors import StoreError
-from .query_names import first_word, is_empty, sqlite_names
-from .storage.postgres import CONNECT_TIMEOUT, translated
+from ..errors import StoreError
+from .postgres import CONNECT_TIMEOUT, translated
+from .postgres_names import first_word, is_empty, sqlite_names
 
 FETCH_ROWS = 1000  # rows a server-side cursor fetches per round trip
 CLOSE_TIMEOUT = 5.0  # seconds a graceful close may take before the socket is just dropped

@@ -1,0 +1,4 @@
+"""The crawl itself: `crawl` runs the workers, the extraction task and the `writer` in one
+TaskGroup; `progress` is the live line, `lag` samples the event loop, `processes` starts `crawl
+--processes N`.
+"""

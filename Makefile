@@ -81,7 +81,7 @@ bench-scale: $(STAMP) bench-deps pg-deps
 	$(BIN)/python bench/scale.py --rounds 1 --write-readme
 
 # Politeness at scale, a million-URL frontier, every hostile trap, 512 KiB robots.txt files
-# (see README "Measured").
+# (docs/measurements.md).
 bench-guarantees: $(STAMP)
 	$(BIN)/python bench/politeness.py --hosts 60 --pages 30 --delay 0.2 --concurrency 64
 	$(BIN)/python bench/frontier.py --urls 1000000 --fanout 300

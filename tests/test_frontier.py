@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +27,7 @@ from crawler.storage import Batch
 from crawler.storage.sqlite import SQLiteStore
 from crawler.urls import host_key, normalize
 
+ROOT = Path(__file__).resolve().parent.parent
 HOSTS = ("a.test", "b.test")
 LEASE = 3600.0  # never lapses on the manual clock: the tests here are about pacing
 NOT_FOUND = (404, b"")
@@ -358,3 +362,92 @@ async def test_a_read_made_under_a_lost_claim_is_not_used(make_config: ConfigFac
 
     assert isinstance(task, PageTask)
     assert (task.url.url, task.url.claim) == (urls[2], record.claim)  # /2 is not fetched again
+
+
+class LateReservations(SQLiteStore):
+    """A real store that reserves pages of max_pages one at a time, and, once the test sets
+    `hold`, answers only when the test lets it: the frontier's hosts change meanwhile."""
+
+    hold: asyncio.Event | None = None
+    asked = asyncio.Event()
+
+    async def reserve_pages(self, wanted: int, max_pages: int) -> int:
+        granted = await super().reserve_pages(1, max_pages)
+        if self.hold is not None:
+            self.asked.set()
+            await self.hold.wait()
+            self.hold = None
+        return granted
+
+
+@contextlib.asynccontextmanager
+async def reservation_held(run: Run) -> AsyncIterator[asyncio.Task[Task | None]]:
+    """A take started and stopped inside the store's page reservation; the body changes the
+    host meanwhile, then the reservation answers and the take goes on."""
+    store = run.store
+    assert isinstance(store, LateReservations)
+    store.hold, store.asked = asyncio.Event(), asyncio.Event()
+    taking = asyncio.create_task(run.take())
+    async with asyncio.timeout(10):
+        await store.asked.wait()
+    yield taking
+    store.hold.set()
+
+
+async def test_a_host_lost_while_the_page_budget_answers_is_read_anew(
+    make_config: ConfigFactory,
+) -> None:
+    """The queue read before the budget's answer is gone after it: no pop from it."""
+    urls = ["http://a.test/1", "http://a.test/2"]
+    config: dict[str, Any] = {"crawl": {"max_pages": 10}}
+    async with frontier_run(make_config, urls, store_class=LateReservations, **config) as run:
+        await run.robots(*NOT_FOUND)
+        await run.page()  # the one page reserved; the next take reserves again
+        async with reservation_held(run) as taking:
+            # The lease renewal finds the host lost; it is claimed again at once.
+            frontier = run.frontier  # the race is inside the frontier
+            frontier._book.drop("a.test")
+            frontier._leases.forget({"a.test"})
+            await run.store.release_hosts(frontier.host_records())
+            (record,) = await frontier._leases.claim(10)
+            frontier._book.adopt(record)
+        task = await taking
+    assert isinstance(task, PageTask)
+    assert (task.url.url, task.url.claim) == (urls[1], record.claim)
+
+
+async def test_a_retry_put_back_while_the_page_budget_answers_goes_out_first(
+    make_config: ConfigFactory,
+) -> None:
+    """The head of the queue changed during the budget's answer: each URL goes out once."""
+    urls = [f"http://a.test/{n}" for n in range(3)]
+    config: dict[str, Any] = {
+        "crawl": {"max_pages": 10},
+        "fetch": {"retries": 1},
+        "politeness": {"delay": 0, "per_host_concurrency": 2},
+    }
+    async with frontier_run(make_config, urls, store_class=LateReservations, **config) as run:
+        await run.robots(*NOT_FOUND)
+        first = await run.take_page()
+        async with reservation_held(run) as taking:
+            assert run.frontier.page_done(first, answer(first.url.url, 503, run.clock))
+        handed_out = []
+        for n in range(3):
+            task = await taking if n == 0 else await run.take()
+            assert isinstance(task, PageTask)
+            handed_out.append(task.url.url)
+            assert not run.frontier.page_done(task, answer(task.url.url, 200, run.clock))
+            await run.commit(Outcome(url=task.url, state="done"))
+        assert handed_out == urls  # /0 again (its retry), then /1 and /2, once each
+        assert await run.take() is None
+
+
+def test_the_frontier_does_not_depend_on_the_extractor() -> None:
+    """The pipeline's order holds in the imports: choosing URLs needs nothing that reads pages
+    (asked of a fresh interpreter: this one has imported everything)."""
+    code = "import sys, crawler.frontier.scheduler; print(*sorted(sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "crawler.frontier.scheduler" in loaded
+    assert [m for m in loaded if m.startswith(("crawler.extract", "crawler.sitemaps"))] == []

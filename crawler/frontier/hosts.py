@@ -1,6 +1,23 @@
 """The hosts a run knows: each one's in-memory share of the frontier (`Host`), and the book of
 which of them the run holds (`HostBook`): claimed from storage up to a fair share, paced from
 their saved state when claimed, given back when idle or past the share, dropped when lost.
+
+Ownership: a Host's fields are changed only by its own methods, here; the scheduler, the book
+and the robots.txt logic call them and read the rest. (Its `HostSlot`, the pacing, is changed
+only by the slot's methods.)
+
+Concurrency: every coroutine runs on one event loop, so a method that does not await runs
+whole. These coroutines touch a Host: a worker choosing a task (`Frontier.next_task`, one
+worker at a time under its pick lock), a worker whose request ended or was called off
+(`page_done`, `robots_done`, `confirm`), the writer after a commit (`committed`), and the
+book's claims and releases (the tending task, `Frontier.tend`: a host lost, given back or
+claimed again; and the picking worker when no held host has work). Any of them may run while
+another awaits, so the rule is: no state read before an await is acted on after it. The
+picking worker does its awaits first (a refill, a reservation of the page budget) and then
+reads the host and takes from it with no await between (`Frontier._take_now`);
+`Host.refill`, the one method here that awaits, throws its read away if the host was lost or
+claimed again meanwhile and leaves out the ids committed meanwhile; the book drops the hosts
+it gives back before it awaits their release.
 """
 
 from __future__ import annotations
@@ -16,6 +33,9 @@ from ..storage import Storage
 from .clock import Clock
 from .leases import Leases
 from .politeness import HostSlot
+
+# Storage's read of a host's queued URLs: (host, at most, ids to leave out) -> the next ones.
+ReadQueued = Callable[[str, int, set[int]], Awaitable[list[QueuedURL]]]
 
 
 @dataclass(slots=True)
@@ -39,7 +59,7 @@ Task = PageTask | RobotsTask
 
 @dataclass(slots=True)
 class Host:
-    """A host's in-memory share of the frontier."""
+    """A host's in-memory share of the frontier; its fields change only by its methods."""
 
     slot: HostSlot
     urls: deque[QueuedURL] = field(default_factory=deque)
@@ -54,6 +74,10 @@ class Host:
     held: bool = False  # this run holds the host's lease
     claim: int = 0  # under which claim of the host (storage checks it when saving)
     lease_wait: float = 0.0  # monotonic time before which its lease is too short for a request
+
+    @property
+    def name(self) -> str:
+        return self.slot.host
 
     def has_work(self) -> bool:
         if not self.held:
@@ -73,6 +97,125 @@ class Host:
             and not self.robots_tasks
             and not self.awaiting_robots
         )
+
+    # -- the queue ----------------------------------------------------------------------------
+
+    def head(self) -> QueuedURL | None:
+        """The URL whose turn is next, if one is loaded (and the host held)."""
+        return self.urls[0] if self.held and self.urls else None
+
+    def needs_refill(self) -> bool:
+        return self.held and not self.urls and self.maybe_more
+
+    async def refill(self, read: ReadQueued, window: int) -> None:
+        """Load up to `window` more queued URLs. The one method that awaits: its read is used
+        only if the host is still held under the same claim, less the ids committed meanwhile."""
+        claim = self.claim
+        self.committed_during_refill = set()
+        try:
+            loaded = await read(self.name, window, set(self.taken))
+            done = self.committed_during_refill
+        finally:
+            self.committed_during_refill = None
+        if not self.held or self.claim != claim:
+            return  # the host was lost (and maybe claimed again) meanwhile: this read is stale
+        self.maybe_more = len(loaded) == window
+        loaded = [q for q in loaded if q.id not in done]
+        for queued in loaded:
+            queued.claim = claim
+        self.urls.extend(loaded)
+        self.taken.update(q.id for q in loaded)
+
+    def take_head(self, *, fetched: bool) -> QueuedURL:
+        """The head URL leaves the queue: to be fetched (a page counted), or skipped."""
+        queued = self.urls.popleft()
+        if fetched:
+            self.pages += 1
+        return queued
+
+    def give_back(self, queued: QueuedURL) -> None:
+        """A page taken but not requested: first in line again (if the host is still held)."""
+        self.pages -= 1
+        if self.held:
+            self.urls.appendleft(queued)
+        else:
+            self.taken.discard(queued.id)
+
+    def retry(self, queued: QueuedURL, *, now: bool) -> None:
+        """A page to be tried again: first in line if `now` (and held), else it stays queued in
+        storage, and taken here so that this run leaves it alone."""
+        self.pages -= 1
+        queued.attempts += 1
+        if now and self.held:
+            self.urls.appendleft(queued)
+
+    def committed(self, url_id: int) -> None:
+        """An outcome of the URL is saved: it leaves memory."""
+        self.taken.discard(url_id)
+        if self.committed_during_refill is not None:
+            self.committed_during_refill.add(url_id)
+
+    def left_out(self, url_id: int) -> None:
+        """An outcome of the URL was not saved (the host was lost): it is queued still."""
+        self.taken.discard(url_id)
+        if self.held:
+            self.maybe_more = True
+
+    def more_queued(self) -> None:
+        """Storage may hold URLs of this host that are not loaded yet."""
+        if self.held:
+            self.maybe_more = True
+
+    # -- robots.txt, the lease, the heap ------------------------------------------------------
+
+    def add_robots_task(self, task: RobotsTask, *, first: bool = False) -> None:
+        if first:
+            self.robots_tasks.appendleft(task)
+        else:
+            self.robots_tasks.append(task)
+
+    def next_robots_task(self) -> RobotsTask | None:
+        return self.robots_tasks.popleft() if self.robots_tasks else None
+
+    def wait_for_robots(self, waiting: bool = True) -> None:
+        self.awaiting_robots = waiting
+
+    def wait_for_lease(self, until: float) -> None:
+        self.lease_wait = until
+
+    def enter_heap(self, ready_at: float) -> bool:
+        """Whether an entry at `ready_at` is to be pushed: not when one at or before it is in."""
+        if self.scheduled_at is not None and self.scheduled_at <= ready_at:
+            return False
+        self.scheduled_at = ready_at
+        return True
+
+    def leave_heap(self) -> None:
+        self.scheduled_at = None
+
+    # -- claimed, lost ------------------------------------------------------------------------
+
+    def adopt(self, record: HostRecord, now: float, wall: float, *, wait_a_delay: bool) -> None:
+        """Claimed: paced from its saved state (a delay from now if `wait_a_delay`)."""
+        self.slot.restore(record, now, wall)
+        if wait_a_delay:
+            self.slot.wait_a_delay(now)
+        self.held, self.maybe_more, self.lease_wait = True, True, 0.0
+        # URLs loaded under an earlier claim (a refill that ended after the host was lost)
+        # would be taken under that claim, and their outcomes left out: load them anew.
+        self.taken.difference_update(q.id for q in self.urls)
+        self.urls.clear()
+        self.claim = record.claim
+        self.pages = record.pages  # every run's, for max_pages_per_host
+
+    def drop(self) -> None:
+        """No longer held: nothing more goes out to it from here."""
+        self.held, self.maybe_more = False, False
+        self.taken.difference_update(q.id for q in self.urls)
+        self.urls.clear()  # they stay queued in storage, for the host's next owner
+        self.robots_tasks.clear()
+        self.awaiting_robots = False
+        self.scheduled_at = None
 
 
 class HostBook:
@@ -136,30 +279,15 @@ class HostBook:
         """A host claimed: pace it from its saved state, and wait one delay if another run may
         have requested it (and died, or lost it, just after a request that no row records)."""
         host = self.get(record.host)
-        slot = host.slot
-        now = self._clock.now()
-        slot.restore(record, now, self._clock.wall())
-        if self._other_runs or record.requests:
-            slot.next_start = max(slot.next_start, now + slot.effective_delay)
-        host.held, host.maybe_more, host.lease_wait = True, True, 0.0
-        # URLs loaded under an earlier claim (a refill that ended after the host was lost)
-        # would be taken under that claim, and their outcomes left out: load them anew.
-        host.taken.difference_update(q.id for q in host.urls)
-        host.urls.clear()
-        host.claim = record.claim
-        host.pages = record.pages  # every run's, for max_pages_per_host
+        wait = self._other_runs or record.requests > 0
+        host.adopt(record, self._clock.now(), self._clock.wall(), wait_a_delay=wait)
         self._ready(host)
 
     def drop(self, name: str) -> None:
         """A host this run no longer holds: nothing more goes out to it from here."""
         host = self.hosts.get(name)
         if host is not None:
-            host.held, host.maybe_more = False, False
-            host.taken.difference_update(q.id for q in host.urls)
-            host.urls.clear()  # they stay queued in storage, for the host's next owner
-            host.robots_tasks.clear()
-            host.awaiting_robots = False
-            host.scheduled_at = None
+            host.drop()
             self._forget_robots(name)
 
     async def release_idle(self, target: int | None = None) -> None:
@@ -175,5 +303,5 @@ class HostBook:
             return
         now, wall = self._clock.now(), self._clock.wall()
         for host in give:
-            self.drop(host.slot.host)
+            self.drop(host.name)
         await self.leases.release([host.slot.record(now, wall) for host in give])

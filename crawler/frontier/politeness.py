@@ -71,6 +71,20 @@ class HostSlot:
         self.in_flight += 1
         self.requests += 1
 
+    def wait_a_delay(self, now: float) -> None:
+        """Nothing starts before a delay from `now` (a request may have gone out unrecorded)."""
+        self.next_start = max(self.next_start, now + self.effective_delay)
+
+    def unstart(self) -> None:
+        """A request booked by `start` did not go out after all (its delay still holds)."""
+        self.in_flight -= 1
+        self.requests -= 1
+
+    def robots_answered(self, status: str, fetched_at: str) -> None:
+        """The rules of robots.txt in force on this host, and when they were fetched."""
+        self.robots_status = status
+        self.robots_fetched_at = fetched_at
+
     def finish(self, status: int | None, retry_after: float | None, answered_at: float) -> bool:
         """A request was answered with `status` (None: no response) at `answered_at`.
         True when it counts as an error (no response, 429, 5xx)."""

@@ -6,8 +6,10 @@ window of queued URLs is held in memory. Held hosts with work sit in a heap keye
 monotonic time their next request may start (politeness), so a worker always takes the host
 that is ready soonest and never waits on a host while another one could be served. Before the
 first request to an origin, and after its rules expire, the host's next task is its
-robots.txt (`robots.RobotsLife`); URLs the rules forbid are skipped here (`skips`), never
-requested.
+robots.txt (`robots_first`); URLs the rules forbid are skipped here (`skips`), never
+requested. Pages count against the crawl's max_pages (`budget`). Every change to a Host is made
+by its own methods (`hosts`, which also says which coroutines touch one and why no state read
+before an await is acted on after it).
 
 Concurrency: one worker at a time holds `_pick_lock` and waits for the earliest host; the others
 queue on the lock. Counting: `_open` is the number of requests under way plus outcomes not yet
@@ -21,23 +23,20 @@ import asyncio
 import heapq
 from collections.abc import Awaitable, Callable, Iterable
 
-from yarl import URL
-
 from ..config import Config
 from ..fetch import Response
-from ..records import HostRecord, Outcome, QueuedURL, RobotsRecord, utc_at
-from ..robots.origins import RobotsFetch, RobotsLife, RobotsParser, RobotsRules, parse_in_thread
-from ..sitemaps.entries import named_sitemaps
+from ..records import HostRecord, Outcome, RobotsRecord
+from ..robots.origins import RobotsParser, parse_in_thread
 from ..storage import ResumeState, Storage
-from ..urls import host_key, origin
+from .budget import PageBudget
 from .clock import Clock, SystemClock
 from .hosts import Host, HostBook, PageTask, RobotsTask, Task
 from .leases import Leases, renew_every
 from .politeness import HostSlot
+from .robots_first import RobotsFirst
 from .skips import SkipRules
 
 WINDOW = 64  # queued URLs of one host held in memory at most
-PAGES_PER_RESERVATION = 8  # pages of max_pages reserved from storage at a time
 POLL = 1.0  # seconds between looks for claimable hosts while other runs hold all the work
 
 
@@ -58,14 +57,17 @@ class Frontier:
         self._store = store
         self._config = config
         self._emit = emit
-        self._token = config.politeness.robots_token
         self._skips = SkipRules(config)
         self._heap: list[tuple[float, str]] = []
-        self._robots = RobotsLife(
-            self._token,
-            config.politeness.robots_ttl,
-            config.fetch.retries,
+        self._changed: set[str] = set()  # hosts whose slot changed since host_records()
+        self._robots = RobotsFirst(
+            config,
+            self._clock,
             parse_robots or parse_in_thread,
+            self._skips.scope,
+            host=lambda name: self._book.get(name),
+            ready=self._schedule,
+            changed=self._changed.add,
         )
         self._leases = Leases(store, self._clock, lease=lease, timeout=config.fetch.timeout)
         self._book = HostBook(
@@ -74,28 +76,26 @@ class Frontier:
             self._clock,
             self._leases,
             other_runs=resume.resumed,
-            restore_robots=self._restore_robots,
+            restore_robots=self._robots.restore,
             ready=self._schedule,
             forget_robots=self._robots.forget,
         )
         self._hosts = self._book.hosts
-        self._granted = 0  # pages reserved from storage's global budget, not used yet
+        self._budget = PageBudget(store, config.crawl.max_pages)
         self._open = 0
         self._errors = 0
-        self._changed: set[str] = set()  # hosts whose slot changed since host_records()
         self._pick_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self.stopped = False
         self.limit_reached = False
         self.pages_started = 0
-        self._started = self._clock.now()
         self._saved_robots = resume.robots
         self._tend_now = asyncio.Event()  # the leases need looking after before the next turn
 
     async def load(self) -> None:
         """Put the robots.txt rules of earlier runs back in force (big files parsed off the
         loop), and claim this run's first hosts."""
-        await self._restore_robots(self._saved_robots)
+        await self._robots.restore(self._saved_robots)
         self._saved_robots = []
         await self._book.claim()
 
@@ -144,7 +144,7 @@ class Frontier:
                     continue
                 heapq.heappop(self._heap)
                 host = self._hosts[name]
-                host.scheduled_at = None
+                host.leave_heap()
                 if max(host.slot.ready_at(), host.lease_wait) > self._clock.now():
                     self._schedule(host)  # its slot moved later (an answer, a Retry-After)
                     continue
@@ -162,20 +162,15 @@ class Frontier:
         queued, and no request goes out."""
         if self._leases.can_start(task.slot.host, self._clock.now()):
             return True
-        task.slot.in_flight -= 1
-        task.slot.requests -= 1
+        task.slot.unstart()
         self._open -= 1
         host = self._hosts[task.slot.host]
         if isinstance(task, PageTask):
-            host.pages -= 1
+            host.give_back(task.url)
             self.pages_started -= 1
-            self._granted += 1 if self._config.crawl.max_pages else 0
-            if host.held:
-                host.urls.appendleft(task.url)
-            else:
-                host.taken.discard(task.url.id)
+            self._budget.give_back()
         elif host.held:
-            host.robots_tasks.appendleft(task)
+            host.add_robots_task(task, first=True)
         self._tend_now.set()
         self._schedule(host)
         self._wake.set()
@@ -188,14 +183,10 @@ class Frontier:
         host = self._hosts[task.url.host]
         retry = response.retryable and task.url.attempts < self._config.fetch.retries
         if retry:
-            host.pages -= 1
+            host.retry(task.url, now=not self.stopped)
             self.pages_started -= 1
-            self._granted += 1 if self._config.crawl.max_pages else 0
+            self._budget.give_back()
             self._open -= 1
-            task.url.attempts += 1
-            if not self.stopped and host.held:
-                host.urls.appendleft(task.url)
-            # else: it stays queued in storage (and taken here, so this run leaves it alone)
         self._schedule(host)
         self._wake.set()
         return retry
@@ -206,33 +197,27 @@ class Frontier:
         self._open -= 1
         self._schedule(self._hosts[task.slot.host])
         self._wake.set()
-        now = self._clock.now()
-        step = await self._robots.answered(task.fetch, response, now, may_retry=not self.stopped)
-        if isinstance(step, RobotsFetch):
-            self._add_robots_task(step)
-        else:
-            await self._settle_robots(task.fetch.origin, step, response)
+        record = await self._robots.answered(task, response, may_retry=not self.stopped)
+        self._wake.set()
+        if record is not None:
+            await self._emit(record)
 
     def committed(self, outcomes: Iterable[Outcome], lost: Iterable[Outcome] = ()) -> None:
         """The writer committed these outcomes (and left out `lost` ones, of hosts this run no
         longer holds): their URLs leave memory, new work is known."""
         with_work: set[str] = set()
         for outcome in outcomes:
-            host = self._hosts[outcome.url.host]
-            host.taken.discard(outcome.url.id)
-            if host.committed_during_refill is not None:
-                host.committed_during_refill.add(outcome.url.id)
+            self._hosts[outcome.url.host].committed(outcome.url.id)
             self._open -= 1
             with_work.update(found.host for found in outcome.discovered if found.state == "queued")
         gone = set()
         for outcome in lost:
             host = self._hosts[outcome.url.host]
-            host.taken.discard(outcome.url.id)
+            host.left_out(outcome.url.id)  # its URL is still queued: a later refill loads it
             self._open -= 1
             if outcome.url.claim == host.claim:
                 gone.add(outcome.url.host)  # lost now; else it was taken under a claim before
-            elif host.held:
-                host.maybe_more = True  # its URL is still queued: load it again
+            else:
                 self._schedule(host)
         if gone:
             self._leases.forget(gone)
@@ -241,7 +226,7 @@ class Frontier:
         for name in with_work:
             host = self._book.get(name)
             if host.held:
-                host.maybe_more = True
+                host.more_queued()
                 self._schedule(host)
             else:
                 self._tend_now.set()  # new work on a host this run may claim
@@ -262,62 +247,47 @@ class Frontier:
 
     async def _take(self, host: Host) -> Task | None:
         """The host's next task, skipping URLs that robots or limits rule out; None if none."""
+        while True:
+            if not host.robots_tasks:
+                if host.needs_refill():
+                    await host.refill(self._store.next_queued, WINDOW)
+                if host.head() is not None and not self._budget.available():
+                    if not await self._budget.reserve():
+                        self.limit_reached = True
+                        self.stop()  # tasks under way finish; nothing new starts
+                        return None
+                    continue  # the host may have changed during the reservation: read it again
+            taken = self._take_now(host)
+            if not isinstance(taken, Outcome):
+                return taken
+            self._open += 1
+            await self._emit(taken)
+
+    def _take_now(self, host: Host) -> Task | Outcome | None:
+        """The host's next task, or the outcome of skipping its head URL; None if there is
+        none now. No await here: what is read of the host is what is taken."""
         now = self._clock.now()
-        if not self._leases.can_start(host.slot.host, now):
+        if not self._leases.can_start(host.name, now):
             # Its lease could lapse during the request: wait for the renewal.
-            host.lease_wait = now + min(1.0, self._leases.lease / 10)
+            host.wait_for_lease(now + min(1.0, self._leases.lease / 10))
             self._tend_now.set()
             return None
-        if host.robots_tasks:
-            return self._start(host.robots_tasks.popleft())
-        while True:
-            if not host.urls and host.maybe_more:
-                await self._refill(host)
-            if not host.urls or not host.held:
-                return None
-            queued = host.urls[0]
-            rules = self._rules_for(host, queued)
-            if rules is None:
-                return None  # waiting for robots.txt; robots_done reschedules the host
-            reason = self._skips.at_dequeue(queued, host.pages, rules)
-            if reason is None and not await self._grant():
-                self.limit_reached = True
-                self.stop()  # tasks under way finish; nothing new starts
-                return None
-            host.urls.popleft()
-            if reason is not None:
-                self._open += 1
-                await self._emit(Outcome(url=queued, state="skipped", reason=reason))
-                continue
-            host.pages += 1
-            self.pages_started += 1
-            return self._start(PageTask(queued, host.slot))
-
-    async def _grant(self) -> bool:
-        """One page of the crawl's global max_pages for this run; False when it is spent."""
-        max_pages = self._config.crawl.max_pages
-        if not max_pages:
-            return True
-        if not self._granted:
-            self._granted = await self._store.reserve_pages(PAGES_PER_RESERVATION, max_pages)
-        if not self._granted:
-            return False
-        self._granted -= 1
-        return True
-
-    def _rules_for(self, host: Host, queued: QueuedURL) -> RobotsRules | None:
-        """The robots rules for the URL's origin, or None after asking for robots.txt."""
-        if not self._config.politeness.obey_robots:
-            return _ALLOW_ALL
-        key = origin(URL(queued.url))
-        rules = self._robots.rules(key, self._clock.now())
-        if rules is not None:
-            return rules
-        fetch = self._robots.ask(key, host.slot.host)
-        if fetch is not None:
-            self._add_robots_task(fetch)
-        host.awaiting_robots = True
-        return None
+        robots = host.next_robots_task()
+        if robots is not None:
+            return self._start(robots)
+        queued = host.head()
+        if queued is None:
+            return None
+        rules = self._robots.rules_for(host, queued)
+        if rules is None:
+            return None  # waiting for robots.txt; its answer reschedules the host
+        reason = self._skips.at_dequeue(queued, host.pages, rules)
+        host.take_head(fetched=reason is None)
+        if reason is not None:
+            return Outcome(url=queued, state="skipped", reason=reason)
+        self._budget.spend()
+        self.pages_started += 1
+        return self._start(PageTask(queued, host.slot))
 
     def _start(self, task: Task) -> Task:
         task.slot.start(self._clock.now())
@@ -330,67 +300,6 @@ class Frontier:
             self._errors += 1
         self._changed.add(slot.host)
 
-    async def _refill(self, host: Host) -> None:
-        claim = host.claim
-        host.committed_during_refill = set()
-        try:
-            loaded = await self._store.next_queued(host.slot.host, WINDOW, set(host.taken))
-            done = host.committed_during_refill
-        finally:
-            host.committed_during_refill = None
-        if not host.held or host.claim != claim:
-            return  # the host was lost (and maybe claimed again) meanwhile: this read is stale
-        host.maybe_more = len(loaded) == WINDOW
-        loaded = [q for q in loaded if q.id not in done]
-        for queued in loaded:
-            queued.claim = claim
-        host.urls.extend(loaded)
-        host.taken.update(q.id for q in loaded)
-
-    # -- robots.txt -------------------------------------------------------------------------
-
-    def _add_robots_task(self, fetch: RobotsFetch) -> None:
-        target = self._book.get(host_key(URL(fetch.url)))
-        if not target.held:
-            # A redirect to a host this run does not hold: the hop goes out on the origin's
-            # host and its pacing (a host named only by a robots redirect has no URLs to claim).
-            target = self._book.get(host_key(URL(fetch.origin)))
-        target.robots_tasks.append(RobotsTask(fetch, target.slot))
-        self._schedule(target)
-        self._wake.set()
-
-    async def _restore_robots(self, saved: list[RobotsRecord]) -> None:
-        """Answers fetched before (an earlier run, another process) stay in force until
-        robots_ttl after their fetch; their Crawl-delay too."""
-        now, wall = self._clock.now(), self._clock.wall()
-        for record, rules in await self._robots.restore(saved, now, wall):
-            self._apply_crawl_delay(self._book.get(record.host).slot, rules, self._started)
-
-    def _apply_crawl_delay(self, slot: HostSlot, rules: RobotsRules, answered_at: float) -> None:
-        # Above max_crawl_delay the host's URLs are skipped (see SkipRules.at_dequeue), not slowed.
-        delay = rules.crawl_delay
-        if delay is not None and delay <= self._config.politeness.max_crawl_delay:
-            slot.apply_crawl_delay(delay, answered_at)
-
-    async def _settle_robots(self, key: str, rules: RobotsRules, response: Response) -> None:
-        name = host_key(URL(key))
-        slot = self._book.get(name).slot
-        slot.robots_status = f"{rules.status} ({response.status or response.error})"
-        slot.robots_fetched_at = utc_at(self._clock.wall())
-        self._changed.add(name)
-        self._apply_crawl_delay(slot, rules, response.answered_at)
-        for waiting in self._robots.settle(key, rules):
-            self._hosts[waiting].awaiting_robots = False
-            self._schedule(self._hosts[waiting])
-        self._wake.set()
-        body = response.body if rules.status == "ok" else None
-        named = named_sitemaps(key, rules, self._skips.scope, self._config.crawl.robots_sitemaps)
-        await self._emit(
-            RobotsRecord(
-                key, name, response.status, body, response.error, slot.robots_fetched_at, named
-            )
-        )
-
     # -- the heap of hosts ------------------------------------------------------------------
 
     def _schedule(self, host: Host) -> None:
@@ -399,11 +308,9 @@ class Frontier:
         if not host.has_work() or host.slot.in_flight >= limit:
             return
         ready_at = max(host.slot.ready_at(), host.lease_wait)
-        if host.scheduled_at is not None and host.scheduled_at <= ready_at:
-            return
-        host.scheduled_at = ready_at
-        heapq.heappush(self._heap, (ready_at, host.slot.host))
-        self._wake.set()
+        if host.enter_heap(ready_at):
+            heapq.heappush(self._heap, (ready_at, host.name))
+            self._wake.set()
 
     def _peek(self) -> tuple[float, str] | None:
         """The earliest live heap entry (entries superseded by a reschedule are dropped)."""
@@ -413,6 +320,3 @@ class Frontier:
                 return ready_at, name
             heapq.heappop(self._heap)
         return None
-
-
-_ALLOW_ALL = RobotsRules(status="allow-all")

@@ -1,5 +1,6 @@
-"""Which URLs sitemaps lead to: the sitemaps that the config and robots.txt files name, and the
-entries of a sitemap read (sitemaps.py), through the crawl's scope.
+"""Which URLs sitemaps lead to: the sitemaps that the config names, and the entries of a sitemap
+read (`document`), through the crawl's scope. (The sitemaps a robots.txt names are the
+frontier's: `frontier.robots_first`, which records them with the robots.txt answer.)
 
 A sitemap document is a URL of the frontier like any other (robots.txt, pacing, retries and
 resume apply), marked with how deep in sitemap indexes it was found: 0 for one the config or a
@@ -21,7 +22,6 @@ from ..extract.page import Extractor, Steps
 from ..fetch import Response
 from ..frontier.skips import Scope
 from ..records import Discovered, Outcome, QueuedURL, SitemapRecord
-from ..robots.origins import RobotsRules
 from ..urls import host_key, normalize
 from .document import Sitemap
 
@@ -39,22 +39,6 @@ def configured_sitemaps(urls: Sequence[str]) -> list[Discovered]:
         if url is not None:
             found.append(Discovered(str(url), host_key(url), 0, "queued", sitemap=0))
     return found
-
-
-def named_sitemaps(
-    origin: str, rules: RobotsRules, scope: Scope, wanted: bool
-) -> tuple[Discovered, ...]:
-    """The sitemaps a robots.txt names (`Sitemap:` lines) on allowed domains, if `wanted`
-    (crawl.robots_sitemaps)."""
-    if not wanted:
-        return ()
-    found = []
-    for text in rules.sitemaps:
-        url = normalize(text)
-        if url is not None and scope.allows_host(host := host_key(url)):
-            source = f"{origin}/robots.txt"
-            found.append(Discovered(str(url), host, 0, "queued", None, source, sitemap=0))
-    return tuple(found)
 
 
 def entry_steps(

@@ -17,7 +17,7 @@ from crawler.robots.origins import (
     parse_rules,
     rules_from_status,
 )
-from crawler.robots.rules import RuleMatcher
+from crawler.robots.matcher import RuleMatcher
 from crawler.urls import normalize
 
 

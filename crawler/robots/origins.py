@@ -47,7 +47,7 @@ from yarl import URL
 
 from ..fetch import Response
 from ..records import RobotsRecord
-from .rules import RuleMatcher
+from .matcher import RuleMatcher
 
 MAX_ROBOTS_BYTES = 512 * 1024  # RFC 9309 2.5: parse at least the first 500 KiB
 MAX_ROBOTS_REDIRECTS = 5  # RFC 9309 2.3.1.2

@@ -10,6 +10,7 @@ import re
 import pytest
 from protego import Protego
 
+from crawler.robots.matcher import RuleMatcher
 from crawler.robots.origins import (
     MAX_ROBOTS_BYTES,
     RobotsBook,
@@ -17,7 +18,6 @@ from crawler.robots.origins import (
     parse_rules,
     rules_from_status,
 )
-from crawler.robots.matcher import RuleMatcher
 from crawler.urls import normalize
 
 

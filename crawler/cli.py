@@ -26,7 +26,7 @@ from .config import Config
 from .engine.processes import config_path, run_processes
 from .engine.progress import Reporter
 from .errors import CrawlerError, UsageError
-from .storage.reads import open_reader, require_tables, shown
+from .storage.reads import open_reader, shown
 
 if TYPE_CHECKING:
     from .engine.crawl import Crawler, RunResult
@@ -137,20 +137,17 @@ def _recrawl(args: argparse.Namespace) -> int:
     db = config.database
     if isinstance(db, Path) and not db.exists():
         raise UsageError(f"{db}: no crawl database to recrawl (run `crawler crawl` first)")
-    with open_reader(db) as reader:
-        require_tables(reader, ("pages",))
-        if not reader.fetch_all("SELECT 1 FROM pages LIMIT 1"):
-            raise UsageError(f"{shown(db)}: holds no fetched page to recrawl")
+    with open_reader(db, require=("pages",)) as reader:
+        if not reader.has_pages():
+            raise UsageError(f"{reader.name}: holds no fetched page to recrawl")
     return _run_crawl(config, args, recrawl=True)
 
 
 def _queued(db: str | Path) -> int:
     """How many URLs are queued in the crawl database `db`: an SQLite file's path, or a
     PostgreSQL URL. UsageError/StoreError (exit 2) if it cannot be opened or is not a crawl's."""
-    with open_reader(db) as reader:
-        require_tables(reader, ("urls",))
-        ((count,),) = reader.fetch_all("SELECT count(*) FROM urls WHERE state = 'queued'")
-    return int(count)
+    with open_reader(db, require=("urls",)) as reader:
+        return reader.queued()
 
 
 def _log_to_stderr(quiet: bool) -> None:
@@ -173,23 +170,24 @@ def _run_crawl(config: Config, args: argparse.Namespace, *, recrawl: bool = Fals
     result, stopped_by = asyncio.run(_run_with_signals(crawler))
     for signum in EXIT_SIGNAL:  # the crawl is over: a late Ctrl-C must not kill the exit
         signal.signal(signum, signal.SIG_IGN)
+    where = shown(config.database)  # the database really used: storage.url when it is set
     if result is None or result.outcome == "interrupted":
         print(
-            f"crawler: stopped; committed pages are kept in {config.storage.path}."
+            f"crawler: stopped; committed pages are kept in {where}."
             f" Continue with: crawler resume {args.config}",
             file=sys.stderr,
         )
         return EXIT_SIGNAL.get(stopped_by or signal.SIGINT, 130)
     if not args.quiet:
         print(
-            f"crawler: {result.outcome}: {result.pages} pages in {result.seconds:.1f} s"
-            f" → {config.storage.path}",
+            f"crawler: {result.outcome}: {result.pages} pages in {result.seconds:.1f} s → {where}",
             file=sys.stderr,
         )
         if result.pages == 0 and result.outcome == "finished" and result.pass_number == 1:
             print(
-                f"crawler: nothing was left to crawl in {config.storage.path}; to crawl again,"
-                " delete it or set another storage.path, or run `crawler recrawl`",
+                f"crawler: nothing was left to crawl in {where}; to crawl again, delete it or"
+                f" set another {'storage.url' if config.storage.url else 'storage.path'},"
+                " or run `crawler recrawl`",
                 file=sys.stderr,
             )
     if result.pass_number > 1:  # a recrawl's pass, or one resumed: what changed, one line

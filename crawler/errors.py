@@ -6,8 +6,9 @@
     └── StoreError          the database refused an operation (exit 2 for a user's SQL, else 1)
 
 A failed request is no exception at all: `fetch` turns aiohttp's exceptions into a Response
-whose `error` says what happened, and that becomes the page's row. sqlite3 exceptions become
-StoreError in `store` and `query` only.
+whose `error` says what happened, and that becomes the page's row. The database drivers'
+exceptions (sqlite3, aiosqlite, asyncpg) become StoreError inside `storage` only, at each
+backend's `translated` (storage/sqlite.py, storage/postgres.py), for writing and reading alike.
 """
 
 from __future__ import annotations

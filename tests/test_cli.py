@@ -225,3 +225,24 @@ async def test_crawl_again_says_there_is_nothing_left(
     assert code == 0
     assert "nothing was left to crawl" in err
     assert len(request_log(demo_server)) == requests  # not one request more
+
+
+async def test_a_postgresql_crawl_names_its_database_without_the_password(
+    demo_server: DemoServer, tmp_path: Path, pg_url: str
+) -> None:
+    config = write_config(tmp_path, demo_server.port)
+    with_password = pg_url.replace("postgres@", "postgres:hunter2@", 1)  # trust: not checked
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace('path = "crawl.db"', f'url = "{with_password}"'), "utf-8")
+
+    code, _, first = await _run("crawl", str(config))
+    again, _, second = await _run("crawl", str(config))
+
+    assert (code, again) == (0, 0)
+    assert f"→ {pg_url}\n" in first
+    assert f"nothing was left to crawl in {pg_url}; to crawl again" in second
+    assert "set another storage.url," in second
+    for err in (first, second):
+        assert "hunter2" not in err
+        assert "crawl.db" not in err
+    assert not (tmp_path / "crawl.db").exists()

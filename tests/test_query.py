@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from crawler.commands.query import FORMATS, open_read_only, run_query
+from crawler.commands.query import FORMATS, run_query
 from crawler.errors import CrawlerError, StoreError, UsageError
 from crawler.storage.sqlite import prepare
+from crawler.storage.sqlite_reads import open_read_only
 
 LONG_TITLE = "T" * 100
 BODY = b"<html>caf\xc3\xa9 \xff</html>"  # valid UTF-8 then one invalid byte

@@ -1,18 +1,32 @@
-"""crawler/search_query.py: the search syntax parsed, then run on real engines (an FTS5 table in
-SQLite, a tsvector document in PostgreSQL) with one table of cases for both."""
+"""crawler/storage/search_syntax.py: the search syntax parsed, then run on the real schema of
+both backends (SQLite's FTS5 table, PostgreSQL's tsvector index), through the read contract's
+`search`, with one table of cases for both. The pages are written through each backend's
+`Storage.save`, as a crawl writes them.
+
+The tests are plain functions: the PostgreSQL reader runs its own event loop.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import random
-import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 
 import asyncpg
 import pytest
+from pgserver import PgServer
+from test_query_pg import page, save, take
 
 from crawler.errors import UsageError
+from crawler.records import Discovered, Outcome
+from crawler.storage import Batch, Storage
+from crawler.storage.postgres import PostgresStore
+from crawler.storage.postgres_schema import SEARCH_DOCUMENT
+from crawler.storage.reads import open_reader
 from crawler.storage.search_syntax import QuerySyntaxError, parse, to_fts5, to_tsquery
+from crawler.storage.sqlite import SQLiteStore
 
 PAGES = [
     (1, "Email etiquette", "How to write an e-mail that people read. Send mail politely."),
@@ -23,47 +37,52 @@ PAGES = [
     (6, "Mailing lists", "Join the list or read the archive."),
     (7, "Zürich", "Eine Straße in 東京"),
 ]
-SQLITE_SCHEMA = """
-CREATE TABLE pages(id INTEGER PRIMARY KEY, title TEXT, text TEXT);
-CREATE VIRTUAL TABLE pages_fts USING fts5(title, text, content="pages", content_rowid="id",
-    tokenize="porter unicode61 remove_diacritics 2");
-"""
-DOCUMENT = (
-    "setweight(to_tsvector('english', coalesce(title, '')), 'A')"
-    " || setweight(to_tsvector('english', coalesce(text, '')), 'B')"
-)
+SITE = "https://s.test/"
 
-Search = Callable[[str], Awaitable[list[int]]]
+Search = Callable[[str], list[int]]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def search(request: pytest.FixtureRequest) -> AsyncIterator[Search]:
-    """`await search(query)`: the ids of the PAGES the query matches, on either engine."""
-    if request.param == "sqlite":
-        with closing(sqlite3.connect(":memory:")) as db:
-            db.executescript(SQLITE_SCHEMA)
-            db.executemany("INSERT INTO pages VALUES (?, ?, ?)", PAGES)
-            db.execute("INSERT INTO pages_fts(pages_fts) VALUES('rebuild')")
+async def write_pages(opening: AbstractAsyncContextManager[Storage]) -> None:
+    """PAGES as a crawl saves them: page n at SITE + n."""
+    async with opening as store:
+        seeds = [Discovered(f"{SITE}{n}", "s.test", 0, "queued", None, None) for n, *_ in PAGES]
+        run = await store.start_run(seeds, 1)
+        claims = {h.host: h for h in await store.claim_hosts(10)}
+        outcomes = []
+        for n, title, text in PAGES:
+            q = await take(store, f"{SITE}{n}", claims)
+            outcomes.append(Outcome(q, "done", page=page(q, 200, n, title=title, text=text)))
+        await save(store, Batch(outcomes))
+        await store.end_run(run.run_id, "finished", None)
 
-            async def in_sqlite(query: str) -> list[int]:
-                sql = "SELECT rowid FROM pages_fts WHERE pages_fts MATCH ? ORDER BY rowid"
-                return [row[0] for row in db.execute(sql, (to_fts5(parse(query)),))]
 
-            yield in_sqlite
-        return
-    conn = await asyncpg.connect(request.getfixturevalue("pg_url"))
+@pytest.fixture(scope="module")
+def pg_pages(pg_server: PgServer) -> Iterator[str]:
+    """The URL of a PostgreSQL crawl of PAGES."""
+    name = "search_query_pages"
+    url = pg_server.create_database(name)
     try:
-        await conn.execute("CREATE TABLE pages (id bigint PRIMARY KEY, title text, text text)")
-        await conn.executemany("INSERT INTO pages VALUES ($1, $2, $3)", PAGES)
-
-        async def in_postgres(query: str) -> list[int]:
-            expression, params = to_tsquery(parse(query))
-            sql = f"SELECT id FROM pages WHERE {DOCUMENT} @@ {expression} ORDER BY id"
-            return [row["id"] for row in await conn.fetch(sql, *params)]
-
-        yield in_postgres
+        asyncio.run(write_pages(PostgresStore.open(url)))
+        yield url
     finally:
-        await conn.close()
+        pg_server.drop_database(name)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def search(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Search:
+    """`search(query)`: the numbers of the PAGES the query matches, on either backend."""
+    if request.param == "sqlite":
+        db: str = str(tmp_path_factory.mktemp("search") / "crawl.db")
+        asyncio.run(write_pages(SQLiteStore.open(Path(db))))
+    else:
+        db = request.getfixturevalue("pg_pages")
+
+    def in_database(query: str) -> list[int]:
+        with open_reader(db, require=("pages",)) as reader:
+            found = [url for url, _, _ in reader.search(query, len(PAGES))]
+        return sorted(int(url.removeprefix(SITE)) for url in found)
+
+    return in_database
 
 
 MATCHES = [
@@ -103,8 +122,8 @@ MATCHES = [
 
 
 @pytest.mark.parametrize(("query", "expected"), MATCHES)
-async def test_matches(search: Search, query: str, expected: list[int]) -> None:
-    assert await search(query) == expected
+def test_matches(search: Search, query: str, expected: list[int]) -> None:
+    assert search(query) == expected
 
 
 ODD = [
@@ -117,25 +136,25 @@ ODD = [
 
 
 @pytest.mark.parametrize("query", ODD)
-async def test_odd_queries_run_or_are_refused(search: Search, query: str) -> None:
-    await search_or_refuse(search, query)
+def test_odd_queries_run_or_are_refused(search: Search, query: str) -> None:
+    search_or_refuse(search, query)
 
 
-async def test_random_queries_run_or_are_refused(search: Search) -> None:
+def test_random_queries_run_or_are_refused(search: Search) -> None:
     pieces = ["a", "fox", "AND", "OR", "NOT", "(", ")", '"', "*", "-", ":", "^", "+", ".", "_"]
     pieces += ["é", "😀", "'", "\\", "NEAR", "\x00", "\udcff", " ", " ", " "]
     rng = random.Random(42)
     for _ in range(200):
-        await search_or_refuse(search, "".join(rng.choices(pieces, k=rng.randint(1, 12))))
+        search_or_refuse(search, "".join(rng.choices(pieces, k=rng.randint(1, 12))))
 
 
-async def search_or_refuse(search: Search, query: str) -> None:
+def search_or_refuse(search: Search, query: str) -> None:
     """The engine runs the query, or parse refuses it: nothing else may go wrong."""
     try:
         parse(query)
     except QuerySyntaxError:
         return
-    await search(query)
+    search(query)
 
 
 STOP_WORDS = [
@@ -151,21 +170,19 @@ STOP_WORDS = [
 
 @pytest.mark.parametrize(("query", "expected"), STOP_WORDS)
 @pytest.mark.parametrize("search", ["postgres"], indirect=True)
-async def test_postgres_ignores_stop_words(search: Search, query: str, expected: list[int]) -> None:
+def test_postgres_ignores_stop_words(search: Search, query: str, expected: list[int]) -> None:
     """SQLite has no stop words; PostgreSQL drops them, and a query of only those finds none."""
-    assert await search(query) == expected
+    assert search(query) == expected
 
 
-async def test_tsquery_parameters_follow_the_callers(pg_url: str) -> None:
+async def test_tsquery_parameters_follow_the_callers(pg_pages: str) -> None:
     expression, params = to_tsquery(parse("fox OR templates"), first_param=2)
     assert "$1" not in expression
     assert params == ["fox", "templates"]
-    conn = await asyncpg.connect(pg_url)
+    conn = await asyncpg.connect(pg_pages)
     try:
-        await conn.execute("CREATE TABLE pages (id bigint PRIMARY KEY, title text, text text)")
-        await conn.executemany("INSERT INTO pages VALUES ($1, $2, $3)", PAGES)
-        sql = f"SELECT id FROM pages WHERE id <> $1 AND {DOCUMENT} @@ {expression}"
-        assert [row["id"] for row in await conn.fetch(sql, 5, *params)] == [3]
+        sql = f"SELECT url FROM pages WHERE url <> $1 AND {SEARCH_DOCUMENT} @@ {expression}"
+        assert [row["url"] for row in await conn.fetch(sql, f"{SITE}5", *params)] == [f"{SITE}3"]
     finally:
         await conn.close()
 

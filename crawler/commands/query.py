@@ -1,17 +1,11 @@
 """`crawler query DB SQL`: run the user's SQL on a read-only connection and print the rows.
 
-DB is an SQLite file's path or a PostgreSQL URL (postgresql://…, postgres://…).
-
-SQLite: the file is opened with `mode=ro` and `PRAGMA query_only = ON`, so a write statement
-fails and changes nothing; an authorizer also refuses ATTACH/DETACH (and so VACUUM INTO), which
-would otherwise create files, and pragmas that change how the file is opened (readers.py).
-
-PostgreSQL (readers_pg.py): a read-only transaction, rolled back at the end; a statement that
-returns no rows (a write, DDL, COPY, DO, …) is refused without being run; a statement timeout
-of STATEMENT_TIMEOUT (60 s) a round trip. Values come out as sqlite3's would (bool as 0/1,
-numeric as int or float, times as ISO text, bytea as bytes) and columns get SQLite's names
-(`count(*)`, not `count`: query_names.py), so the same SQL writes the same output on both
-backends, row order aside where the SQL leaves it open.
+DB is an SQLite file's path or a PostgreSQL URL (postgresql://…, postgres://…). The SQL runs
+through the read contract's one SQL-taking method, `Reader.user_sql` (storage/reading.py,
+rules 1 and 3): read-only on both backends (a write is refused and changes nothing), values
+and column names as SQLite gives them, so the same SQL writes the same output on both, row
+order aside where the SQL leaves it open. On PostgreSQL a statement may run STATEMENT_TIMEOUT
+(60 s) a round trip.
 
 Formats: `table` aligns columns for a human (cells cut to 60 characters with "…", NULL shown
 empty, a BLOB shown as `<N bytes>`, widths taken from the first 1000 rows); `csv` has a header
@@ -20,15 +14,13 @@ In csv, json and jsonl a BLOB is written as its bytes decoded as UTF-8 (invalid 
 U+FFFD), a non-finite float as null, and a repeated column name gets a suffix (`url`, `url:2`)
 so no column is lost. Rows are streamed, except the first 1000 that `table` measures.
 
-Error handling: a missing file or a directory is a UsageError; a file sqlite cannot open or read
-and any sqlite3 error while running the SQL become a one-line StoreError with exit code 2,
-through `storage.sqlite.translated`, the one place sqlite3 exceptions are translated; asyncpg's
-go through `storage.postgres.translated` alike (readers_pg.py).
+Error handling: a missing file, a directory or a database that is not a crawl's is a
+UsageError; a database that cannot be opened and an error of the SQL are one-line StoreErrors
+with exit code 2, translated inside storage.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import itertools
 import json
@@ -38,19 +30,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import UsageError
-from ..storage.reads import (
-    CRAWL_TABLES,
-    Guard,
-    is_postgres,
-    open_postgres,
-    open_read_only,
-    require_tables,
-)
-from ..storage.sqlite import translated
+from ..storage.reads import open_reader
 
-__all__ = [
-    "FORMATS", "STATEMENT_TIMEOUT", "open_read_only", "run_query", "write_rows", "write_table",
-]  # fmt: skip
+__all__ = ["FORMATS", "STATEMENT_TIMEOUT", "run_query", "write_rows", "write_table"]
 
 FORMATS = ("table", "csv", "json", "jsonl")
 
@@ -71,19 +53,9 @@ def run_query(
     """
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    if is_postgres(db):
-        with open_postgres(str(db), statement_timeout=timeout) as reader:
-            require_tables(reader, CRAWL_TABLES)
-            result = reader.stream(sql)
-            return 0 if result is None else write_rows(fmt, *result, out)
-    guard = Guard()
-    with contextlib.closing(open_read_only(Path(db))) as conn:
-        conn.set_authorizer(guard)
-        with translated("query failed", exit_code=2, explain=lambda m: _describe(m, guard.refused)):
-            cursor = conn.execute(sql)
-            if cursor.description is None:  # a statement without result columns
-                return 0
-            return write_rows(fmt, [d[0] for d in cursor.description], cursor, out)
+    with open_reader(db, statement_timeout=timeout) as reader:
+        result = reader.user_sql(sql)
+        return 0 if result is None else write_rows(fmt, *result, out)
 
 
 def write_rows(fmt: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO) -> int:
@@ -93,14 +65,6 @@ def write_rows(fmt: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], 
         out.write(f"({count} row{'' if count == 1 else 's'})\n")
         return count
     return _WRITERS[fmt](columns, rows, out)
-
-
-def _describe(message: str, refused: str | None) -> str:
-    if refused is not None:
-        return f"query refused: the database is opened read-only ({refused})"
-    if "readonly" in message or "read-only" in message:
-        return f"query refused: the database is opened read-only ({message})"
-    return f"query failed: {message}"
 
 
 def write_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO) -> int:

@@ -1,12 +1,10 @@
 """`crawler stats DB`: a human summary of a crawl database, and its per-host table (`--hosts`).
 
-DB is an SQLite file's path or a PostgreSQL URL; either way the SQL goes through a `Reader`
-(readers.py) and is written for both dialects (subqueries named, no SQLite-only functions);
-text is ordered in Python, not by the database's collation, so both give the same text.
-Everything is read in one read transaction on a read-only connection, so the numbers agree
-with each other even while a crawl is writing. Duration is the sum over runs of
-`ended_at - started_at`; a run with no `ended_at` (still running, or killed) counts up to the
-last page fetched in its span, if any.
+DB is an SQLite file's path or a PostgreSQL URL; either way the figures come from the read
+contract (storage/reading.py: `counts`, `runs`, `passes`, `hosts`), all in one read-only
+snapshot, so the numbers agree with each other even while a crawl is writing. Duration is the
+sum over runs of `ended_at - started_at`; a run with no `ended_at` (still running, or killed)
+counts up to the last page fetched in its span, if any.
 """
 
 from __future__ import annotations
@@ -15,39 +13,17 @@ import io
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from ..storage.reads import CRAWL_TABLES, Reader, open_reader, require_tables, shown
+from ..storage.reading import STATUS_CLASSES, URL_STATES, Host, Pass, Reader, Run
+from ..storage.reads import open_reader
 from .query import write_table
 
-STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
-_CLASS_ORDER = ("1xx", *STATUS_CLASSES, "other", "no response")
-_ALWAYS_SHOWN = (*STATUS_CLASSES, "no response")  # 1xx and other only when present
-URL_STATES = ("done", "failed", "queued", "skipped")
+__all__ = [
+    "STATUS_CLASSES", "URL_STATES", "Pass", "Run", "Stats", "format_hosts", "format_pass",
+    "format_stats", "read_pass", "read_stats",
+]  # fmt: skip
+
 SHOWN_RUNS = 10  # the newest runs listed; older ones are counted
-
-
-@dataclass(frozen=True, slots=True)
-class Run:
-    """One row of `runs`."""
-
-    id: int
-    started_at: str
-    ended_at: str | None
-    outcome: str
-    pages: int
-
-
-@dataclass(frozen=True, slots=True)
-class Pass:
-    """What the page fetches of one pass found (`fetches.change`)."""
-
-    number: int
-    new: int
-    changed: int
-    unchanged: int
-    gone: int
-    no_answer: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,91 +52,39 @@ def read_stats(db: str | Path) -> Stats:
     """Read the summary of the crawl database `db`, a path or a PostgreSQL URL (UsageError if
     it is not one)."""
     with open_reader(db) as reader:
-        require_tables(reader, CRAWL_TABLES)
-        return _read(reader, shown(db))
-
-
-def _read(db: Reader, name: str) -> Stats:
-    found = dict(
-        db.fetch_all(
-            "SELECT CASE WHEN status IS NULL THEN 'no response'"
-            " WHEN status BETWEEN 100 AND 599 THEN (status / 100) || 'xx' ELSE 'other' END AS c,"
-            " count(*) FROM pages GROUP BY c"
+        counts = reader.counts()
+        runs = tuple(reader.runs())
+        passes = reader.passes()
+        return Stats(
+            path=reader.name,
+            pages=counts.pages,
+            status_classes=counts.status_classes,
+            urls=sum(counts.url_states.values()),
+            url_states=counts.url_states,
+            skip_reasons=counts.skip_reasons,
+            hosts=counts.hosts,
+            bytes=counts.bytes,
+            errors=counts.errors,
+            duration=_duration(reader, runs),
+            runs=runs,
+            passes=passes if len(passes) >= 2 else (),  # shown once there was a recrawl
         )
-    )
-    classes = {c: found.get(c, 0) for c in _CLASS_ORDER if c in found or c in _ALWAYS_SHOWN}
-    states = dict.fromkeys(URL_STATES, 0)
-    states.update(db.fetch_all("SELECT state, count(*) FROM urls GROUP BY state"))
-    by_reason = db.fetch_all(
-        "SELECT coalesce(reason, 'unknown') AS r, count(*) FROM urls"
-        " WHERE state = 'skipped' GROUP BY r"
-    )
-    reasons = dict(sorted(by_reason, key=lambda row: (-row[1], row[0])))  # most first
-    ((hosts,),) = db.fetch_all(
-        "SELECT count(*) FROM (SELECT host FROM pages UNION SELECT host FROM hosts) AS names"
-    )
-    ((pages, size, errors),) = db.fetch_all(
-        "SELECT count(*), coalesce(sum(bytes), 0), count(error) FROM pages"
-    )
-    runs = tuple(
-        Run(*row)
-        for row in db.fetch_all(
-            "SELECT id, started_at, ended_at, outcome, pages FROM runs ORDER BY id"
-        )
-    )
-    return Stats(
-        path=name,
-        pages=pages,
-        status_classes=classes,
-        urls=sum(states.values()),
-        url_states=states,
-        skip_reasons=reasons,
-        hosts=hosts,
-        bytes=size,
-        errors=errors,
-        duration=_duration(db, runs),
-        runs=runs,
-        passes=_passes(db, least=2),
-    )
 
 
 def read_pass(db: str | Path, number: int) -> Pass:
     """What the fetches of pass `number` of the crawl database `db` found."""
     with open_reader(db) as reader:
-        found = [p for p in _passes(reader, least=1) if p.number == number]
+        found = [p for p in reader.passes() if p.number == number]
     return found[0] if found else Pass(number, 0, 0, 0, 0, 0)
-
-
-def _passes(db: Reader, least: int) -> tuple[Pass, ...]:
-    """Every pass's counts, if there are `least` passes or more."""
-    if "fetches" not in db.tables():  # a database no crawler of this version opened yet
-        return ()
-    counts: dict[int, dict[str | None, int]] = {}
-    for number, change, n in db.fetch_all(
-        "SELECT pass, change, count(*) FROM fetches GROUP BY pass, change"
-    ):
-        counts.setdefault(number, {})[change] = n
-    if len(counts) < least:
-        return ()
-    return tuple(
-        Pass(n, c.get("new", 0), c.get("changed", 0), c.get("unchanged", 0), c.get("gone", 0),
-             c.get(None, 0))
-        for n, c in sorted(counts.items())
-    )  # fmt: skip
 
 
 def _duration(db: Reader, runs: tuple[Run, ...]) -> float:
     total = 0.0
     for i, run in enumerate(runs):
-        following = runs[i + 1] if i + 1 < len(runs) else None
+        following = runs[i + 1].started_at if i + 1 < len(runs) else None
         end = run.ended_at
         if end is None:  # never ended: count up to its last page
-            sql = "SELECT max(fetched_at) FROM pages WHERE fetched_at >= ?1"
-            if following is None:
-                ((end,),) = db.fetch_all(sql, (run.started_at,))
-            else:
-                sql += " AND fetched_at < ?2"
-                ((end,),) = db.fetch_all(sql, (run.started_at, following.started_at))
+            end = db.last_fetched_at(run.started_at, following)
         seconds = _seconds_between(run.started_at, end)
         total += max(seconds or 0.0, 0.0)
     return total
@@ -245,15 +169,6 @@ def _span(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min {secs:02d} s"
 
 
-_HOSTS_SQL = """
-WITH names AS (SELECT host FROM hosts UNION SELECT host FROM pages),
-     fetched AS (SELECT host, count(*) AS n FROM pages GROUP BY host)
-SELECT names.host, h.robots_status, h.robots_fetched_at, h.delay, h.delay_reason,
-       h.crawl_delay, coalesce(h.requests, 0), coalesce(h.errors, 0), h.min_gap_ms,
-       coalesce(fetched.n, 0) AS pages
-FROM names LEFT JOIN hosts AS h ON h.host = names.host
-LEFT JOIN fetched ON fetched.host = names.host
-"""
 _HOSTS_COLUMNS = (
     "host", "robots", "robots fetched", "delay", "crawl-delay", "requests", "errors",
     "min gap ms", "pages",
@@ -263,20 +178,18 @@ _HOSTS_COLUMNS = (
 def format_hosts(db: str | Path) -> str:
     """The per-host table of the crawl database `db` (a path or a PostgreSQL URL), as text."""
     with open_reader(db) as reader:
-        require_tables(reader, CRAWL_TABLES)
-        rows = reader.fetch_all(_HOSTS_SQL)
-    rows.sort(key=lambda row: (-row[-1], row[0]))  # most pages first, then by name
+        hosts = reader.hosts()  # most pages first, then by name
     out = io.StringIO()
-    write_table(_HOSTS_COLUMNS, [_host_row(row) for row in rows], out)
-    out.write(f"({len(rows)} host{'' if len(rows) == 1 else 's'})\n")
+    write_table(_HOSTS_COLUMNS, [_host_row(host) for host in hosts], out)
+    out.write(f"({len(hosts)} host{'' if len(hosts) == 1 else 's'})\n")
     return out.getvalue()
 
 
-def _host_row(row: tuple[Any, ...]) -> tuple[object, ...]:
-    host, robots, fetched, delay, reason, crawl_delay, requests, errors, gap, pages = row
-    shown_delay = "" if delay is None else f"{delay:g} s" + (f" ({reason})" if reason else "")
+def _host_row(h: Host) -> tuple[object, ...]:
+    reason = f" ({h.delay_reason})" if h.delay_reason else ""
+    delay = "" if h.delay is None else f"{h.delay:g} s{reason}"
     return (
-        host, robots, fetched, shown_delay,
-        None if crawl_delay is None else f"{crawl_delay:g} s",
-        requests, errors, None if gap is None else round(gap), pages,
+        h.host, h.robots_status, h.robots_fetched_at, delay,
+        None if h.crawl_delay is None else f"{h.crawl_delay:g} s",
+        h.requests, h.errors, None if h.min_gap_ms is None else round(h.min_gap_ms), h.pages,
     )  # fmt: skip

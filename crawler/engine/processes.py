@@ -83,8 +83,7 @@ def _watch(
 
 def _pages(url: str) -> int:
     with open_reader(url) as reader:
-        ((pages,),) = reader.fetch_all("SELECT coalesce(sum(pages), 0) FROM runs")
-    return int(pages)
+        return reader.progress().pages
 
 
 def _line(url: str, children: list[subprocess.Popen[bytes]], first: int, started: float) -> str:
@@ -98,18 +97,14 @@ def _line(url: str, children: list[subprocess.Popen[bytes]], first: int, started
 
 def _counted(url: str, children: list[subprocess.Popen[bytes]], first: int, started: float) -> str:
     with open_reader(url) as reader:
-        ((pages, queued, errors, hosts),) = reader.fetch_all(
-            "SELECT (SELECT coalesce(sum(pages), 0) FROM runs),"
-            " (SELECT count(*) FROM urls WHERE state = 'queued'),"
-            " (SELECT coalesce(sum(errors), 0) FROM hosts), (SELECT count(*) FROM hosts)"
-        )
+        now = reader.progress()
     elapsed = time.monotonic() - started
-    rate = (int(pages) - first) / elapsed if elapsed > 0 else 0.0
+    rate = (now.pages - first) / elapsed if elapsed > 0 else 0.0
     running = sum(1 for child in children if child.poll() is None)
     clock = time.strftime("%H:%M:%S", time.gmtime(elapsed))
     return (
-        f"processes {running}/{len(children)}  pages {pages}  queued {queued}  errors {errors}"
-        f"  hosts {hosts}  {rate:.1f} pages/s  {clock}"
+        f"processes {running}/{len(children)}  pages {now.pages}  queued {now.queued}"
+        f"  errors {now.errors}  hosts {now.hosts}  {rate:.1f} pages/s  {clock}"
     )
 
 

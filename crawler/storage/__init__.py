@@ -5,6 +5,10 @@
 
 `open_store(config)` picks one. asyncpg is imported only when PostgreSQL is used: it is an
 optional extra (`pip install 'crawler[postgres]'`).
+
+Reading has its own contract (`reading`, kept by sqlite_reads.SQLiteReader and
+postgres_reads.PgReader): `open_reader(db)` picks the backend from the DB argument (a path or
+a postgresql:// URL), and `shown(db)` is that argument as messages show it (no password).
 """
 
 from __future__ import annotations
@@ -14,11 +18,15 @@ from typing import TYPE_CHECKING
 
 from ..errors import StoreError
 from .contract import Batch, ResumeState, Storage
+from .reading import Reader
+from .reads import open_reader, shown
 
 if TYPE_CHECKING:
     from ..config import Config
 
-__all__ = ["Batch", "ResumeState", "Storage", "StoreError", "open_store"]
+__all__ = [
+    "Batch", "Reader", "ResumeState", "Storage", "StoreError", "open_reader", "open_store", "shown",
+]  # fmt: skip
 
 
 def open_store(config: Config) -> AbstractAsyncContextManager[Storage]:

@@ -1,5 +1,5 @@
-"""The PostgreSQL Reader (see `readers`): a crawl database read through asyncpg from plain,
-synchronous code, for `crawler stats`, `query` and `resume` given a postgresql:// URL.
+"""The PostgreSQL reader (reading.Reader): a crawl database read through asyncpg from plain,
+synchronous code, for the read commands given a postgresql:// URL.
 
 The connection lives on an event loop of its own (`asyncio.Runner`); each call runs one
 coroutine to its end. The session is read-only twice over: `default_transaction_read_only`
@@ -9,17 +9,18 @@ statement timeout, when asked for (`crawler query`: query.STATEMENT_TIMEOUT), ha
 cancel a statement that runs longer, counted for each round trip (the first rows, then each
 batch of FETCH_ROWS).
 
-The user's SQL (`stream`) is prepared first; a statement that returns no rows is refused
+The user's SQL (`user_sql`) is prepared first; a statement that returns no rows is refused
 without being run: INSERT/UPDATE/DELETE without RETURNING, DDL, SET, LOCK, and above all COPY
 … TO and DO, which a read-only transaction would let run (COPY … TO PROGRAM runs a shell
 command on the server). A statement that returns rows runs in the read-only transaction, where
 a write fails. Rows come through a server-side cursor, FETCH_ROWS at a time, turned into what
 sqlite3 would give (`sqlite_value`), under the names SQLite would give the columns
-(query_names).
+(postgres_names).
 
-Not guarded: server functions called in a SELECT whose effects lie outside the database
-(lo_export, pg_terminate_backend and the like, superuser only): give `crawler query` a role
-that is not a superuser for SQL you do not trust.
+Not guarded here: server functions called in a SELECT whose effects lie outside the
+transaction (pg_terminate_backend, which a role may call on its own role's sessions;
+lo_export and the like for a superuser). docs/roles.md gives the read commands a role of
+their own, SELECT only, which can end no crawl's session.
 
 Error handling: asyncpg's errors become StoreError in storage.postgres.translated, the one
 place they are translated: opening (bad URL, no server, authentication, no such database) with
@@ -44,6 +45,10 @@ import asyncpg
 from ..errors import StoreError
 from .postgres import CONNECT_TIMEOUT, translated
 from .postgres_names import first_word, is_empty, sqlite_names
+from .postgres_schema import SEARCH_DOCUMENT
+from .read_sql import MARK, SNIPPET_WORDS, PortableReads, parsed_search, unindexed
+from .reading import Row
+from .search_syntax import to_tsquery
 
 FETCH_ROWS = 1000  # rows a server-side cursor fetches per round trip
 CLOSE_TIMEOUT = 5.0  # seconds a graceful close may take before the socket is just dropped
@@ -54,10 +59,31 @@ _TABLES = """
 SELECT c.relname FROM pg_catalog.pg_class AS c
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND pg_catalog.pg_table_is_visible(c.oid)
 """
+_COLUMNS = """
+SELECT a.attname FROM pg_catalog.pg_attribute AS a
+WHERE a.attrelid = to_regclass(?1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
+"""
+# {query}: the tsquery expression, its parameters from $2 on; $1 is the limit. The snippet is
+# made for the pages shown only (ts_headline reads each page's text again).
+_SEARCH = f"""
+SELECT url, title, ts_headline('english', left(coalesce(text, title, ''), 200000), {{query}},
+    'StartSel="{MARK}", StopSel="{MARK}", MaxFragments=1, FragmentDelimiter="…",
+     MaxWords={SNIPPET_WORDS}, MinWords={SNIPPET_WORDS // 2}')
+FROM (
+    SELECT id, url, title, text, ts_rank({SEARCH_DOCUMENT}, {{query}}) AS rank
+    FROM pages WHERE {SEARCH_DOCUMENT} @@ {{query}}
+    ORDER BY rank DESC, id LIMIT $1
+) AS best
+ORDER BY rank DESC, id
+"""
+_SEARCH_INDEX = (
+    "SELECT 1 FROM pg_catalog.pg_index WHERE indexrelid = to_regclass('pages_search')"
+    " AND indrelid = to_regclass('pages')"
+)
 
 
-class PgReader:
-    """A Reader (readers.py) on one asyncpg connection inside a read-only transaction."""
+class PgReader(PortableReads):
+    """A reading.Reader on one asyncpg connection inside a read-only transaction."""
 
     def __init__(self, runner: asyncio.Runner, conn: Any, name: str, timeout: float | None):
         self._runner = runner
@@ -79,17 +105,28 @@ class PgReader:
             finally:
                 runner.run(_close(conn))
 
-    def fetch_all(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+    def _all(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         with translated(f"cannot read {self.name!r}"):
             rows = self._runner.run(self._conn.fetch(_NUMBERED.sub(r"$\1", sql), *params))
         return [tuple(sqlite_value(v) for v in row) for row in rows]
 
     def tables(self) -> set[str]:
-        return {name for (name,) in self.fetch_all(_TABLES)}
+        return {name for (name,) in self._all(_TABLES)}
 
-    def rows(
-        self, sql: str, params: Sequence[object] = (), batch: int = 100
-    ) -> Iterator[tuple[Any, ...]]:
+    def columns(self, table: str) -> list[str]:
+        if table not in self.tables():
+            return []
+        return [name for (name,) in self._all(_COLUMNS, (table,))]
+
+    def search(self, terms: str, limit: int) -> Iterator[Row]:
+        query = parsed_search(terms)
+        self.require_tables(("pages",))
+        if not self._all(_SEARCH_INDEX):
+            raise unindexed(self.name)
+        expression, params = to_tsquery(query, first_param=2)
+        return self._stream(_SEARCH.format(query=expression), [limit, *params])
+
+    def _stream(self, sql: str, params: Sequence[object] = (), batch: int = 100) -> Iterator[Row]:
         with translated(f"cannot read {self.name!r}"):
             statement = self._runner.run(self._conn.prepare(_NUMBERED.sub(r"$\1", sql)))
             cursor = self._runner.run(_open_cursor(statement, *params))
@@ -100,9 +137,7 @@ class PgReader:
             if len(rows) < batch:
                 return
 
-    def stream(self, sql: str) -> tuple[list[str], Iterator[tuple[Any, ...]]] | None:
-        """The user's `sql`: its column names and its rows (read as they are consumed, within
-        this block); None for an empty statement. StoreError (exit 2) if it fails or writes."""
+    def user_sql(self, sql: str) -> tuple[list[str], Iterator[Row]] | None:
         with self._user_sql():
             statement = self._runner.run(self._conn.prepare(sql))
         columns = [attribute.name for attribute in statement.get_attributes()]

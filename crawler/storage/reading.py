@@ -1,0 +1,189 @@
+"""The read contract: what `stats`, `query`, `search`, `export`, `report` and `serve` read from a
+crawl database, whatever the backend.
+
+Two backends keep it: SQLite (sqlite_reads.SQLiteReader) and PostgreSQL
+(postgres_reads.PgReader); `reads.open_reader(db)` picks one from the DB argument. Callers ask
+by name (`counts`, `hosts`, `runs`, `pages`, `search`, …) and never write SQL, the user's own
+for `crawler query` aside (`user_sql`). tests/test_storage_reads.py checks every rule below
+against both backends, on the same rows written through each backend's `Storage.save`.
+
+  1. Read-only. A reader cannot change the database: the user's SQL that writes (or creates,
+     attaches, sets a pragma or runs COPY/DO) is refused with StoreError exit code 2
+     ("query refused: …"), and nothing is changed.
+  2. One snapshot. Every read of one reader sees the database as it was at the first read,
+     however a crawl writes meanwhile, so counts agree with each other.
+  3. Values as SQLite gives them, on both backends: booleans as 0/1, times as ISO-8601 text,
+     bodies as bytes, numbers as int or float; the user's columns named as SQLite names them
+     (`count(*)`, not `count`).
+  4. Counts. `counts()` gives pages by status class (`2xx`…`5xx`, `1xx` and `other` when
+     present, `no response`), URLs by state (every state of SPEC, 0 when none), skipped URLs by
+     reason, pages by content type, hosts, bytes and errors; `progress()` the crawl-wide figures
+     a progress line shows.
+  5. Streams in fetch order. `pages(columns)` yields the chosen columns of `pages` in the order
+     the pages were first fetched, read as they are consumed (a batch at a time: bodies are
+     big), NULL for a column an older database lacks.
+  6. Search. `search(terms, limit)` gives (url, title, snippet) rows, best first, from the
+     database's own index (rule 15 of the write contract); a malformed query or a database
+     without the index is a UsageError.
+  7. Columns. `columns(table)` names a table's columns in order; [] for a missing table.
+  8. Runs in order. `runs()` gives every run, oldest first, with its pass and the event
+     loop's lag (NULL where an older database did not record it).
+  9. Passes. `passes()` counts each pass's fetches by change (`new`, `changed`, `unchanged`,
+     `gone`, and no answer), in pass order; () for a database older than recrawls.
+ 10. Hosts. `hosts()` gives each host seen (in `hosts` or `pages`) with its politeness record
+     and its pages, most pages first, then by name.
+
+Resource handling: a reader is only valid inside `with open_reader(db) as reader:`; streams
+too (a stream read after the block fails). Synchronous on purpose: `serve` calls it in a
+thread, the CLI straight.
+Error handling: driver errors become StoreError in the backend's `translated` (exit 1 for our
+reads, 2 for a database that cannot be opened and for the user's SQL); a missing file, a folder
+or a database without the crawl's tables is a UsageError (exit 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
+CLASS_ORDER = ("1xx", *STATUS_CLASSES, "other", "no response")
+URL_STATES = ("done", "failed", "queued", "skipped")
+CHANGES = ("new", "changed", "unchanged", "gone")
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """What a crawl holds, counted (rule 4)."""
+
+    pages: int
+    status_classes: dict[str, int]  # CLASS_ORDER's, 1xx and other only when present
+    url_states: dict[str, int]  # URL_STATES, in that order
+    skip_reasons: dict[str, int]  # most frequent first, then by name
+    content_types: dict[str | None, int]  # most frequent first
+    hosts: int
+    bytes: int
+    errors: int
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """The crawl-wide figures of a progress line (rule 4)."""
+
+    pages: int  # fetched by every run
+    queued: int
+    errors: int  # failed requests counted on the hosts
+    hosts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One row of `runs` (rule 8)."""
+
+    id: int
+    started_at: str
+    ended_at: str | None
+    outcome: str
+    pages: int
+    pass_number: int = 1
+    lag_p99_ms: float | None = None
+    lag_max_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pass:
+    """What the page fetches of one pass found (`fetches.change`, rule 9)."""
+
+    number: int
+    new: int
+    changed: int
+    unchanged: int
+    gone: int
+    no_answer: int
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """One host's politeness record and pages (rule 10)."""
+
+    host: str
+    robots_status: str | None
+    robots_fetched_at: str | None
+    delay: float | None
+    delay_reason: str | None
+    crawl_delay: float | None
+    requests: int
+    errors: int
+    min_gap_ms: float | None
+    pages: int
+
+
+Row = tuple[Any, ...]
+
+
+class Reader(Protocol):
+    """Read access to one crawl database, in one read-only snapshot (the rules above)."""
+
+    @property
+    def name(self) -> str:
+        """The database as messages show it (a URL without its password)."""
+        ...
+
+    def tables(self) -> set[str]:
+        """The tables the database's unqualified names reach."""
+        ...
+
+    def columns(self, table: str) -> list[str]:
+        """`table`'s columns in order; [] if there is no such table (rule 7)."""
+        ...
+
+    def counts(self) -> Counts:
+        """Pages, URLs, hosts, bytes and errors, counted (rule 4)."""
+        ...
+
+    def progress(self) -> Progress:
+        """Pages fetched by every run, URLs queued, errors and hosts (rule 4)."""
+        ...
+
+    def queued(self) -> int:
+        """How many URLs are queued."""
+        ...
+
+    def has_pages(self) -> bool:
+        """Whether any page was fetched."""
+        ...
+
+    def stored_bodies(self) -> tuple[int, int]:
+        """Pages answered with a non-empty body, and how many of those kept it."""
+        ...
+
+    def runs(self) -> list[Run]:
+        """Every run, oldest first (rule 8)."""
+        ...
+
+    def last_fetched_at(self, since: str, before: str | None = None) -> str | None:
+        """The latest `fetched_at` at or after `since` (and before `before`), if any."""
+        ...
+
+    def passes(self) -> tuple[Pass, ...]:
+        """Each pass's fetches by change, in pass order (rule 9)."""
+        ...
+
+    def hosts(self) -> list[Host]:
+        """Every host seen, most pages first, then by name (rule 10)."""
+        ...
+
+    def pages(self, columns: Sequence[str], batch: int = 100) -> Iterator[Row]:
+        """`columns` of each page in fetch order, `batch` rows per read (rule 5)."""
+        ...
+
+    def search(self, terms: str, limit: int) -> Iterator[Row]:
+        """The best `limit` (url, title, snippet) matches of `terms` (rule 6)."""
+        ...
+
+    def user_sql(self, sql: str) -> tuple[list[str], Iterator[Row]] | None:
+        """The user's `sql`, run read-only (rule 1): its column names and its rows, read as
+        they are consumed; None for a statement without result columns. StoreError (exit 2)
+        if it fails or would write."""
+        ...

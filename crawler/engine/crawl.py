@@ -111,6 +111,8 @@ class Crawler:
             resume = await store.start_run(
                 self._seeds(), self.config.crawl.max_depth, self.config.lease, self._recrawl
             )
+            if self._recrawl:
+                logger.info("recrawl: %s", _pass_news(resume))
             ended = "interrupted"  # what `runs` records if this run is cancelled
             try:
                 frontier = await self._crawl(store, fetcher, parse_pool, text_pool, resume)
@@ -218,6 +220,15 @@ class Crawler:
         await asyncio.sleep(GRACE_SECONDS)
         for task in workers:
             task.cancel()
+
+
+def _pass_news(resume: ResumeState) -> str:
+    """What a recrawl's start did with the passes (storage contract, rule 14), for the user."""
+    if resume.pass_start == "started":
+        return f"starting pass {resume.pass_number}"
+    if resume.pass_start == "joined":
+        return f"joining pass {resume.pass_number} (another run is crawling it)"
+    return f"continuing pass {resume.pass_number} (interrupted)"
 
 
 async def _parse_robots(

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from yarl import URL
 
-from ..config import Config
+from ..config import DEFAULT_LEASE, Config
 from ..fetch import Response
 from ..records import HostRecord, Outcome, QueuedURL, RobotsRecord, utc_at
 from ..robots.origins import RobotsFetch, RobotsLife, RobotsParser, RobotsRules, parse_in_thread
@@ -52,7 +52,7 @@ class Frontier:
         emit: Callable[[Outcome | RobotsRecord], Awaitable[None]],
         clock: Clock | None = None,
         parse_robots: RobotsParser | None = None,
-        lease: float = 60.0,
+        lease: float = DEFAULT_LEASE,
     ) -> None:
         self._clock = clock or SystemClock()
         self._store = store

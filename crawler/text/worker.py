@@ -14,6 +14,7 @@ fails here, or ends this process, not the machine.
 
 from __future__ import annotations
 
+import os
 import resource
 import signal
 import struct
@@ -84,9 +85,14 @@ def main() -> int:
         answers.write(encode_answer(UNAVAILABLE, why))
         answers.flush()
         return 1
-    answers.write(READY)
-    answers.flush()
-    serve(sys.stdin.buffer, answers, page_text)
+    try:
+        answers.write(READY)
+        answers.flush()
+        serve(sys.stdin.buffer, answers, page_text)
+    except BrokenPipeError:
+        # The crawl is gone (killed): no one to answer. Python would fail flushing at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 from ..config import Config
-from ..errors import ConfigError, StoreError
+from ..errors import StoreError
 from ..extract.html import parse_html
 from ..extract.page import Extractor
 from ..extract.parse_pool import ParsePool
@@ -39,7 +39,7 @@ from ..sitemaps.document import MAX_BYTES as SITEMAP_BYTES
 from ..sitemaps.document import Sitemap, read_sitemap
 from ..sitemaps.entries import configured_sitemaps, sitemap_outcome
 from ..storage import ResumeState, Storage, open_store
-from ..text.pool import TEXT_PACKAGES, TextError, TextPool, TextStage, TextUnavailable
+from ..text.pool import TextPool, TextStage, require_extractor
 from ..urls import host_key, normalize
 from .lag import LoopLag
 from .progress import Progress, Reporter
@@ -107,7 +107,7 @@ class Crawler:
             # First, before the database and any request: the text extractor can be imported.
             text_pool = await stack.enter_async_context(TextPool())
             if self.config.storage.store_text:
-                await _extractor_ready(text_pool, self.config)
+                await require_extractor(text_pool, self.config.source)
             store = await stack.enter_async_context(open_store(self.config))
             fetcher = await stack.enter_async_context(Fetcher(self.config))
             parse_pool = stack.enter_context(ParsePool())
@@ -223,21 +223,6 @@ class Crawler:
         await asyncio.sleep(GRACE_SECONDS)
         for task in workers:
             task.cancel()
-
-
-async def _extractor_ready(pool: TextPool, config: Config) -> None:
-    """storage.store_text needs trafilatura and lxml, imported in the text helpers only: if
-    they cannot be, the crawl ends here, before any request, with one line (exit 2)."""
-    try:
-        await pool.check()
-    except TextUnavailable as exc:
-        raise ConfigError(
-            f"{config.source}: storage.store_text needs trafilatura and lxml, which cannot be"
-            f" imported ({exc}). Install them: pip install {TEXT_PACKAGES}"
-            " (or set store_text = false)"
-        ) from exc
-    except TextError as exc:  # a slow start, say: pages then go without text, each logged
-        logger.warning("the text helper did not start: %s", exc)
 
 
 def _pass_news(resume: ResumeState) -> str:

@@ -23,7 +23,9 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
+from ..errors import ConfigError
 from ..records import Outcome
 from .worker import READY, UNAVAILABLE, encode_request
 
@@ -161,6 +163,21 @@ class TextPool:
             return await helper.text(body, charset, self._time_limit)
         finally:
             self._idle.put_nowait(helper)
+
+
+async def require_extractor(pool: TextPool, config_file: Path) -> None:
+    """storage.store_text needs trafilatura and lxml, imported in the helpers only: if they
+    cannot be, ConfigError (exit 2, one line), to raise before the crawl's first request."""
+    try:
+        await pool.check()
+    except TextUnavailable as exc:
+        raise ConfigError(
+            f"{config_file}: storage.store_text needs trafilatura and lxml, which cannot be"
+            f" imported ({exc}). Install them: pip install {TEXT_PACKAGES}"
+            " (or set store_text = false)"
+        ) from exc
+    except TextError as exc:  # a slow start, say: pages then go without text, each logged
+        logger.warning("the text helper did not start: %s", exc)
 
 
 class TextStage:

@@ -28,6 +28,9 @@ DEFAULT_SKIP_EXTENSIONS = (
     *("zip", "gz", "tgz", "bz2", "xz", "zst", "7z", "rar", "tar", "iso", "dmg"),
     *("exe", "msi", "bin", "apk", "deb", "rpm", "jar", "woff", "woff2", "ttf", "otf", "eot"),
 )
+# Seconds a run holds what it claims without renewing it (storage.lease): the one default,
+# which the storage backends and the frontier take too.
+DEFAULT_LEASE = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +83,7 @@ class StorageConfig:
     store_body: bool = True
     store_text: bool = True  # each HTML page's readable text in `pages.text` (searchable)
     url: str = ""  # postgresql://…: the crawl lives in PostgreSQL instead of `path`
-    lease: float = 60  # seconds a process holds its hosts without renewing them
+    lease: float = DEFAULT_LEASE  # seconds a process holds its hosts without renewing them
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,7 +142,7 @@ async def test_a_recrawl_asks_what_changed_and_records_it(
                 path, 304 if path == "/c" and "none" not in url else 200
             )
     passes = (await asyncio.to_thread(read_stats, backend.location)).passes
-    assert passes == (Pass(1, 12, 0, 0, 0, 0), Pass(2, 3, 6, 3, 3, 0))
+    assert passes == (Pass(1, 12, 0, 0, 0, 0), Pass(2, 3, 6, 3, 3, 0))  # WHOLE_PASS
     # pages: the latest version of each; a 304 left the stored one as it was.
     pages = await backend.rows("SELECT url, status, body FROM pages")
     stored = {
@@ -164,25 +164,30 @@ async def _cli(*args: str) -> tuple[int, str, str]:
     return proc.returncode or 0, out.decode(), err.decode()
 
 
-async def test_a_killed_recrawl_resumes_to_the_same_counts(
-    aiohttp_server: Any, tmp_path: Path
-) -> None:
+# What the recrawl of the site finds, uninterrupted (test_a_recrawl_asks_what_changed...).
+WHOLE_PASS = "pass 2: 3 new, 6 changed, 3 unchanged, 3 gone"
+
+
+async def _killed_recrawl(aiohttp_server: Any, backend: Backend, tmp_path: Path) -> Path:
+    """Crawl the site, edit it, start `crawler recrawl` and SIGKILL it mid-pass; the config
+    file the commands read."""
     site, seeds = await _server(aiohttp_server)
-    backend = Backend("sqlite", str(tmp_path / "crawl.db"))
     config = backend.config(tmp_path, seeds, hosts=tuple(HONOURS))
     # The file the commands read: the same settings, and a delay so that a kill lands mid-pass.
     resolve = ", ".join(f'"{h}" = "127.0.0.1"' for h in HONOURS)
-    (tmp_path / "config.toml").write_text(
+    where = "path" if backend.kind == "sqlite" else "url"
+    path = tmp_path / "config.toml"
+    path.write_text(
         f"[crawl]\nseeds = {seeds!r}\nconcurrency = 4\n"
         f"[politeness]\ndelay = 0.2\n[fetch]\ntimeout = 5\nretries = 0\nresolve = {{{resolve}}}\n"
-        f'[storage]\npath = "{backend.location}"\n'
+        f'[storage]\n{where} = "{backend.location}"\n'
     )
     await Crawler(config).run()
     site.edit()
     site.log.clear()
 
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "crawler", "recrawl", str(tmp_path / "config.toml"), "--quiet",
+        sys.executable, "-m", "crawler", "recrawl", str(path), "--quiet",
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     async with asyncio.timeout(60):
@@ -190,11 +195,42 @@ async def test_a_killed_recrawl_resumes_to_the_same_counts(
             await asyncio.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     assert await proc.wait() == -signal.SIGKILL
+    return path
 
-    code, out, err = await _cli("resume", str(tmp_path / "config.toml"), "--quiet")
+
+async def test_a_killed_recrawl_resumes_to_the_same_counts(
+    aiohttp_server: Any, tmp_path: Path
+) -> None:
+    backend = Backend("sqlite", str(tmp_path / "crawl.db"))
+    config = await _killed_recrawl(aiohttp_server, backend, tmp_path)
+
+    code, out, err = await _cli("resume", str(config), "--quiet")
 
     assert code == 0, err
-    assert out.strip() == "pass 2: 3 new, 6 changed, 3 unchanged, 3 gone"
+    assert out.strip() == WHOLE_PASS
     fetched = await backend.rows("SELECT url, count(*) FROM fetches WHERE pass = 2 GROUP BY url")
     assert len(fetched) == 5 * len(HONOURS)
     assert {count for _, count in fetched} == {1}  # each page's fetch committed once
+
+
+async def test_a_killed_recrawl_run_again_continues_its_pass(
+    aiohttp_server: Any, backend: Backend, tmp_path: Path
+) -> None:
+    config = await _killed_recrawl(aiohttp_server, backend, tmp_path)
+    before = await backend.rows("SELECT count(*) FROM fetches WHERE pass = 2")
+    assert before[0][0] < 5 * len(HONOURS)  # killed mid-pass
+
+    code, out, err = await _cli("recrawl", str(config))
+
+    assert code == 0, err
+    assert "recrawl: continuing pass 2 (interrupted)" in err
+    assert out.strip() == WHOLE_PASS  # the whole pass, before and after the kill
+    fetched = await backend.rows("SELECT pass, url, count(*) FROM fetches GROUP BY pass, url")
+    assert {number for number, _, _ in fetched} == {1, 2}  # no pass 3
+    assert len([row for row in fetched if row[0] == 2]) == 5 * len(HONOURS)
+    assert {count for _, _, count in fetched} == {1}  # each page's fetch committed once
+    # Run again now that pass 2 is complete, the recrawl starts pass 3 and says so.
+    code, out, err = await _cli("recrawl", str(config))
+    assert code == 0, err
+    assert "recrawl: starting pass 3" in err
+    assert out.strip() == "pass 3: 0 new, 0 changed, 15 unchanged, 0 gone"  # 404s: unchanged

@@ -23,6 +23,7 @@ import asyncpg
 import pytest
 from yarl import URL
 
+from crawler.config import DEFAULT_LEASE
 from crawler.errors import StoreError
 from crawler.records import (
     Discovered,
@@ -128,7 +129,7 @@ async def claim(store: Storage, limit: int) -> list[HostRecord]:
 
 
 async def begin(
-    store: Storage, seeds: Sequence[str] = (SEED,), max_depth: int = 5, lease: float = 60.0
+    store: Storage, seeds: Sequence[str] = (SEED,), max_depth: int = 5, lease: float = DEFAULT_LEASE
 ) -> ResumeState:
     """Start a run with these seeds and claim every host it can."""
     resume = await store.start_run([found(s, 0, src=None) for s in seeds], max_depth, lease)
@@ -294,7 +295,7 @@ async def test_rule_7_taken_urls_are_left_out(store: Storage) -> None:
 
 async def test_rule_8_claims_hosts_with_queued_urls_soonest_first(store: Storage) -> None:
     seeds = ["http://a.test/", "http://b.test/", "http://c.test/"]
-    await store.start_run([found(s, 0, src=None) for s in seeds], 5, 60.0)
+    await store.start_run([found(s, 0, src=None) for s in seeds], 5, DEFAULT_LEASE)
     (a,) = await claim(store, 1)
     ready = utc_at(time.time() + 5)
     later = replace(a, next_start_at=utc_at(time.time() + 9))
@@ -318,8 +319,8 @@ async def test_rule_8_a_lapsed_lease_frees_the_host(store: Storage) -> None:
 async def test_rule_8_two_runs_never_share_a_host(db: Db) -> None:
     seeds = [f"http://h{n}.test/" for n in range(20)]
     async with db.open() as one, db.open() as two:
-        await one.start_run([found(s, 0, src=None) for s in seeds], 5, 60.0)
-        await two.start_run([], 5, 60.0)
+        await one.start_run([found(s, 0, src=None) for s in seeds], 5, DEFAULT_LEASE)
+        await two.start_run([], 5, DEFAULT_LEASE)
         claims = await asyncio.gather(*(claim(run, 3) for run in (one, two) * 4))
         hosts = [h.host for claim in claims for h in claim]
         assert len(hosts) == len(set(hosts)) == 20
@@ -330,7 +331,7 @@ async def test_rule_8_two_runs_never_share_a_host(db: Db) -> None:
 async def test_rule_9_a_stalled_run_commits_nothing_for_a_host_it_lost(db: Db) -> None:
     async with db.open() as one, db.open() as two:
         await begin(one, lease=SHORT_LEASE)
-        await two.start_run([], 5, 60.0)
+        await two.start_run([], 5, DEFAULT_LEASE)
         assert await claim(two, 10) == []
         seed = await take(one, SEED)
         taken = await eventually(lambda: claim(two, 10), bool)  # one's lease lapsed
@@ -370,7 +371,7 @@ async def test_rule_10_pacing_outlives_its_owner(db: Db) -> None:
         await store.save(Batch(hosts=[crashed_next]))
         # Closed without end_run: as if killed, still holding a.test.
     async with db.open() as store:
-        await store.start_run([], 5, 60.0)
+        await store.start_run([], 5, DEFAULT_LEASE)
         before = time.time()
         (taken_over,) = await eventually(lambda: claim(store, 10), bool)
     assert taken_over.next_start_at is not None  # one delay (the back-off, 4 s) from the claim
@@ -401,8 +402,8 @@ async def test_rule_11_budgets_count_earlier_runs(db: Db) -> None:
 @postgres_only
 async def test_rule_11_two_runs_never_get_more_than_max_pages(db: Db) -> None:
     async with db.open() as one, db.open() as two:
-        await one.start_run([found(SEED, 0, src=None)], 5, 60.0)
-        second = await two.start_run([], 5, 60.0)
+        await one.start_run([found(SEED, 0, src=None)], 5, DEFAULT_LEASE)
+        second = await two.start_run([], 5, DEFAULT_LEASE)
         grants = await asyncio.gather(*(run.reserve_pages(3, 20) for run in (one, two) * 6))
         assert sum(grants) == 20
         await two.end_run(second.run_id, "finished", None)  # its unused pages come back
@@ -412,7 +413,7 @@ async def test_rule_11_two_runs_never_get_more_than_max_pages(db: Db) -> None:
 async def test_rule_12_a_dead_run_is_crashed_and_its_hosts_free(db: Db) -> None:
     await _crash_in_a_subprocess(db)
     async with db.open() as store:
-        await store.start_run([], 5, 60.0)
+        await store.start_run([], 5, DEFAULT_LEASE)
         assert await store.live_runs() == 1
         assert [h.host for h in await claim(store, 10)] == ["a.test"]  # at once
     assert await db.rows("SELECT outcome FROM runs ORDER BY id") == [("crashed",), ("running",)]
@@ -425,13 +426,13 @@ async def test_rule_12_runs_know_each_other(db: Db) -> None:
         async with db.open() as stalled:
             await stalled.start_run([], 5, 3.0)  # alive (our pid), not renewing
         async with db.open() as two:
-            second = await two.start_run([], 5, 60.0)
+            second = await two.start_run([], 5, DEFAULT_LEASE)
             assert second.resumed
             assert second.started_at == first.started_at  # the crawl's session: max_duration
             assert await one.live_runs() == 3  # `stalled` has not lapsed yet
             await eventually(lambda: two.live_runs(), lambda n: n == 2)
             async with db.open() as three:
-                await three.start_run([], 5, 60.0)
+                await three.start_run([], 5, DEFAULT_LEASE)
             await one.end_run(first.run_id, "finished", None)  # releases a.test
             assert [h.host for h in await claim(two, 10)] == ["a.test"]
     outcomes = await db.rows("SELECT id, outcome FROM runs ORDER BY id")
@@ -481,7 +482,7 @@ async def test_rule_14_a_recrawl_is_a_pass(db: Db) -> None:
         await store.save(Batch(list(pages.values())))
         await store.end_run(first.run_id, "finished", None)
     async with db.open() as store:
-        second = await store.start_run([], 5, 60.0, new_pass=True)
+        second = await store.start_run([], 5, DEFAULT_LEASE, new_pass=True)
         await claim(store, 10)
         assert (first.pass_number, second.pass_number) == (1, 2)
         assert sorted(q.url for q in await store.next_queued("a.test", 10, ())) == [
@@ -505,17 +506,77 @@ async def test_rule_14_a_recrawl_is_a_pass(db: Db) -> None:
     ]  # fmt: skip
 
 
+async def _pass_run(
+    db: Db, fetch: Sequence[str], ended: str, new_pass: bool = True
+) -> tuple[ResumeState, list[str]]:
+    """One run asking for a new pass: what it started on, the URLs queued for it, and the
+    URLs of `fetch` fetched before it ends `ended`."""
+    async with db.open() as store:
+        resume = await store.start_run([], 5, DEFAULT_LEASE, new_pass=new_pass)
+        await claim(store, 10)
+        queued = sorted(q.url for q in await store.next_queued("a.test", 10, ()))
+        await store.save(Batch([fetched(await take(store, url)) for url in fetch]))
+        await store.end_run(resume.run_id, ended, None)
+    return resume, queued
+
+
+async def test_rule_14_an_unfinished_pass_is_continued(db: Db) -> None:
+    urls = ["http://a.test/", "http://a.test/x", "http://a.test/y"]
+    async with db.open() as store:
+        first = await begin(store, seeds=urls)
+        await store.save(Batch([fetched(await take(store, url)) for url in urls]))
+        await store.end_run(first.run_id, "finished", None)
+    runs = [
+        await _pass_run(db, urls[:1], "interrupted"),  # stopped: pass 2 is unfinished
+        await _pass_run(db, urls[1:2], "failed"),  # continued, failed: unfinished still
+        await _pass_run(db, urls[2:], "finished"),  # continued to its end
+        await _pass_run(db, urls[:1], "limit"),  # pass 3; a limit completes a pass too
+        await _pass_run(db, [], "finished"),  # so a new pass, 4
+    ]
+
+    assert (
+        [(r.pass_number, r.pass_start, queued) for r, queued in runs]
+        == [
+            (2, "started", urls),
+            (2, "continued", urls[1:]),  # what pass 2 had left, not the whole crawl again
+            (2, "continued", urls[2:]),
+            (3, "started", urls),
+            (4, "started", urls),
+        ]
+    )
+    rows = await db.rows("SELECT pass, url, change FROM fetches ORDER BY pass, url")
+    assert [row for row in rows if row[0] == 2] == [(2, url, "unchanged") for url in urls]
+    assert [row[0] for row in rows].count(3) == 1
+
+
+async def test_rule_14_a_killed_pass_is_continued(db: Db) -> None:
+    async with db.open() as store:
+        first = await begin(store, seeds=[SEED])
+        await store.save(Batch([fetched(await take(store, SEED))]))
+        await store.end_run(first.run_id, "finished", None)
+    await _crash_in_a_subprocess(db, new_pass=True)  # begins pass 2, killed in it
+
+    resume, queued = await _pass_run(db, [], "interrupted")
+
+    assert (resume.pass_number, resume.pass_start, queued) == (2, "continued", [SEED])
+    assert await db.rows("SELECT outcome FROM runs ORDER BY id") == [
+        ("finished",),
+        ("crashed",),
+        ("interrupted",),
+    ]
+
+
 @postgres_only
 async def test_rule_14_a_recrawl_joins_a_live_pass(db: Db) -> None:
     async with db.open() as one:
         first = await begin(one)
         async with db.open() as two:  # `one` is crawling: no new pass, it joins pass 1
-            joined = await two.start_run([], 5, 60.0, new_pass=True)
+            joined = await two.start_run([], 5, DEFAULT_LEASE, new_pass=True)
             assert joined.pass_number == first.pass_number == 1
             await two.end_run(joined.run_id, "finished", None)
         await one.end_run(first.run_id, "finished", None)
     async with db.open() as three:  # no live run: a new pass
-        assert (await three.start_run([], 5, 60.0, new_pass=True)).pass_number == 2
+        assert (await three.start_run([], 5, DEFAULT_LEASE, new_pass=True)).pass_number == 2
 
 
 # -- both backends alike --------------------------------------------------------------------
@@ -575,7 +636,7 @@ async def test_both_backends_keep_the_same_tables_and_values(
 _AT = "2024-05-01T12:00:00.000Z"
 
 
-async def _crash_in_a_subprocess(db: Db) -> None:
+async def _crash_in_a_subprocess(db: Db, new_pass: bool = False) -> None:
     """A run started by another process, which dies holding a.test without ending it."""
     opener = (
         f"SQLiteStore.open(Path({str(db.location)!r}))"
@@ -591,7 +652,8 @@ from crawler.storage.sqlite import SQLiteStore
 
 async def main():
     async with {opener} as store:
-        await store.start_run([Discovered({SEED!r}, "a.test", 0, "queued")], 5, 60.0)
+        await store.start_run([Discovered({SEED!r}, "a.test", 0, "queued")], 5, {DEFAULT_LEASE!r},
+                              new_pass={new_pass!r})
         assert len(await store.claim_hosts(10)) == 1
         os._exit(0)
 

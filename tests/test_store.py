@@ -19,7 +19,7 @@ import pytest
 from backends import pg_database_before
 from pgserver import PgServer, free_port
 
-from crawler.config import Config
+from crawler.config import DEFAULT_LEASE, Config
 from crawler.errors import StoreError
 from crawler.records import Discovered, Outcome, PageRecord, QueuedURL, utc_now
 from crawler.storage import Batch, open_store
@@ -61,7 +61,7 @@ async def test_a_save_of_many_rows_stores_every_row(tmp_path: Path) -> None:
     path = tmp_path / "crawl.db"
     count = 2 * ROWS_PER_STATEMENT + 7  # two full statements and a part
     async with SQLiteStore.open(path) as store:
-        await store.start_run([found(SEED, 0)], max_depth=5)
+        await store.start_run([found(SEED, 0)], max_depth=5, lease=DEFAULT_LEASE)
         outcome = await seed_outcome(store)
         urls = [f"http://a.test/p{n}" for n in range(count)]
         outcome.links = [(SEED, url, n % 2 == 0) for n, url in enumerate(urls)]
@@ -80,7 +80,7 @@ async def test_repeats_in_one_save_keep_the_least_depth_and_the_followed_link(
     path = tmp_path / "crawl.db"
     deep, shallow, revived = "http://a.test/deep", "http://a.test/shallow", "http://a.test/rev"
     async with SQLiteStore.open(path) as store:
-        await store.start_run([found(SEED, 0)], max_depth=2)
+        await store.start_run([found(SEED, 0)], max_depth=2, lease=DEFAULT_LEASE)
         outcome = await seed_outcome(store)
         hidden = "http://a.test/hidden"  # last of three rows: padded to four by repeating it
         outcome.links = [
@@ -110,7 +110,7 @@ async def test_each_outcome_sets_its_own_state(tmp_path: Path) -> None:
     path = tmp_path / "crawl.db"
     urls = [f"http://a.test/{n}" for n in range(ROWS_PER_STATEMENT + 3)]
     async with SQLiteStore.open(path) as store:
-        await store.start_run([found(url, 0) for url in urls], max_depth=5)
+        await store.start_run([found(url, 0) for url in urls], max_depth=5, lease=DEFAULT_LEASE)
         (claimed,) = await store.claim_hosts(1)
         queued = await store.next_queued("a.test", len(urls), ())
         for q in queued:
@@ -132,7 +132,7 @@ async def test_each_outcome_sets_its_own_state(tmp_path: Path) -> None:
 async def test_a_failed_save_commits_nothing_of_its_batch(tmp_path: Path) -> None:
     path = tmp_path / "crawl.db"
     async with SQLiteStore.open(path) as store:
-        await store.start_run([found(SEED, 0)], max_depth=5)
+        await store.start_run([found(SEED, 0)], max_depth=5, lease=DEFAULT_LEASE)
         outcome = await seed_outcome(store)
         outcome.discovered = [found("http://a.test/new", 1)]
         broken = Outcome(
@@ -159,7 +159,7 @@ async def test_one_process_at_a_time_crawls_a_file(tmp_path: Path) -> None:
         )
         assert caught.value.exit_code == 2
     async with SQLiteStore.open(path) as store:  # free again
-        await store.start_run([found(SEED, 0)], max_depth=5)
+        await store.start_run([found(SEED, 0)], max_depth=5, lease=DEFAULT_LEASE)
 
 
 async def test_a_database_of_the_trigger_era_is_migrated(tmp_path: Path) -> None:
@@ -173,7 +173,7 @@ async def test_a_database_of_the_trigger_era_is_migrated(tmp_path: Path) -> None
             " ('http://a.test/', 'a.test', 0, 'done'), ('http://b.test/', 'b.test', 1, 'queued')"
         )
     async with SQLiteStore.open(path) as store:
-        await store.start_run([], max_depth=5)
+        await store.start_run([], max_depth=5, lease=DEFAULT_LEASE)
         assert [h.host for h in await store.claim_hosts(10)] == ["b.test"]
     assert rows(path, "SELECT host FROM hosts ORDER BY host") == [("a.test",), ("b.test",)]
     triggers = rows(path, "SELECT name FROM sqlite_master WHERE type = 'trigger'")
@@ -277,7 +277,9 @@ async def test_a_database_that_cannot_be_used_is_one_line(
 async def test_processes_starting_together_create_the_schema_once(pg_url: str) -> None:
     async def start() -> int:
         async with PostgresStore.open(pg_url) as store:
-            return (await store.start_run([found(SEED, 0)], max_depth=5)).run_id
+            return (
+                await store.start_run([found(SEED, 0)], max_depth=5, lease=DEFAULT_LEASE)
+            ).run_id
 
     assert sorted(await asyncio.gather(*(start() for _ in range(4)))) == [1, 2, 3, 4]
     conn = await asyncpg.connect(pg_url)

@@ -39,7 +39,7 @@ from ..sitemaps.document import MAX_BYTES as SITEMAP_BYTES
 from ..sitemaps.document import Sitemap, read_sitemap
 from ..sitemaps.entries import configured_sitemaps, sitemap_outcome
 from ..storage import ResumeState, Storage, open_store
-from ..text.pool import TextPool, TextStage
+from ..text.pool import TextPool, TextStage, require_extractor
 from ..urls import host_key, normalize
 from .lag import LoopLag
 from .progress import Progress, Reporter
@@ -104,13 +104,18 @@ class Crawler:
     async def run(self) -> RunResult:
         started = time.monotonic()
         async with contextlib.AsyncExitStack() as stack:
+            # First, before the database and any request: the text extractor can be imported.
+            text_pool = await stack.enter_async_context(TextPool())
+            if self.config.storage.store_text:
+                await require_extractor(text_pool, self.config.source)
             store = await stack.enter_async_context(open_store(self.config))
             fetcher = await stack.enter_async_context(Fetcher(self.config))
             parse_pool = stack.enter_context(ParsePool())
-            text_pool = await stack.enter_async_context(TextPool())
             resume = await store.start_run(
                 self._seeds(), self.config.crawl.max_depth, self.config.lease, self._recrawl
             )
+            if self._recrawl:
+                logger.info("recrawl: %s", _pass_news(resume))
             ended = "interrupted"  # what `runs` records if this run is cancelled
             try:
                 frontier = await self._crawl(store, fetcher, parse_pool, text_pool, resume)
@@ -218,6 +223,15 @@ class Crawler:
         await asyncio.sleep(GRACE_SECONDS)
         for task in workers:
             task.cancel()
+
+
+def _pass_news(resume: ResumeState) -> str:
+    """What a recrawl's start did with the passes (storage contract, rule 14), for the user."""
+    if resume.pass_start == "started":
+        return f"starting pass {resume.pass_number}"
+    if resume.pass_start == "joined":
+        return f"joining pass {resume.pass_number} (another run is crawling it)"
+    return f"continuing pass {resume.pass_number} (interrupted)"
 
 
 async def _parse_robots(

@@ -23,7 +23,7 @@ import asyncio
 import heapq
 from collections.abc import Awaitable, Callable, Iterable
 
-from ..config import Config
+from ..config import DEFAULT_LEASE, Config
 from ..fetch import Response
 from ..records import HostRecord, Outcome, RobotsRecord
 from ..robots.origins import RobotsParser, parse_in_thread
@@ -51,7 +51,7 @@ class Frontier:
         emit: Callable[[Outcome | RobotsRecord], Awaitable[None]],
         clock: Clock | None = None,
         parse_robots: RobotsParser | None = None,
-        lease: float = 60.0,
+        lease: float = DEFAULT_LEASE,
     ) -> None:
         self._clock = clock or SystemClock()
         self._store = store

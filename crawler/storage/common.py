@@ -23,7 +23,7 @@ from ..records import (
     SitemapRecord,
     utc_at,
 )
-from .contract import Batch
+from .contract import Batch, PassStart
 
 # The `hosts` columns a HostRecord carries, in its fields' order: HostRecord(*row).
 HOST_COLUMNS = (
@@ -115,6 +115,14 @@ def page_params(p: PageRecord) -> tuple[object, ...]:
 REQUEUE_FETCHED = (
     "UPDATE urls SET state = 'queued', reason = NULL WHERE state IN ('done', 'failed')"
 )
+# Rule 14: whether the current pass (`{pass_}`, a parameter) is unfinished: URLs are still
+# queued and none of its runs ended 'finished' (the frontier ran dry) or 'limit' (max_pages,
+# max_duration); every run of it was interrupted, failed or crashed.
+PASS_UNFINISHED = (
+    "SELECT EXISTS (SELECT 1 FROM urls WHERE state = 'queued')"
+    " AND NOT EXISTS (SELECT 1 FROM runs WHERE pass = {pass_}"
+    " AND outcome IN ('finished', 'limit'))"
+)
 # The pages of the host `{host}` (a column) fetched in the pass of the run `{run}` (a
 # parameter): max_pages_per_host is a pass's budget.
 PAGES_THIS_PASS = (
@@ -123,6 +131,18 @@ PAGES_THIS_PASS = (
 )
 
 Version = tuple[int | None, str | None]  # a stored page's status and sha256
+
+
+def pass_start(new_pass: bool, earlier: bool, live: bool, unfinished: bool) -> PassStart:
+    """Rule 14: what a starting run does with the passes. A new pass only when asked for, after
+    earlier runs, with no live run on the current pass and the current pass complete."""
+    if not earlier:
+        return "started"  # the first run of the crawl: pass 1
+    if live:
+        return "joined"
+    if unfinished or not new_pass:
+        return "continued"
+    return "started"
 
 
 def versions(

@@ -51,9 +51,14 @@ The sitemaps
 
 The passes
  14. A recrawl is a pass. Every run belongs to a pass (1: the first crawl). A run started with
-     `new_pass` after the crawl's earlier runs begins the next one (unless a live run works
-     on the current pass: it joins that), queueing again every URL fetched before. Each
-     saved page outcome adds a `fetches` row (url, pass, status, validators, sha256, change);
+     `new_pass` after the crawl's earlier runs begins the next pass, queueing again every URL
+     fetched before, only when the current pass is complete; otherwise it works on the
+     current pass: it joins it when a live run works on it, and continues it when it is
+     unfinished. The current pass is unfinished when URLs are still queued and none of its
+     runs ended 'finished' or 'limit' (all were interrupted, failed or crashed: killed,
+     stopped); a continued pass keeps its queue and its `fetches` rows, so that it ends with
+     every URL fetched once in it. `ResumeState.pass_start` says which happened. Each saved
+     page outcome adds a `fetches` row (url, pass, status, validators, sha256, change);
      `change` is `new` for a URL with no page stored before, `unchanged` for a 304 or the same
      status and hash, `gone` for 404/410 after a 2xx, `changed` otherwise, NULL for no answer.
      `pages` keeps each URL's latest version: a 304 or a failed request leaves it as it was.
@@ -74,7 +79,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from ..records import Discovered, HostRecord, Outcome, QueuedURL, RobotsRecord
 
@@ -88,6 +93,11 @@ class Batch:
     hosts: list[HostRecord] = field(default_factory=list)
 
 
+# What a starting run did with the passes (rule 14): began a pass (the crawl's first, or a
+# recrawl's next), joined the pass a live run works on, or continued an unfinished one.
+PassStart = Literal["started", "joined", "continued"]
+
+
 @dataclass(frozen=True, slots=True)
 class ResumeState:
     """What a starting run learns from the runs before it and beside it."""
@@ -99,6 +109,7 @@ class ResumeState:
     robots: list[RobotsRecord]
     started_at: float  # POSIX seconds the crawl's current session began (max_duration)
     pass_number: int = 1  # the pass the run works on (1: the first crawl; then recrawls)
+    pass_start: PassStart = "started"
 
 
 class Storage(Protocol):
@@ -108,12 +119,13 @@ class Storage(Protocol):
         self,
         seeds: Sequence[Discovered],
         max_depth: int,
-        lease: float = 60.0,
+        lease: float,
         new_pass: bool = False,
     ) -> ResumeState:
         """Record a new run (rule 12), add the seeds. `lease`: seconds the run holds what it
         claims without renewing it (storage.lease). `new_pass`: start a new pass (rule 14)
-        unless a live run works on the current one already (then join it)."""
+        unless a live run works on the current one (then join it) or it is unfinished (then
+        continue it)."""
         ...
 
     async def end_run(self, run_id: int, outcome: str, lag: tuple[float, float] | None) -> None:

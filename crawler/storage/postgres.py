@@ -22,20 +22,20 @@ import os
 import random
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
-from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
 
+from ..config import DEFAULT_LEASE
 from ..errors import StoreError
 from ..records import Discovered, HostRecord, Outcome, QueuedURL, RobotsRecord
+from . import postgres_runs as runs
 from . import postgres_writes as writes
 from .common import (
     HOST_SELECT,
     HOSTS_WITH_WORK,
     MACHINE,
     PAGES_THIS_PASS,
-    REQUEUE_FETCHED,
     ROBOTS_SELECT,
     claimed,
     run_is_gone,
@@ -49,7 +49,6 @@ from .postgres_writes import NOW, NOW_ISO
 _T = TypeVar("_T")
 logger = logging.getLogger(__name__)
 
-DEFAULT_LEASE = 60.0  # seconds (storage.lease)
 CONNECT_TIMEOUT = 10.0  # seconds to reach the server
 ATTEMPTS = 5  # tries of a transaction that deadlocked or failed to serialize
 ANALYZE_FIRST = 500  # outcomes saved before the first ANALYZE (then at 5,000, 50,000, ...)
@@ -76,7 +75,6 @@ _NEXT_QUEUED_AGAIN = (
     " WHERE u.host = $1 AND u.state = 'queued' AND NOT u.id = ANY($3::bigint[])"
     " ORDER BY u.depth, u.id LIMIT $2"
 )
-_START_LOCK = 0x72756E73  # pg_advisory_xact_lock key of start_run ("runs")
 _BUDGET_LOCK = 0x70616765  # pg_advisory_xact_lock key of reserve_pages ("page")
 _PASSWORD = re.compile(r"(://[^:/@]*):[^@/]*@")  # postgresql://user:password@host
 
@@ -103,15 +101,6 @@ FROM (SELECT host FROM hosts WHERE owner = $1 AND host = ANY($2::text[])
 WHERE hosts.host = mine.host
 RETURNING hosts.host
 """
-
-_END_RUN = f"""
-WITH released AS (UPDATE hosts SET owner = NULL, lease_until = NULL WHERE owner = $1)
-UPDATE runs SET ended_at = {NOW_ISO}, outcome = $2, lag_p99_ms = $3, lag_max_ms = $4,
-    reserved = 0
-WHERE id = $1
-"""
-
-_RUNNING = f"SELECT id, machine, pid, renewed_at, lease, reserved, {NOW} FROM runs"
 
 
 class PostgresStore:
@@ -158,13 +147,13 @@ class PostgresStore:
         self,
         seeds: Sequence[Discovered],
         max_depth: int,
-        lease: float = DEFAULT_LEASE,
+        lease: float,
         new_pass: bool = False,
     ) -> ResumeState:
         self._max_depth, self._lease = max_depth, lease
         with translated("cannot start the run"):
-            run_id, earlier, started_at, self._pass = await self._transaction(
-                self._start_run, seeds, max_depth, lease, new_pass
+            run_id, earlier, started_at, self._pass, started = await self._transaction(
+                runs.start_run, seeds, max_depth, lease, new_pass
             )
             self._run_id = run_id
             by_host = await self._statement(
@@ -186,47 +175,15 @@ class PostgresStore:
             robots=[RobotsRecord(*row) for row in robots],
             started_at=started_at,
             pass_number=self._pass,
+            pass_start=started,
         )
-
-    async def _start_run(
-        self, conn: Any, seeds: Sequence[Discovered], max_depth: int, lease: float, new_pass: bool
-    ) -> tuple[int, bool, float, int]:
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _START_LOCK)  # one at a time
-        earlier = bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM runs)"))
-        running = await conn.fetch(f"{_RUNNING} WHERE outcome = 'running' ORDER BY id")
-        await fence(conn, [row for row in running if run_is_gone(row, row[6])])
-        gone = [row[0] for row in running if run_is_gone(row, row[6])]
-        if gone:  # their hosts free up at once; their next claimer waits one delay
-            await conn.execute("UPDATE hosts SET lease_until = 0 WHERE owner = ANY($1)", gone)
-            await conn.execute(
-                "UPDATE runs SET outcome = 'crashed', reserved = 0 WHERE id = ANY($1)", gone
-            )
-        pass_number = int(await conn.fetchval("SELECT coalesce(max(pass), 1) FROM runs"))
-        if new_pass and earlier and len(gone) == len(running):  # else: join the live pass
-            pass_number += 1
-            await conn.execute(REQUEUE_FETCHED)
-        run_id = await conn.fetchval(
-            "INSERT INTO runs (started_at, seeds, machine, pid, renewed_at, lease, pass)"
-            f" VALUES ({NOW_ISO}, $1, $2, $3, {NOW_ISO}, $4, $5) RETURNING id",
-            " ".join(s.url for s in seeds), MACHINE, os.getpid(), lease, pass_number,
-        )  # fmt: skip
-        await conn.execute(
-            "INSERT INTO settings (key, value) VALUES ('max_depth', $1)"
-            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            str(max_depth),
-        )
-        await writes.add_hosts(conn, {s.host for s in seeds})
-        await writes.relax(conn, await writes.upsert_urls(conn, seeds), max_depth)
-        # The crawl's session began with the oldest run crawling now, this one included.
-        started = await conn.fetchval(
-            "SELECT min(started_at) FROM runs WHERE outcome = 'running' AND pass = $1", pass_number
-        )
-        return int(run_id), earlier, _seconds(started), pass_number
 
     async def end_run(self, run_id: int, outcome: str, lag: tuple[float, float] | None) -> None:
         p99, worst = (round(s * 1000, 1) for s in lag) if lag else (None, None)
         with translated("cannot record the end of the run"):
-            await self._statement(lambda conn: conn.execute(_END_RUN, run_id, outcome, p99, worst))
+            await self._statement(
+                lambda conn: conn.execute(runs.END_RUN, run_id, outcome, p99, worst)
+            )
 
     async def claim_hosts(self, limit: int) -> list[HostRecord]:
         with translated("cannot claim hosts"):
@@ -259,7 +216,7 @@ class PostgresStore:
     async def live_runs(self) -> int:
         with translated("cannot read the runs"):
             rows = await self._statement(
-                lambda conn: conn.fetch(f"{_RUNNING} WHERE outcome = 'running'")
+                lambda conn: conn.fetch(f"{runs.RUNNING} WHERE outcome = 'running'")
             )
         gone = [r for r in rows if r[0] != self._run_id and run_is_gone(r, r[6])]
         self._fenced.intersection_update(r[0] for r in gone)  # a run that renewed may lapse again
@@ -311,7 +268,7 @@ class PostgresStore:
                 "SELECT coalesce(sum(pages), 0) FROM runs WHERE pass = $1", self._pass
             )
         )
-        rows = await conn.fetch(f"{_RUNNING} WHERE outcome = 'running' AND reserved > 0")
+        rows = await conn.fetch(f"{runs.RUNNING} WHERE outcome = 'running' AND reserved > 0")
         reserved: int = sum(r[5] for r in rows if r[0] == self._run_id or not run_is_gone(r, r[6]))
         granted = max(0, min(wanted, max_pages - fetched - reserved))
         await conn.execute(
@@ -376,10 +333,6 @@ async def _on(conn: Any, fn: Callable[..., Awaitable[_T]], *args: Any, transacti
 async def _close(pool: Any) -> None:
     with translated("cannot close the database connections"):
         await pool.close()
-
-
-def _seconds(iso: str) -> float:
-    return datetime.fromisoformat(iso).timestamp()
 
 
 def _shown(url: str) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 
 import aiosqlite
 
+from ..config import DEFAULT_LEASE
 from ..errors import StoreError
 from ..records import Discovered, HostRecord, Outcome, QueuedURL, RobotsRecord
 from . import sqlite_writes as writes
@@ -31,8 +32,6 @@ from .sqlite_schema import migrate
 from .sqlite_thread import ROWS_PER_STATEMENT, WriterThread
 
 __all__ = ["ROWS_PER_STATEMENT", "SQLiteStore", "prepare", "translated"]
-
-DEFAULT_LEASE = 60.0  # seconds (storage.lease)
 
 
 class SQLiteStore:
@@ -70,11 +69,11 @@ class SQLiteStore:
         self,
         seeds: Sequence[Discovered],
         max_depth: int,
-        lease: float = DEFAULT_LEASE,
+        lease: float,
         new_pass: bool = False,
     ) -> ResumeState:
         with translated("cannot start the run"):
-            run_id, earlier, self._pass = await self._writer.call(
+            run_id, earlier, self._pass, started = await self._writer.call(
                 writes.start_run, seeds, max_depth, lease, os.getpid(), new_pass
             )
             self._run_id, self._max_depth, self._lease = run_id, max_depth, lease
@@ -94,6 +93,7 @@ class SQLiteStore:
             robots=[RobotsRecord(*row) for row in robots],
             started_at=time.time(),  # the file lock makes this run the only one
             pass_number=self._pass,
+            pass_start=started,
         )
 
     async def end_run(self, run_id: int, outcome: str, lag: tuple[float, float] | None) -> None:

@@ -18,6 +18,7 @@ from .common import (
     MACHINE,
     PAGE_COLUMNS,
     PAGES_THIS_PASS,
+    PASS_UNFINISHED,
     REQUEUE_FETCHED,
     Version,
     batch_hosts,
@@ -29,6 +30,7 @@ from .common import (
     latest,
     least_depths,
     page_params,
+    pass_start,
     refound,
     robots_row,
     run_is_gone,
@@ -36,7 +38,7 @@ from .common import (
     taken_over,
     versions,
 )
-from .contract import Batch
+from .contract import Batch, PassStart
 from .sqlite_thread import chunks, insert_rows, marks, transaction
 
 # A URL found again by a shorter path takes the smaller depth; one skipped as too deep is revived.
@@ -76,6 +78,7 @@ _SAVE_HOST = (
 )
 
 _HOST_PAGES = PAGES_THIS_PASS.format(host="h.host", run="?")
+_PASS_UNFINISHED = PASS_UNFINISHED.format(pass_="?")
 
 INDEX_LINKS_DST = "CREATE INDEX IF NOT EXISTS links_dst ON links (dst_url)"
 
@@ -87,8 +90,9 @@ def start_run(
     lease: float,
     pid: int,
     new_pass: bool,
-) -> tuple[int, bool, int]:
-    """A new run's id, whether earlier runs wrote this database, and the run's pass."""
+) -> tuple[int, bool, int, PassStart]:
+    """A new run's id, whether earlier runs wrote this database, the run's pass and what it
+    did with it (rule 14)."""
     now = time.time()
     with transaction(db):
         earlier = db.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is not None
@@ -97,7 +101,9 @@ def start_run(
         db.execute("UPDATE hosts SET lease_until = 0 WHERE owner IS NOT NULL")
         db.execute("UPDATE runs SET outcome = 'crashed', reserved = 0 WHERE outcome = 'running'")
         pass_number = int(db.execute("SELECT coalesce(max(pass), 1) FROM runs").fetchone()[0])
-        if new_pass and earlier:
+        unfinished = bool(db.execute(_PASS_UNFINISHED, (pass_number,)).fetchone()[0])
+        started = pass_start(new_pass, earlier, live=False, unfinished=unfinished)
+        if earlier and started == "started":
             pass_number += 1
             db.execute(REQUEUE_FETCHED)
         cursor = db.execute(
@@ -114,7 +120,7 @@ def start_run(
         # Kept up link by link, this index (who links to a URL) was half of what the writer
         # did: every new link lands on a random page of it. end_run builds it in one pass.
         db.execute("DROP INDEX IF EXISTS links_dst")
-    return cursor.lastrowid or 0, earlier, pass_number
+    return cursor.lastrowid or 0, earlier, pass_number, started
 
 
 def end_run(

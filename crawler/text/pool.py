@@ -1,7 +1,7 @@
 """Readable text for the pages' `text` column, extracted in helper processes.
 
 Main-content extraction takes ~10 ms of CPU per page and can take far longer on a hostile
-page, so it runs in processes of its own (crawler/text_worker.py), never in the event loop.
+page, so it runs in processes of its own (crawler/text/worker.py), never in the event loop.
 Each page gets TIME_LIMIT seconds: a helper that answers late is killed, the page keeps `text`
 NULL and the log says why. A helper that dies is replaced for the next page.
 
@@ -23,9 +23,11 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
+from ..errors import ConfigError
 from ..records import Outcome
-from .worker import READY, encode_request
+from .worker import READY, UNAVAILABLE, encode_request
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,9 @@ START_LIMIT = 60.0  # seconds a helper may take to start (imports) and say it is
 # is): lxml's tree takes tens of times the page's size, and pages of text this long are rare.
 MAX_BYTES = 2_000_000
 BACKLOG_PER_HELPER = 4  # pages waiting for text per helper, at most
+# What the helpers import (pyproject.toml's dependencies), as a pip command's arguments: lxml 6
+# left lxml.html.clean, which trafilatura imports, to a package of its own.
+TEXT_PACKAGES = "'trafilatura>=2.0' 'lxml>=5.3' 'lxml_html_clean>=0.4'"
 
 
 def helper_count() -> int:
@@ -46,6 +51,11 @@ class TextError(Exception):
     """A page's text could not be had: too slow, the helper died, or extracting raised."""
 
 
+class TextUnavailable(TextError):
+    """The extractor cannot be imported in the helper (trafilatura or lxml missing or
+    broken); the message is the import's error."""
+
+
 class _Helper:
     """One helper process, started on first use."""
 
@@ -53,7 +63,7 @@ class _Helper:
         self._process: asyncio.subprocess.Process | None = None
 
     async def text(self, body: bytes, charset: str | None, time_limit: float) -> str | None:
-        process = await self._started()
+        process = await self.started()
         assert process.stdin is not None
         assert process.stdout is not None
         try:
@@ -73,7 +83,8 @@ class _Helper:
             raise TextError(payload)
         return payload if kind == b"T" else None
 
-    async def _started(self) -> asyncio.subprocess.Process:
+    async def started(self) -> asyncio.subprocess.Process:
+        """The process, started if it is not running, once it said it is ready."""
         if self._process is not None:
             return self._process
         self._process = process = await asyncio.create_subprocess_exec(
@@ -81,13 +92,19 @@ class _Helper:
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         assert process.stdout is not None
+        why = ""
         try:
             async with asyncio.timeout(START_LIMIT):
                 ready = await process.stdout.read(1)
-        except TimeoutError:
+                if ready == UNAVAILABLE:
+                    length = int.from_bytes(await process.stdout.readexactly(4), "big")
+                    why = (await process.stdout.readexactly(length)).decode("utf-8")
+        except (TimeoutError, asyncio.IncompleteReadError):
             ready = b""
         if ready != READY:
             code = await self.stop()
+            if why:
+                raise TextUnavailable(why)
             raise TextError(f"the text helper did not start (exit code {code})")
         return process
 
@@ -129,6 +146,16 @@ class TextPool:
         """The helper processes running."""
         return [helper.pid for helper in self._helpers if helper.pid is not None]
 
+    async def check(self) -> None:
+        """Start a helper and wait until it is ready (the extractor imported): at the start of
+        a crawl that stores text, before any request. Raises TextUnavailable if the extractor
+        cannot be imported, TextError if the helper did not start."""
+        helper = await self._idle.get()
+        try:
+            await helper.started()
+        finally:
+            self._idle.put_nowait(helper)
+
     async def text(self, body: bytes, charset: str | None) -> str | None:
         """The readable text of an HTML body; raises TextError."""
         helper = await self._idle.get()
@@ -136,6 +163,21 @@ class TextPool:
             return await helper.text(body, charset, self._time_limit)
         finally:
             self._idle.put_nowait(helper)
+
+
+async def require_extractor(pool: TextPool, config_file: Path) -> None:
+    """storage.store_text needs trafilatura and lxml, imported in the helpers only: if they
+    cannot be, ConfigError (exit 2, one line), to raise before the crawl's first request."""
+    try:
+        await pool.check()
+    except TextUnavailable as exc:
+        raise ConfigError(
+            f"{config_file}: storage.store_text needs trafilatura and lxml, which cannot be"
+            f" imported ({exc}). Install them: pip install {TEXT_PACKAGES}"
+            " (or set store_text = false)"
+        ) from exc
+    except TextError as exc:  # a slow start, say: pages then go without text, each logged
+        logger.warning("the text helper did not start: %s", exc)
 
 
 class TextStage:

@@ -2,7 +2,7 @@
 
 The main content where it can be told apart from navigation and boilerplate (trafilatura),
 else the page's visible text (selectolax). Pure and synchronous: no I/O, no state, and nothing
-escapes on any input. It runs in helper processes (crawler/text_pool.py), which give each call
+escapes on any input. It runs in helper processes (crawler/text/pool.py), which give each call
 a time limit and kill a process that overruns it.
 
 Why trafilatura: on 1,169 PostgreSQL doc pages and 19 MkDocs pages, measured against each page's

@@ -1,10 +1,12 @@
 """The helper process that extracts pages' readable text (`python -m crawler.text.worker`).
 
-Once started (its imports take a second) it writes READY. Then it reads requests from stdin
+Once started (its imports take a second) it writes READY, or, when the extractor cannot be
+imported (trafilatura or lxml missing or broken), UNAVAILABLE and why, as an answer, and ends.
+Then it reads requests from stdin
 and writes answers to stdout, one at a time, until stdin closes. A request: the charset's
 length (1 byte), the charset (ASCII, may be empty), the body's length (4 bytes, big-endian),
 the body. An answer: a kind byte and a length-prefixed UTF-8 payload, b"T" text, b"N" no
-text, b"E" the error that extracting raised. The parent (text_pool.py) owns the time limit:
+text, b"E" the error that extracting raised. The parent (pool.py) owns the time limit:
 it kills this process when an answer is late. Memory is bounded too (MEMORY_LIMIT of address
 space): lxml's tree of a hostile page can take 70 times the page, and a page that needs more
 fails here, or ends this process, not the machine.
@@ -12,16 +14,20 @@ fails here, or ends this process, not the machine.
 
 from __future__ import annotations
 
+import os
 import resource
 import signal
 import struct
 import sys
+from collections.abc import Callable
 from typing import BinaryIO
 
-from .readable import page_text
+# Nothing here imports the extractor (trafilatura, lxml) at module level: the crawl's process
+# imports this module for the protocol, and a crawl with store_text = false needs neither.
 
 _LENGTH = struct.Struct(">I")
 READY = b"R"
+UNAVAILABLE = b"U"  # then an answer's length and payload: why the extractor cannot be imported
 MEMORY_LIMIT = 2 * 1024**3  # bytes of address space
 
 
@@ -52,7 +58,9 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes:
     return data
 
 
-def serve(requests: BinaryIO, answers: BinaryIO) -> None:
+def serve(
+    requests: BinaryIO, answers: BinaryIO, page_text: Callable[[bytes, str | None], str | None]
+) -> None:
     while (request := read_request(requests)) is not None:
         body, charset = request
         try:
@@ -64,11 +72,29 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
         answers.flush()
 
 
-if __name__ == "__main__":
+def main() -> int:
     # Ctrl-C in a terminal reaches the whole process group: the crawl then stops gracefully and
     # still wants this helper's answers. It ends when the crawl closes its stdin (or kills it).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-    sys.stdout.buffer.write(READY)
-    sys.stdout.buffer.flush()
-    serve(sys.stdin.buffer, sys.stdout.buffer)
+    answers = sys.stdout.buffer
+    try:
+        from .readable import page_text
+    except Exception as exc:  # missing or broken (ImportError, or worse): the parent says so
+        why = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
+        answers.write(encode_answer(UNAVAILABLE, why))
+        answers.flush()
+        return 1
+    try:
+        answers.write(READY)
+        answers.flush()
+        serve(sys.stdin.buffer, answers, page_text)
+    except BrokenPipeError:
+        # The crawl is gone (killed): no one to answer. Python would fail flushing at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

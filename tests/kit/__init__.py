@@ -24,7 +24,8 @@ The CLI (kit.cli). `run_cli(*args)` (sync) / `await run_cli_async(*args)` run a 
 `python -m crawler` and return `Ran(code, out, err)` (hang guard: `seconds`); `async with
 started_cli(*args) as process:` to signal or kill it mid-run, then `await finish(process)`
 (`start_cli` when the process outlives a block);
-`prelude="..."` runs code first (patch a constant); `run_in_process(*args)` calls cli.main.
+`prelude="..."` runs code first (patch a constant). `run_in_process(capsys, *args)` calls
+cli.main in the test's process (`run_in_thread`: in a worker thread), returning a `Ran` too.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from kit.cli import (
     run_cli,
     run_cli_async,
     run_in_process,
+    run_in_thread,
     start_cli,
     started_cli,
 )
@@ -80,6 +82,7 @@ __all__ = [
     "run_cli",
     "run_cli_async",
     "run_in_process",
+    "run_in_thread",
     "start_cli",
     "started_cli",
     "to_toml",

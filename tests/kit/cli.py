@@ -6,7 +6,8 @@ failure shows what it said). `async with started_cli(*args) as process:` hands o
 process, to signal or kill mid-run; it is killed and reaped on the way out if still running
 (`start_cli` starts one the caller ends itself, for processes that outlive a block).
 `prelude` runs Python code in the process before the CLI (to patch a constant, say).
-`run_in_process(*args)` calls `crawler.cli.main` in this process and returns its exit code.
+`run_in_process(capsys, *args)` calls `crawler.cli.main` in this process (`run_in_thread` in a
+worker thread) and returns a `Ran` read from pytest's capsys.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from crawler.cli import main
 
@@ -109,6 +112,18 @@ async def run_cli_async(*args: str, seconds: float = TIMEOUT, prelude: str = "")
         return await finish(process, seconds)
 
 
-def run_in_process(*args: str) -> int:
-    """`crawler ARGS` in this process (crawler.cli.main): its exit code."""
-    return main(list(args))
+def run_in_process(capsys: pytest.CaptureFixture[str], *args: str) -> Ran:
+    """`crawler ARGS` in this process (crawler.cli.main), its output read from `capsys`."""
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return Ran(code, out, err)
+
+
+async def run_in_thread(capsys: pytest.CaptureFixture[str], *args: str) -> Ran:
+    """`run_in_process` in a worker thread: for a test whose event loop serves or stores what
+    the command reads (the PostgreSQL reader runs an event loop of its own)."""
+    capsys.readouterr()
+    code = await asyncio.to_thread(main, list(args))
+    out, err = capsys.readouterr()
+    return Ran(code, out, err)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from kit import build_config
 
 from crawler.config import Config
 
@@ -29,21 +30,18 @@ class Backend:
         fetch: dict[str, Any] | None = None,
         **crawl: Any,
     ) -> Config:
-        """No delay, four workers, `hosts` pinned to 127.0.0.1; `crawl`: more crawl keys;
-        `storage`, `fetch`: more keys of those sections."""
-        where = {"path": self.location} if self.kind == "sqlite" else {"url": self.location}
-        raw = {
-            "crawl": {"seeds": seeds, "concurrency": 4, **crawl},
-            "politeness": {"delay": 0},
-            "fetch": {
-                "timeout": 5,
-                "retries": 0,
-                "resolve": dict.fromkeys(hosts, "127.0.0.1"),
-                **(fetch or {}),
-            },
-            "storage": {**where, **(storage or {})},
-        }
-        return Config.from_dict(raw, source=tmp_path / "config.toml")
+        """kit.build_config with four workers and the crawler's connect timeout; `crawl`: more
+        crawl keys; `storage`, `fetch`: more keys of those sections."""
+        where = {"db": self.location} if self.kind == "sqlite" else {"pg_url": self.location}
+        return build_config(
+            tmp_path,
+            seeds,
+            hosts=hosts,
+            **where,
+            crawl={"concurrency": 4, **crawl},
+            fetch={"connect_timeout": None, **(fetch or {})},
+            storage=storage or {},
+        )
 
     async def rows(self, sql: str) -> list[tuple[Any, ...]]:
         if self.kind == "sqlite":

@@ -1,8 +1,9 @@
-"""Shared fixtures: the demo site on a real loopback server, configs aimed at it, crawls."""
+"""Shared fixtures: the demo site on a real loopback server, configs aimed at it, crawls.
+
+Sites, configs and CLI runs come from the test kit (tests/kit); these fixtures wrap it."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
@@ -12,13 +13,15 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 from backends import Backend
+from kit import LOG, Request, RequestLog, build_config, record_requests
 
 from crawler.config import Config
-from crawler.demo_site import DEMO_HOSTS, REQUEST_LOG, RequestRecord, make_app
+from crawler.demo_site import DEMO_HOSTS, make_app
 from crawler.engine.crawl import Crawler, RunResult
 
 ConfigFactory = Callable[..., Config]
 pytest_plugins = ["pgserver"]  # the throwaway PostgreSQL server: pg_server, pg_url
+__all__ = ["Request"]  # what request_log() holds
 
 
 class DemoServer(TestServer):
@@ -27,23 +30,22 @@ class DemoServer(TestServer):
 
 @pytest.fixture
 async def demo_server(aiohttp_server: Any) -> DemoServer:
-    """The demo site, served on a free loopback port."""
-    server: DemoServer = await aiohttp_server(make_app())
+    """The demo site, served on a free loopback port, logging into the kit's RequestLog."""
+    app = make_app()
+    record_requests(app)
+    server: DemoServer = await aiohttp_server(app)
     return server
 
 
 async def requests_seen(server: TestServer, count: int) -> None:
-    """Wait (30 s at most) until the demo server has seen `count` requests."""
-    log = request_log(server)
-    async with asyncio.timeout(30):
-        while len(log) < count:  # noqa: ASYNC110 (the log is a plain list: poll it)
-            await asyncio.sleep(0.01)
+    """Wait (30 s at most) until the server has seen `count` requests."""
+    await request_log(server).seen(count)
 
 
-def request_log(server: TestServer) -> list[RequestRecord]:
+def request_log(server: TestServer) -> RequestLog:
     """Every request the server saw, in arrival order."""
     assert server.app is not None
-    return server.app[REQUEST_LOG]
+    return server.app[LOG]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -57,28 +59,11 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
 
 @pytest.fixture
 def make_config(tmp_path: Path) -> ConfigFactory:
-    """Build a Config from TOML-shaped sections; hosts in `hosts` are pinned to 127.0.0.1.
+    """kit.build_config on the test's tmp_path, `hosts` defaulting to the demo site's:
+    make_config(seeds, hosts=..., db=..., crawl={...}, fetch={...}, ...)."""
 
-    Defaults suit tests: no delay, a short timeout, the database in tmp_path.
-    """
-
-    def factory(
-        seeds: list[str],
-        *,
-        hosts: tuple[str, ...] = DEMO_HOSTS,
-        db: str = "crawl.db",
-        **sections: dict[str, Any],
-    ) -> Config:
-        raw: dict[str, dict[str, Any]] = {
-            "crawl": {"seeds": seeds, "concurrency": 8},
-            "politeness": {"delay": 0},
-            "fetch": {"timeout": 5, "connect_timeout": 2, "retries": 0},
-            "storage": {"path": db},
-        }
-        raw["fetch"]["resolve"] = dict.fromkeys(hosts, "127.0.0.1")
-        for name, values in sections.items():
-            raw.setdefault(name, {}).update(values)
-        return Config.from_dict(raw, source=tmp_path / "config.toml")
+    def factory(seeds: list[str], *, hosts: tuple[str, ...] = DEMO_HOSTS, **options: Any) -> Config:
+        return build_config(tmp_path, seeds, hosts=hosts, **options)
 
     return factory
 

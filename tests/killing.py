@@ -9,13 +9,34 @@ from __future__ import annotations
 import asyncio
 import random
 import sqlite3
-import sys
 import time
+import tomllib
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, TypeVar
 
-from crawler.demo_site import DEMO_HOSTS, RequestRecord
+import kit
+from kit.cli import start_cli
+
+from crawler.demo_site import DEMO_HOSTS
+
+
+class Logged(Protocol):
+    """A request in a site's log (kit.Request, or the demo site's own RequestRecord)."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+
+
+L = TypeVar("L", bound=Logged)
+
+
+async def _start(command: str, config: Path) -> asyncio.subprocess.Process:
+    return await start_cli(command, str(config), "--quiet", stdout=False)
 
 
 @dataclass
@@ -30,26 +51,16 @@ class Round:
 
 
 def write_config(folder: Path, port: int, *, delay: float = 0, extra: str = "") -> Path:
-    """A config for the demo site served on `port` (the database beside it)."""
-    resolve = ", ".join(f'"{host}" = "127.0.0.1"' for host in DEMO_HOSTS)
-    path = folder / "config.toml"
-    path.write_text(
-        f"""[crawl]
-seeds = ["http://docs.demo.test:{port}/"]
-allowed_domains = ["demo.test"]
-concurrency = 8
-{extra}
-[politeness]
-delay = {delay}
-[fetch]
-timeout = 5
-resolve = {{ {resolve} }}
-[storage]
-path = "crawl.db"
-""",
-        encoding="utf-8",
+    """A config for the demo site served on `port` (the database beside it); `extra`: more
+    [crawl] keys as TOML lines."""
+    return kit.write_config(
+        folder / "config.toml",
+        [f"http://docs.demo.test:{port}/"],
+        hosts=DEMO_HOSTS,
+        crawl={"allowed_domains": ["demo.test"], **tomllib.loads(extra)},
+        politeness={"delay": delay},
+        fetch={"connect_timeout": None, "retries": None},  # the crawler's defaults
     )
-    return path
 
 
 def committed_pages(db: Path) -> set[str]:
@@ -68,21 +79,8 @@ def integrity(db: Path) -> str:
         return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
 
 
-async def _start(config: Path, command: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "crawler",
-        command,
-        str(config),
-        "--quiet",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
 async def kill_and_resume(
-    log: list[RequestRecord],
+    log: list[L] | Sequence[L],  # a list: the demo site's own log (bench/killresume.py)
     port: int,
     folder: Path,
     *,
@@ -103,7 +101,7 @@ async def kill_and_resume(
     # (index in the request log when the kill happened, pages committed by then)
     checkpoints: list[tuple[int, set[str]]] = []
     for n in range(kills):
-        process = await _start(config, "crawl")
+        process = await _start("crawl", config)
         wait = window[0] if n == 0 else rng.uniform(*window)  # the first kill: during start-up
         started = time.monotonic()
         try:
@@ -115,7 +113,7 @@ async def kill_and_resume(
         checkpoints.append((len(log), committed_pages(db)))
         result.integrity.append(integrity(db))
     if final_requests is not None:
-        process = await _start(config, "crawl")
+        process = await _start("crawl", config)
         # The demo site's log is a plain list: poll it, so the kill lands within a millisecond.
         while len(log) < final_requests and process.returncode is None:  # noqa: ASYNC110
             await asyncio.sleep(0.001)
@@ -126,7 +124,7 @@ async def kill_and_resume(
         checkpoints.append((len(log), committed_pages(db)))
         result.integrity.append(integrity(db))
     for _ in range(10):
-        process = await _start(config, "resume" if db.exists() else "crawl")
+        process = await _start("resume" if db.exists() else "crawl", config)
         _, err = await asyncio.wait_for(process.communicate(), 120)
         result.resumes += 1
         if process.returncode == 0:

@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from kit import run_cli, run_in_process
 
-from crawler.cli import main
 from crawler.config import Config
 from crawler.errors import ConfigError
 
@@ -142,8 +140,9 @@ def test_cli_exits_2_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
 ) -> None:
     path = _write(tmp_path, text)
-    assert main(["crawl", str(path), "--quiet"]) == 2
-    err = capsys.readouterr().err
+    ran = run_in_process(capsys, "crawl", str(path), "--quiet")
+    assert ran.code == 2
+    err = ran.err
     assert err.count("\n") == 1
     assert str(path) in err
     assert not (tmp_path / "crawl.db").exists()  # nothing was started
@@ -151,13 +150,7 @@ def test_cli_exits_2_with_one_line(
 
 def test_cli_bad_config_in_a_real_process(tmp_path: Path) -> None:
     missing = tmp_path / "missing.toml"
-    done = subprocess.run(
-        [sys.executable, "-m", "crawler", "crawl", str(missing)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert done.returncode == 2
-    assert done.stderr.strip() == f"crawler: error: {missing}: no such config file"
-    assert "Traceback" not in done.stderr
+    ran = run_cli("crawl", str(missing), seconds=30)
+    assert ran.code == 2
+    assert ran.err.strip() == f"crawler: error: {missing}: no such config file"
+    assert "Traceback" not in ran.err

@@ -226,13 +226,20 @@ async def test_max_duration_stops_cleanly(
 
     assert result.outcome == "limit"
     assert rows(config, "SELECT outcome FROM runs") == [("limit",)]
-    fetched = rows(config, "SELECT count(*) FROM pages")[0][0]
-    assert 1 <= fetched <= 7  # 0.5 s at one request per 0.1 s, robots.txt first
+    # What ran, not how much: the crawl stopped short of the site, with URLs still queued,
+    # robots.txt first. (How many pages fit in 0.5 s depends on the machine's load: on a busy
+    # one the deadline may pass before the first page, or its timer fire late.)
+    docs = [url for url in expected_pages(port=demo_server.port) if "//docs." in url]
+    assert rows(config, "SELECT count(*) FROM pages")[0][0] < len(docs)
     assert rows(config, "SELECT count(*) FROM urls WHERE state = 'queued'")[0][0] > 0
-    # Stopped cleanly: every page the server was asked for was let finish and stored.
+    log = request_log(demo_server)
+    assert log.paths()[:1] in ([], ["/robots.txt"])
+    # Stopped cleanly: every request was answered (none cut off), and every page the server
+    # was asked for was stored.
     base = f"http://docs.demo.test:{demo_server.port}"
-    requested = {base + r.path for r in request_log(demo_server) if r.path != "/robots.txt"}
+    requested = {base + r.path for r in log if r.path != "/robots.txt"}
     assert requested == {u for (u,) in rows(config, "SELECT url FROM pages")}
+    assert all(r.end < float("inf") for r in log)
 
 
 async def test_delay_spaces_requests_to_each_host(
@@ -249,15 +256,15 @@ async def test_delay_spaces_requests_to_each_host(
 
     log = request_log(demo_server)
     for host in DEMO_HOSTS:
-        times = [r.time for r in log if r.host == host]
+        times = [r.start for r in log if r.host == host]
         assert len(times) > 5
         gaps = [b - a for a, b in itertools.pairwise(times)]
         assert min(gaps) >= delay, (host, min(gaps))
     # Three hosts crawled side by side, not one after another: each host's first page was
     # requested before every host's last one.
     pages = [r for r in log if r.path != "/robots.txt"]
-    firsts = [next(r.time for r in pages if r.host == host) for host in DEMO_HOSTS]
-    lasts = [next(r.time for r in reversed(pages) if r.host == host) for host in DEMO_HOSTS]
+    firsts = [next(r.start for r in pages if r.host == host) for host in DEMO_HOSTS]
+    lasts = [next(r.start for r in reversed(pages) if r.host == host) for host in DEMO_HOSTS]
     assert max(firsts) < min(lasts)
 
 

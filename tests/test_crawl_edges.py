@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import socket
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 from conftest import ConfigFactory, crawl, rows
+from kit import LOG, HostPlan, Page, make_site
 
-LOG = web.AppKey("log", list[str])
 
-
-def _site(pages: dict[str, str]) -> web.Application:
-    """An app serving `pages` (path -> HTML; "{port}" replaced) and logging every path."""
-
-    async def handle(request: web.Request) -> web.Response:
-        request.app[LOG].append(request.path_qs)
-        html = pages.get(request.path)
-        if html is None:
-            return web.Response(status=404, text="not here")
-        port = request.host.rsplit(":", 1)[-1]
-        return web.Response(text=html.replace("{port}", port), content_type="text/html")
-
-    app = web.Application()
-    app[LOG] = []
-    app.router.add_route("GET", "/{tail:.*}", handle)
-    return app
+def _site(pages: Mapping[str, str | Page]) -> web.Application:
+    """A kit site answering any host with `pages` (path -> HTML, "{port}" filled in, or a
+    Page); robots.txt and every other path 404. app[LOG].paths(): every path_qs asked for."""
+    routes = {path: Page(page) if isinstance(page, str) else page for path, page in pages.items()}
+    return make_site({"*": HostPlan(pages=0, robots=None, routes=routes)})
 
 
 def _free_port() -> int:
@@ -53,7 +43,7 @@ async def test_normalized_duplicates_are_fetched_once(
 
     await crawl(config)
 
-    assert Counter(server.app[LOG]) == {"/robots.txt": 1, "/": 1, "/a/b": 1}
+    assert Counter(server.app[LOG].paths()) == {"/robots.txt": 1, "/": 1, "/a/b": 1}
     assert rows(config, "SELECT url, title FROM pages ORDER BY url") == [
         (f"http://dup.test:{server.port}/", None),
         (f"http://dup.test:{server.port}/a/b", "B"),
@@ -72,7 +62,7 @@ async def test_links_to_files_of_skip_extensions_are_never_requested(
 
     await crawl(config)
 
-    assert sorted(server.app[LOG]) == ["/", "/page.html", "/robots.txt", "/v1.2/"]
+    assert sorted(server.app[LOG].paths()) == ["/", "/page.html", "/robots.txt", "/v1.2/"]
     origin = f"http://ext.test:{server.port}"
     skipped = rows(config, "SELECT url, reason FROM urls WHERE state = 'skipped' ORDER BY url")
     assert [(url.removeprefix(origin), reason) for url, reason in skipped] == [
@@ -101,7 +91,7 @@ async def test_a_target_linked_both_ways_is_one_followed_link(
         for dst, n in rows(config, "SELECT dst_url, nofollow FROM links")
     }
     assert links == {"/t": 0, "/u": 0, "/n": 1}
-    assert sorted(server.app[LOG]) == ["/", "/robots.txt", "/t", "/u"]
+    assert sorted(server.app[LOG].paths()) == ["/", "/robots.txt", "/t", "/u"]
     assert not rows(config, "SELECT 1 FROM urls WHERE url = ?", (origin + "/n",))
 
 
@@ -116,8 +106,8 @@ async def test_long_urls_are_skipped(aiohttp_server: Any, make_config: ConfigFac
 
     await crawl(config)
 
-    assert long_path not in server.app[LOG]
-    assert "/short" in server.app[LOG]
+    assert long_path not in server.app[LOG].paths()
+    assert "/short" in server.app[LOG].paths()
     skipped = rows(config, "SELECT url, state, reason FROM urls WHERE url LIKE '%xxxx%'")
     assert skipped == [(f"http://long.test:{server.port}{long_path}", "skipped", "too-long")]
 
@@ -129,7 +119,7 @@ async def test_base_href_is_honoured(aiohttp_server: Any, make_config: ConfigFac
 
     await crawl(config)
 
-    assert sorted(server.app[LOG]) == ["/", "/docs/v1/old", "/docs/v2/intro", "/robots.txt"]
+    assert sorted(server.app[LOG].paths()) == ["/", "/docs/v1/old", "/docs/v2/intro", "/robots.txt"]
 
 
 async def test_refused_connection_is_a_row_not_a_crash(make_config: ConfigFactory) -> None:
@@ -166,31 +156,18 @@ async def test_unreachable_robots_skips_the_host(make_config: ConfigFactory) -> 
 
 
 async def test_meta_and_header_nofollow(aiohttp_server: Any, make_config: ConfigFactory) -> None:
-    async def handle(request: web.Request) -> web.Response:
-        request.app[LOG].append(request.path)
-        if request.path == "/":
-            body = '<a href="/meta">m</a><a href="/header">h</a><a href="/rel" rel="nofollow">r</a>'
-            return web.Response(text=body, content_type="text/html")
-        if request.path == "/meta":
-            body = '<meta name="robots" content="nofollow"><a href="/from-meta">x</a>'
-            return web.Response(text=body, content_type="text/html")
-        if request.path == "/header":
-            return web.Response(
-                text='<a href="/from-header">x</a>',
-                content_type="text/html",
-                headers={"X-Robots-Tag": "nofollow, noindex"},
-            )
-        return web.Response(text="leaf", content_type="text/html")
-
-    app = web.Application()
-    app[LOG] = []
-    app.router.add_route("GET", "/{tail:.*}", handle)
-    server = await aiohttp_server(app)
+    home = '<a href="/meta">m</a><a href="/header">h</a><a href="/rel" rel="nofollow">r</a>'
+    meta = '<meta name="robots" content="nofollow"><a href="/from-meta">x</a>'
+    header = Page('<a href="/from-header">x</a>', headers={"X-Robots-Tag": "nofollow, noindex"})
+    # Every other path, robots.txt too, is a leaf page.
+    server = await aiohttp_server(
+        _site({"/": home, "/meta": meta, "/header": header, "/*": Page("leaf")})
+    )
     config = make_config([f"http://nf.test:{server.port}/"], hosts=("nf.test",))
 
     await crawl(config)
 
-    assert sorted(server.app[LOG]) == ["/", "/header", "/meta", "/robots.txt"]
+    assert sorted(server.app[LOG].paths()) == ["/", "/header", "/meta", "/robots.txt"]
     origin = f"http://nf.test:{server.port}"
     nofollow = {
         dst.removeprefix(origin): n

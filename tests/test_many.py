@@ -8,9 +8,7 @@ so the log tells who sent what; the site is one aiohttp server serving many host
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,58 +17,48 @@ from typing import Any
 import pytest
 from backends import pg_rows
 from conftest import ConfigFactory, crawl, rows
-from sites import SITE, Hit, HostPlan, Site, make_site_app, max_in_flight, min_gap
+from kit import (
+    SITE,
+    HostPlan,
+    Request,
+    Site,
+    make_site,
+    max_in_flight,
+    min_gap,
+    run_cli_async,
+    start_cli,
+    write_config,
+)
 
 HOSTS = [f"h{n}.test" for n in range(24)]
 DELAY = 0.2
 LEASE = 3.0  # short, so that a dead process's hosts are taken over quickly
 TIMEOUT = 2.0  # fetch.timeout: a lease must outlast it; a busy machine still answers in time
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _plans() -> dict[str, HostPlan]:
     return {host: HostPlan(pages=12, page_sleep=0.02) for host in HOSTS}
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_toml(k)} = {_toml(v)}" for k, v in value.items()) + "}"
-    return str(value)
-
-
-def _write_config(path: Path, port: int, pg_url: str, agent: str, retries: int = 1) -> Path:
-    sections = {
-        "crawl": {"seeds": [f"http://{h}:{port}/p/0" for h in HOSTS], "concurrency": 8},
-        "politeness": {"delay": DELAY, "per_host_concurrency": 1, "user_agent": agent},
-        "fetch": {
-            "timeout": TIMEOUT,
-            "retries": retries,
-            "resolve": dict.fromkeys(HOSTS, "127.0.0.1"),
-        },
+def _write_config(
+    path: Path, port: int, pg_url: str, agent: str, retries: int = 1, **crawl: Any
+) -> Path:
+    return write_config(
+        path,
+        [f"http://{h}:{port}/p/0" for h in HOSTS],
+        hosts=HOSTS,
+        pg_url=pg_url,
+        crawl=crawl,
+        politeness={"delay": DELAY, "per_host_concurrency": 1, "user_agent": agent},
+        fetch={"timeout": TIMEOUT, "retries": retries, "connect_timeout": None},
         # No text helpers: these tests are about sharing the frontier, and three processes'
         # helpers on a 2-core machine would slow starts enough to decide who gets which hosts.
-        "storage": {"url": pg_url, "lease": LEASE, "store_text": False},
-    }
-    text = "".join(
-        f"[{name}]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in values.items())
-        for name, values in sections.items()
+        storage={"lease": LEASE, "store_text": False},
     )
-    path.write_text(text)
-    return path
 
 
 async def _start(config: Path) -> asyncio.subprocess.Process:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "crawler", "crawl", str(config), "--quiet",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
-    )  # fmt: skip
+    return await start_cli("crawl", str(config), "--quiet")
 
 
 async def _finish(procs: list[asyncio.subprocess.Process]) -> list[tuple[int, str]]:
@@ -94,15 +82,9 @@ async def _finish(procs: list[asyncio.subprocess.Process]) -> list[tuple[int, st
     ]
 
 
-async def _requests_seen(site: Site, count: int) -> None:
-    async with asyncio.timeout(60):
-        while len(site.log) < count:  # noqa: ASYNC110 (the log is a plain list: poll it)
-            await asyncio.sleep(0.01)
-
-
 async def _single_process_pages(aiohttp_server: Any, make_config: ConfigFactory) -> set[str]:
     """The page paths per host that one process on SQLite fetches from the same site."""
-    server = await aiohttp_server(make_site_app(_plans()))
+    server = await aiohttp_server(make_site(_plans()))
     config = make_config(
         [f"http://{h}:{server.port}/p/0" for h in HOSTS], hosts=tuple(HOSTS), db="single.db"
     )
@@ -127,7 +109,7 @@ def _assert_polite(site: Site) -> None:
         assert hits[0].path == "/robots.txt", host
 
 
-def _twice(site: Site) -> dict[tuple[str, str], list[Hit]]:
+def _twice(site: Site) -> dict[tuple[str, str], list[Request]]:
     counts = Counter((h.host, h.path) for h in site.log)
     return {
         key: [h for h in site.log if (h.host, h.path) == key] for key, n in counts.items() if n > 1
@@ -138,7 +120,7 @@ def _twice(site: Site) -> dict[tuple[str, str], list[Hit]]:
 async def test_three_processes_and_a_kill(
     aiohttp_server: Any, make_config: ConfigFactory, pg_url: str, tmp_path: Path
 ) -> None:
-    server = await aiohttp_server(make_site_app(_plans()))
+    server = await aiohttp_server(make_site(_plans()))
     site: Site = server.app[SITE]
     agents = [f"crawler/0.1 (+p{n})" for n in range(3)]
     configs = [
@@ -148,7 +130,7 @@ async def test_three_processes_and_a_kill(
     procs = [await _start(config) for config in configs]
     total = len(HOSTS) * 13  # robots.txt and 12 pages per host
 
-    await _requests_seen(site, total // 4)
+    await site.log.seen(total // 4, seconds=60)
     procs[0].send_signal(signal.SIGKILL)
     killed_at = time.monotonic()
     results = await _finish(procs)
@@ -181,7 +163,7 @@ async def test_a_stalled_process_loses_its_hosts_and_commits_nothing_for_them(
 ) -> None:
     # Slow pages: whenever it is stopped, the process has requests under way.
     plans = {host: HostPlan(pages=12, page_sleep=0.3) for host in HOSTS}
-    server = await aiohttp_server(make_site_app(plans))
+    server = await aiohttp_server(make_site(plans))
     site: Site = server.app[SITE]
     agents = ["crawler/0.1 (+stalled)", "crawler/0.1 (+live)"]
     # No retries: the requests under way at the stop time out when it wakes (its clock ran on)
@@ -191,7 +173,7 @@ async def test_a_stalled_process_loses_its_hosts_and_commits_nothing_for_them(
         for n, agent in enumerate(agents)
     ]
     stalled = await _start(configs[0])
-    await _requests_seen(site, 30)  # it holds hosts and has requests under way
+    await site.log.seen(30, seconds=60)  # it holds hosts and has requests under way
     stalled.send_signal(signal.SIGSTOP)
     held = {h.host for h in site.log if h.user_agent == agents[0]}
     live = await _start(configs[1])
@@ -257,23 +239,19 @@ async def _takeover_state(pg_url: str, held: set[str]) -> str:
 
 
 async def _run_cli(*args: str) -> tuple[int, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "crawler", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
-    )  # fmt: skip
-    ((code, err),) = await _finish([proc])
-    return code, err
+    ran = await run_cli_async(*args, seconds=60)
+    return ran.code, ran.err
 
 
 @pytest.mark.timeout(150)
 async def test_processes_flag_shares_one_crawl_and_its_page_budget(
     aiohttp_server: Any, pg_url: str, tmp_path: Path
 ) -> None:
-    server = await aiohttp_server(make_site_app(_plans()))
+    server = await aiohttp_server(make_site(_plans()))
     site: Site = server.app[SITE]
-    config = _write_config(tmp_path / "c.toml", server.port, pg_url, "crawler/0.1 (+x)")
-    config.write_text(config.read_text().replace("[crawl]\n", "[crawl]\nmax_pages = 100\n"))
+    config = _write_config(
+        tmp_path / "c.toml", server.port, pg_url, "crawler/0.1 (+x)", max_pages=100
+    )
 
     code, err = await _run_cli("crawl", "--processes", "3", str(config))
 
@@ -292,15 +270,11 @@ async def test_processes_flag_shares_one_crawl_and_its_page_budget(
 async def test_ctrl_c_stops_every_process_and_resume_finishes_the_crawl(
     aiohttp_server: Any, pg_url: str, tmp_path: Path
 ) -> None:
-    server = await aiohttp_server(make_site_app(_plans()))
+    server = await aiohttp_server(make_site(_plans()))
     site: Site = server.app[SITE]
     config = _write_config(tmp_path / "c.toml", server.port, pg_url, "crawler/0.1 (+x)")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    parent = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "crawler", "crawl", "--processes", "2", str(config), "--quiet",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
-    )  # fmt: skip
-    await _requests_seen(site, 40)
+    parent = await start_cli("crawl", "--processes", "2", str(config), "--quiet")
+    await site.log.seen(40, seconds=60)
     parent.send_signal(signal.SIGINT)
     ((code, err),) = await _finish([parent])
 
@@ -323,14 +297,14 @@ async def test_ctrl_c_stops_every_process_and_resume_finishes_the_crawl(
 async def test_resume_after_every_process_was_killed(
     aiohttp_server: Any, pg_url: str, tmp_path: Path
 ) -> None:
-    server = await aiohttp_server(make_site_app(_plans()))
+    server = await aiohttp_server(make_site(_plans()))
     site: Site = server.app[SITE]
     configs = [
         _write_config(tmp_path / f"p{n}.toml", server.port, pg_url, f"crawler/0.1 (+p{n})")
         for n in range(2)
     ]
     procs = [await _start(config) for config in configs]
-    await _requests_seen(site, 60)
+    await site.log.seen(60, seconds=60)
     for proc in procs:
         proc.send_signal(signal.SIGKILL)
     await _finish(procs)

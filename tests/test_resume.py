@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import sqlite3
-import sys
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,8 @@ from typing import Any
 import pytest
 from conftest import DemoServer, request_log, requests_seen
 from killing import integrity, kill_and_resume, write_config
-from sites import SITE, HostPlan, make_site_app, min_gap
+from kit import SITE, HostPlan, finish, make_site, min_gap, run_cli_async, started_cli
+from kit import write_config as write_kit_config
 
 from crawler.demo_site import expected_pages
 from crawler.storage.sqlite import SQLiteStore
@@ -51,15 +51,13 @@ async def test_signal_stops_gracefully(
     demo_server: DemoServer, tmp_path: Path, signum: signal.Signals, code: int
 ) -> None:
     config = write_config(tmp_path, demo_server.port, delay=0.05)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "crawler", "crawl", str(config), stderr=asyncio.subprocess.PIPE
-    )
-    await requests_seen(demo_server, 30)
-    process.send_signal(signum)
-    _, err = await asyncio.wait_for(process.communicate(), 20)
+    async with started_cli("crawl", str(config)) as process:
+        await requests_seen(demo_server, 30)
+        process.send_signal(signum)
+        ran = await finish(process, seconds=20)
 
-    assert process.returncode == code
-    assert f"Continue with: crawler resume {config}" in err.decode()
+    assert ran.code == code
+    assert f"Continue with: crawler resume {config}" in ran.err
     with closing(sqlite3.connect(tmp_path / "crawl.db")) as db:
         [(outcome,)] = db.execute("SELECT outcome FROM runs").fetchall()
         pages = db.execute("SELECT count(*) FROM pages").fetchone()[0]
@@ -70,21 +68,12 @@ async def test_signal_stops_gracefully(
 async def test_second_signal_stops_at_once(aiohttp_server: Any, tmp_path: Path) -> None:
     # The page never answers and the graceful stop's grace is an hour: the process can only
     # end because the second signal stopped it (no clock decides what passes).
-    server = await aiohttp_server(make_site_app({"slow.test": HostPlan(pages=9, page_sleep=3600)}))
+    server = await aiohttp_server(make_site({"slow.test": HostPlan(pages=9, page_sleep=3600)}))
     site = server.app[SITE]
     config = _one_host_config(tmp_path, "slow.test", server.port, delay=1.0)
-    script = (
-        "import sys\n"
-        "import crawler.engine.crawl\n"
-        "crawler.engine.crawl.GRACE_SECONDS = 3600\n"
-        "from crawler.cli import main\n"
-        f"sys.exit(main(['crawl', {str(config)!r}, '--quiet']))\n"
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", script, stderr=asyncio.subprocess.PIPE
-    )
-    assert process.stderr is not None
-    try:
+    prelude = "import crawler.engine.crawl\ncrawler.engine.crawl.GRACE_SECONDS = 3600"
+    async with started_cli("crawl", str(config), "--quiet", prelude=prelude) as process:
+        assert process.stderr is not None
         await asyncio.wait_for(site.arrived("/p/0"), 30)  # a request that never ends is open
         process.send_signal(signal.SIGINT)
         # The second signal goes once the first was handled (two pending SIGINTs are one).
@@ -93,10 +82,6 @@ async def test_second_signal_stops_at_once(aiohttp_server: Any, tmp_path: Path) 
                 pass
         process.send_signal(signal.SIGINT)
         await asyncio.wait_for(process.communicate(), 30)  # only a hang gets here
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
     assert process.returncode == 130
     assert integrity(tmp_path / "crawl.db") == "ok"
@@ -125,21 +110,18 @@ async def test_an_older_schema_is_migrated(tmp_path: Path) -> None:
 async def test_restart_keeps_the_delay_and_the_robots_rules(
     aiohttp_server: Any, tmp_path: Path
 ) -> None:
-    server = await aiohttp_server(make_site_app({"p.test": HostPlan(pages=5)}))
+    server = await aiohttp_server(make_site({"p.test": HostPlan(pages=5)}))
     site = server.app[SITE]
     config = _one_host_config(tmp_path, "p.test", server.port, delay=0.6)
-    command = [sys.executable, "-m", "crawler", "crawl", str(config), "--quiet"]
-    first = await asyncio.create_subprocess_exec(*command)
-    try:
+    command = ("crawl", str(config), "--quiet")
+    async with started_cli(*command) as first:
         await asyncio.wait_for(site.arrived("/p/1"), 30)
         # Killed once the writer has committed /p/0 and the robots.txt it used.
         await _committed(tmp_path / "crawl.db", "/p/0")
-    finally:
         first.kill()
-        await first.wait()
 
-    second = await asyncio.create_subprocess_exec(*command)
-    assert await asyncio.wait_for(second.wait(), 30) == 0
+    async with started_cli(*command) as second:
+        assert (await finish(second, seconds=30)).code == 0
 
     paths = [h.path for h in sorted(site.log, key=lambda h: h.start)]
     assert paths.count("/robots.txt") == 1  # still fresh: taken from the database
@@ -153,8 +135,8 @@ async def test_resume_applies_the_edited_scope_and_adds_seeds(
     config = write_config(tmp_path, demo_server.port, delay=0)
     text = config.read_text(encoding="utf-8")
     config.write_text(text.replace("concurrency = 8", "concurrency = 8\nmax_pages = 20"))
-    command = [sys.executable, "-m", "crawler", "crawl", str(config), "--quiet"]
-    assert await (await asyncio.create_subprocess_exec(*command)).wait() == 0
+    command = ("crawl", str(config), "--quiet")
+    assert (await run_cli_async(*command)).code == 0
     with closing(sqlite3.connect(tmp_path / "crawl.db")) as db:
         to_exclude = db.execute(
             "SELECT url FROM urls WHERE state = 'queued' AND url LIKE '%/page/1%'"
@@ -165,7 +147,7 @@ async def test_resume_applies_the_edited_scope_and_adds_seeds(
     edited = text.replace("concurrency = 8", 'concurrency = 8\nexclude = ["/page/1"]')
     edited = edited.replace("seeds = [", f'seeds = ["{extra_seed}", ')
     config.write_text(edited, encoding="utf-8")
-    assert await (await asyncio.create_subprocess_exec(*command)).wait() == 0
+    assert (await run_cli_async(*command)).code == 0
 
     with closing(sqlite3.connect(tmp_path / "crawl.db")) as db:
         fetched = {u for (u,) in db.execute("SELECT url FROM pages")}
@@ -202,11 +184,14 @@ async def _committed(db: Path, path: str) -> None:
 
 
 def _one_host_config(folder: Path, host: str, port: int, *, delay: float) -> Path:
-    """A config crawling the multi-host test site's `host` from /p/0."""
-    config = folder / "config.toml"
-    config.write_text(
-        f'[crawl]\nseeds = ["http://{host}:{port}/p/0"]\n[politeness]\ndelay = {delay}\n'
-        f'[fetch]\nresolve = {{ "{host}" = "127.0.0.1" }}\n',
-        encoding="utf-8",
+    """A config crawling the multi-host test site's `host` from /p/0 (the crawler's defaults
+    otherwise)."""
+    return write_kit_config(
+        folder / "config.toml",
+        [f"http://{host}:{port}/p/0"],
+        hosts=(host,),
+        crawl={"concurrency": None},
+        politeness={"delay": delay},
+        fetch={"timeout": None, "connect_timeout": None, "retries": None},
+        storage={"path": None},
     )
-    return config

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 from backends import Backend, pg_database_before, pg_rows
+from kit import finish, run_in_thread, started_cli
 from text_site import FOOTER, HOST, NAV_ITEMS, NOINDEX, OWL_PHRASE, PLAIN, SITE, TextSite
 from text_site import make_text_site as make_site
 from warcio.archiveiterator import ArchiveIterator
 
-from crawler.cli import main
 from crawler.engine.crawl import Crawler
 from crawler.storage.postgres import PostgresStore
 from crawler.storage.sqlite import SQLiteStore
@@ -46,10 +46,8 @@ async def crawled(
 
 async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     """`crawler ARGV` in a thread (the PostgreSQL reader runs an event loop of its own)."""
-    capsys.readouterr()
-    code = await asyncio.to_thread(main, list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+    ran = await run_in_thread(capsys, *argv)
+    return ran.code, ran.out, ran.err
 
 
 async def texts(backend: Backend) -> dict[str, str | None]:
@@ -235,8 +233,17 @@ async def test_an_interrupted_export_leaves_no_file(tmp_path: Path) -> None:
     await asyncio.to_thread(_add_pages, db, 1500, 32 * 1024)
     out = tmp_path / "crawl.warc.gz"
     partial = tmp_path / f".{out.name}.part"
-    argv = [sys.executable, "-m", "crawler", "export", str(db), "--format", "warc", "-o", str(out)]
-    process = await asyncio.create_subprocess_exec(*argv, stderr=asyncio.subprocess.PIPE)
+    async with started_cli("export", str(db), "--format", "warc", "-o", str(out)) as process:
+        await _stop_while_writing(process, partial)
+        ran = await finish(process)
+    assert ran.code == 130
+    assert "export stopped" in ran.err
+    assert "Traceback" not in ran.err
+    assert [name for name in _names(tmp_path) if "warc" in name] == []
+
+
+async def _stop_while_writing(process: asyncio.subprocess.Process, partial: Path) -> None:
+    """SIGSTOP the export once it has begun its file, then SIGINT it and let it go on."""
     while not await asyncio.to_thread(partial.exists):
         assert process.returncode is None, "the export ended before it wrote anything"
         await asyncio.sleep(0.005)
@@ -244,11 +251,6 @@ async def test_an_interrupted_export_leaves_no_file(tmp_path: Path) -> None:
     assert await asyncio.to_thread(partial.exists), "the export was done before it was stopped"
     process.send_signal(signal.SIGINT)
     process.send_signal(signal.SIGCONT)
-    _, err = await process.communicate()
-    assert process.returncode == 130
-    assert b"export stopped" in err
-    assert b"Traceback" not in err
-    assert [name for name in _names(tmp_path) if "warc" in name] == []
 
 
 def _add_pages(path: Path, count: int, size: int) -> None:

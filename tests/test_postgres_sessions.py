@@ -11,6 +11,7 @@ import asyncpg
 from backends import pg_rows
 from yarl import URL
 
+from crawler.config import DEFAULT_LEASE
 from crawler.records import Discovered, Outcome, PageRecord, utc_now
 from crawler.storage import Batch
 from crawler.storage.common import MACHINE
@@ -18,6 +19,7 @@ from crawler.storage.postgres import PostgresStore
 from crawler.storage.postgres_sessions import session_name
 
 SEED = "http://a.test/"
+SEED_FOUND = Discovered(SEED, "a.test", 0, "queued", None, None)
 
 
 async def _end_other_sessions(url: str) -> int:
@@ -43,7 +45,7 @@ def _page(url: str) -> PageRecord:
 
 async def test_every_operation_survives_its_sessions_ended(pg_url: str) -> None:
     async with PostgresStore.open(pg_url) as store:
-        await store.start_run([Discovered(SEED, "a.test", 0, "queued", None, None)], 5, 60.0)
+        await store.start_run([SEED_FOUND], 5, DEFAULT_LEASE)
         (record,) = await store.claim_hosts(10)
 
         assert await _end_other_sessions(pg_url) >= 1
@@ -99,7 +101,7 @@ async def test_a_run_ends_the_sessions_of_runs_whose_lease_lapsed(pg_url: str) -
     """A process stopped in the middle of a statement keeps its session 'active' (no server
     timeout ends it) and its locks: the live runs end it once its lease has lapsed."""
     async with PostgresStore.open(pg_url) as store:
-        await store.start_run([Discovered(SEED, "a.test", 0, "queued", None, None)], 5, 60.0)
+        await store.start_run([SEED_FOUND], 5, DEFAULT_LEASE)
         async with stalled_run(pg_url) as stalled:
             assert await store.live_runs() == 1  # itself; the stalled run is gone ...
 
@@ -109,12 +111,10 @@ async def test_a_run_ends_the_sessions_of_runs_whose_lease_lapsed(pg_url: str) -
 
 async def test_a_starting_run_ends_the_sessions_of_runs_it_finds_gone(pg_url: str) -> None:
     async with PostgresStore.open(pg_url) as store:
-        first = await store.start_run(
-            [Discovered(SEED, "a.test", 0, "queued", None, None)], 5, 60.0
-        )
+        first = await store.start_run([SEED_FOUND], 5, DEFAULT_LEASE)
         await store.end_run(first.run_id, "interrupted", None)
     async with stalled_run(pg_url) as stalled, PostgresStore.open(pg_url) as store:
-        await store.start_run([], 5, 60.0)
+        await store.start_run([], 5, DEFAULT_LEASE)
 
         assert await _ended(stalled)
         assert [r.host for r in await store.claim_hosts(10)] == ["a.test"]

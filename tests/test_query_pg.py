@@ -27,6 +27,7 @@ from yarl import URL
 
 from crawler.cli import _queued, main
 from crawler.commands.query import FORMATS, run_query
+from crawler.config import DEFAULT_LEASE
 from crawler.errors import StoreError, UsageError
 from crawler.records import Discovered, HostRecord, Outcome, PageRecord, QueuedURL, RobotsRecord
 from crawler.storage import Batch, Storage
@@ -127,7 +128,7 @@ async def fill(store: Storage) -> None:
     """A small crawl: 4 pages answered 200, 3 no response, 2 404, 1 301 (no two counts tie),
     links, skips, a URL left queued, two hosts' politeness."""
     seeds = [HOME, OTHER, OTHER + "slow", OTHER + "reset"]
-    run = await store.start_run([found(s, 0) for s in seeds], 3, 60.0)
+    run = await store.start_run([found(s, 0) for s in seeds], 3, DEFAULT_LEASE)
     claims = {h.host: h for h in await store.claim_hosts(10)}
     inner = ["about", "contact", "team", "missing", "gone", "old"]
     home = await take(store, HOME, claims)

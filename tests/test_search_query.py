@@ -19,6 +19,7 @@ import pytest
 from pgserver import PgServer
 from test_query_pg import page, save, take
 
+from crawler.config import DEFAULT_LEASE
 from crawler.errors import UsageError
 from crawler.records import Discovered, Outcome
 from crawler.storage import Batch, Storage
@@ -46,7 +47,7 @@ async def write_pages(opening: AbstractAsyncContextManager[Storage]) -> None:
     """PAGES as a crawl saves them: page n at SITE + n."""
     async with opening as store:
         seeds = [Discovered(f"{SITE}{n}", "s.test", 0, "queued", None, None) for n, *_ in PAGES]
-        run = await store.start_run(seeds, 1)
+        run = await store.start_run(seeds, 1, DEFAULT_LEASE)
         claims = {h.host: h for h in await store.claim_hosts(10)}
         outcomes = []
         for n, title, text in PAGES:

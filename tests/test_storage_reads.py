@@ -25,6 +25,7 @@ from pgserver import PgServer
 from test_query_pg import ENDED, HOME, STARTED, fill, page, save, take
 
 from crawler.cli import main
+from crawler.config import DEFAULT_LEASE
 from crawler.errors import StoreError, UsageError
 from crawler.records import Discovered, Outcome
 from crawler.storage import Batch, Storage
@@ -44,7 +45,7 @@ TEXTS = {  # a third host's pages, with readable text, for search
 async def add_texts(store: Storage) -> None:
     """A second run that fetches TEXTS' pages (no time stamps of its own: see `write`)."""
     seeds = [Discovered(url, "text.test", 0, "queued", None, None) for url in TEXTS]
-    run = await store.start_run(seeds, 3)
+    run = await store.start_run(seeds, 3, DEFAULT_LEASE)
     claims = {h.host: h for h in await store.claim_hosts(10)}
     outcomes = []
     for n, (url, (title, text)) in enumerate(TEXTS.items(), 20):

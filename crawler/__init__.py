@@ -3,7 +3,7 @@ or PostgreSQL for a crawl of many processes on many machines.
 
 The package reads as the pipeline: frontier/, robots/, fetch, extract/, text/, sitemaps/,
 storage/ (the write contract, storage/contract.py, and the read contract,
-storage/reading.py, each kept by both backends), engine/, and commands/ for the read
+storage/read_contract.py, each kept by both backends), engine/, and commands/ for the read
 commands; cli, config, errors, records and urls are the whole's.
 """
 

@@ -26,7 +26,7 @@ from .config import Config
 from .engine.processes import config_path, run_processes
 from .engine.progress import Reporter
 from .errors import CrawlerError, UsageError
-from .storage.reads import open_reader, shown
+from .storage import open_reader, shown
 
 if TYPE_CHECKING:
     from .engine.crawl import Crawler, RunResult

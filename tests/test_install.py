@@ -120,3 +120,31 @@ async def test_a_crawl_with_text_stores_it(aiohttp_server: Any, tmp_path: Path) 
     assert code == 0, err
     assert "Welcome home." in out
     assert "A page about a." in out
+
+
+async def test_a_broken_warcio_is_one_line_and_exit_2_before_any_file(
+    aiohttp_server: Any, tmp_path: Path
+) -> None:
+    seed, _ = await _site(aiohttp_server)
+    config = _config(tmp_path, seed, store_text=False)
+    code, _, err = await _run("-m", "crawler", "crawl", str(config), "--quiet")
+    assert code == 0, err
+    shadow = tmp_path / "shadow" / "warcio"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text('raise ImportError("a warcio that fails")\n')
+    out = tmp_path / "out.warc.gz"
+    argv = ["export", str(tmp_path / "crawl.db"), "--format", "warc", "-o", str(out)]
+
+    code, stdout, err = await _run(
+        "-m", "crawler", *argv, pythonpath=f"{shadow.parent}{os.pathsep}{ROOT}"
+    )
+
+    assert (code, stdout) == (2, ""), err
+    (line,) = err.strip().splitlines()
+    assert "needs warcio" in line
+    assert "a warcio that fails" in line
+    assert not out.exists()
+    assert not (tmp_path / f".{out.name}.part").exists()
+    code, _, err = await _run("-m", "crawler", *argv)  # the real warcio
+    assert code == 0, err
+    assert out.stat().st_size > 0

@@ -22,10 +22,9 @@ from test_query_pg import page, save, take
 from crawler.config import DEFAULT_LEASE
 from crawler.errors import UsageError
 from crawler.records import Discovered, Outcome
-from crawler.storage import Batch, Storage
+from crawler.storage import Batch, Storage, open_reader
 from crawler.storage.postgres import PostgresStore
 from crawler.storage.postgres_schema import SEARCH_DOCUMENT
-from crawler.storage.reads import open_reader
 from crawler.storage.search_syntax import QuerySyntaxError, parse, to_fts5, to_tsquery
 from crawler.storage.sqlite import SQLiteStore
 

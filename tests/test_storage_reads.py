@@ -1,4 +1,4 @@
-"""The read contract (crawler/storage/reading.py), rule by rule, on both backends: one crawl
+"""The read contract (crawler/storage/read_contract.py), rule by rule, on both backends: one crawl
 written through each backend's own `Storage.save` (test_query_pg.fill: pages of every status
 class, links, skips, hosts, one run), then read through `open_reader`; every test expects the
 same answer from SQLite and PostgreSQL. Then the PostgreSQL read-only role of docs/roles.md,
@@ -28,10 +28,9 @@ from crawler.cli import main
 from crawler.config import DEFAULT_LEASE
 from crawler.errors import StoreError, UsageError
 from crawler.records import Discovered, Outcome
-from crawler.storage import Batch, Storage
+from crawler.storage import Batch, Storage, open_reader
 from crawler.storage.postgres import PostgresStore
-from crawler.storage.reading import Counts, Host, Pass, Progress, Run
-from crawler.storage.reads import open_reader
+from crawler.storage.read_contract import Counts, Host, Pass, Progress, Run
 from crawler.storage.sqlite import SQLiteStore
 
 ROLES_DOC = Path(__file__).parent.parent / "docs" / "roles.md"

@@ -306,3 +306,23 @@ async def test_a_deadlocked_transaction_is_run_again(pg_url: str) -> None:
         assert await conn.fetch("SELECT value FROM settings WHERE key = 'x'") == [("2",)]
     finally:
         await conn.close()
+
+
+def test_postgres_with_a_broken_asyncpg_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An asyncpg that is installed but fails to import (a bad build) is exit 2, one line."""
+    broken = tmp_path / "site" / "asyncpg"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError('undefined symbol: PyFoo')\n")
+    monkeypatch.syspath_prepend(str(broken.parent))
+    for name in [m for m in sys.modules if m == "asyncpg" or m.startswith("asyncpg.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.delitem(sys.modules, "crawler.storage.postgres", raising=False)
+    with pytest.raises(StoreError) as caught:
+        open_store(_config(tmp_path, url="postgresql://u@localhost/db"))
+    assert str(caught.value) == (
+        "storage.url: PostgreSQL needs asyncpg: it cannot be imported (undefined symbol: PyFoo);"
+        " pip install 'crawler[postgres]' --force-reinstall"
+    )
+    assert caught.value.exit_code == 2

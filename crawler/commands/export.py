@@ -4,7 +4,7 @@ jsonl: one JSON object per row of `pages` (JSONL_COLUMNS; no body), in the order
 warc: WARC 1.1 (warc.py), gzip per record: a `warcinfo` record, then per page with a
 response a `request` and a `response` record.
 
-Rows come from the read contract's page stream (storage/reading.py, rule 5), a few at a
+Rows come from the read contract's page stream (storage/read_contract.py, rule 5), a few at a
 time (bodies can be megabytes each), so memory stays flat however big the crawl. A file named
 by `-o` is written under a temporary name beside it and renamed once complete: an export that
 fails or is interrupted leaves no file passed off as whole. Standard output (no `-o`, or
@@ -12,22 +12,24 @@ fails or is interrupted leaves no file passed off as whole. Standard output (no 
 
 Error handling: a missing file, a non-crawl database, a WARC of a crawl that kept no bodies
 (`store_body = false`): UsageError (exit 2) before anything is written; read failures
-StoreError (storage/reading.py).
+StoreError (storage/read_contract.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import IO
 
 from ..errors import UsageError
-from ..storage.reading import Reader
-from ..storage.reads import open_reader
+from ..storage import open_reader
+from ..storage.read_contract import Reader
 
 FORMATS = ("jsonl", "warc")
 JSONL_COLUMNS = (
@@ -43,14 +45,28 @@ def export(db: str | Path, fmt: str, output: str | None) -> int:
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     with open_reader(db, require=("pages",)) as reader:
-        if fmt == "warc":
-            _require_bodies(reader)
-        with _destination(output) as out:
-            if fmt == "jsonl":
+        if fmt == "jsonl":
+            with _destination(output) as out:
                 return _write_jsonl(reader, out)
-            from .warc import WARC_COLUMNS, write_warc  # warcio: only for WARC
+        _require_bodies(reader)
+        warc = _warc_module()
+        with _destination(output) as out:
+            rows = reader.pages(warc.WARC_COLUMNS, batch=BATCH_ROWS)
+            written: int = warc.write_warc(rows, out, reader.name)
+            return written
 
-            return write_warc(reader.pages(WARC_COLUMNS, batch=BATCH_ROWS), out, reader.name)
+
+def _warc_module() -> ModuleType:
+    """commands.warc, imported only for a WARC; warcio missing or broken is one line (exit 2)
+    before anything is written."""
+    try:
+        importlib.import_module("warcio")
+    except ImportError as exc:
+        raise UsageError(
+            f"export --format warc needs warcio, which cannot be imported ({exc}):"
+            " pip install 'warcio>=1.7'"
+        ) from None
+    return importlib.import_module(f"{__package__}.warc")
 
 
 def _require_bodies(reader: Reader) -> None:

@@ -1,7 +1,7 @@
 """`crawler query DB SQL`: run the user's SQL on a read-only connection and print the rows.
 
 DB is an SQLite file's path or a PostgreSQL URL (postgresql://…, postgres://…). The SQL runs
-through the read contract's one SQL-taking method, `Reader.user_sql` (storage/reading.py,
+through the read contract's one SQL-taking method, `Reader.user_sql` (storage/read_contract.py,
 rules 1 and 3): read-only on both backends (a write is refused and changes nothing), values
 and column names as SQLite gives them, so the same SQL writes the same output on both, row
 order aside where the SQL leaves it open. On PostgreSQL a statement may run STATEMENT_TIMEOUT
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import UsageError
-from ..storage.reads import open_reader
+from ..storage import open_reader
 
 __all__ = ["FORMATS", "STATEMENT_TIMEOUT", "run_query", "write_rows", "write_table"]
 

@@ -1,6 +1,6 @@
 """`crawler search DB TERMS`: the pages that match, best first, with a snippet.
 
-The search itself is the read contract's (storage/reading.py, rule 6): the query language of
+The search itself is the read contract's (storage/read_contract.py, rule 6): the query language of
 storage/search_syntax.py (FTS5's, made forgiving) on each backend's own index, ranked with a
 title match weighing more than one in the text. Matches are marked **like this** in the
 snippet; here the snippet is put on one line.
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..storage.reads import open_reader
+from ..storage import open_reader
 
 COLUMNS = ["url", "title", "snippet"]
 

@@ -1,7 +1,7 @@
 """`crawler stats DB`: a human summary of a crawl database, and its per-host table (`--hosts`).
 
 DB is an SQLite file's path or a PostgreSQL URL; either way the figures come from the read
-contract (storage/reading.py: `counts`, `runs`, `passes`, `hosts`), all in one read-only
+contract (storage/read_contract.py: `counts`, `runs`, `passes`, `hosts`), all in one read-only
 snapshot, so the numbers agree with each other even while a crawl is writing. Duration is the
 sum over runs of `ended_at - started_at`; a run with no `ended_at` (still running, or killed)
 counts up to the last page fetched in its span, if any.
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ..storage.reading import STATUS_CLASSES, URL_STATES, Host, Pass, Reader, Run
-from ..storage.reads import open_reader
+from ..storage import open_reader
+from ..storage.read_contract import STATUS_CLASSES, URL_STATES, Host, Pass, Reader, Run
 from .query import write_table
 
 __all__ = [

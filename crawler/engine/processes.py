@@ -19,8 +19,7 @@ from types import FrameType
 
 from ..config import Config
 from ..errors import CrawlerError, UsageError
-from ..storage import open_store
-from ..storage.reads import open_reader
+from ..storage import open_reader, open_store
 from .progress import Reporter
 
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}

@@ -1,52 +1,23 @@
-"""Storage: the contract the engine relies on (`contract`), and its two backends.
+"""Storage: everything that touches a database, behind two written contracts.
 
-    storage.url set  → postgres.PostgresStore (asyncpg; many processes, many machines)
-    otherwise        → sqlite.SQLiteStore at storage.path (one process at a time)
+Writing (`contract`: the rules the engine relies on) and reading (`read_contract`: what the
+commands read) are each kept by both backends:
 
-`open_store(config)` picks one. asyncpg is imported only when PostgreSQL is used: it is an
-optional extra (`pip install 'crawler[postgres]'`).
+    SQLite      sqlite.SQLiteStore, sqlite_reads.SQLiteReader    storage.path; the default
+    PostgreSQL  postgres.PostgresStore, postgres_reads.PgReader  storage.url; many processes
 
-Reading has its own contract (`reading`, kept by sqlite_reads.SQLiteReader and
-postgres_reads.PgReader): `open_reader(db)` picks the backend from the DB argument (a path or
-a postgresql:// URL), and `shown(db)` is that argument as messages show it (no password).
+`open_store(config)` and `open_reader(db)` (module `opening`) pick the backend, and `shown(db)`
+names a database as messages show it (no password). Nothing outside this package imports a
+database driver or asks which backend it talks to. asyncpg is imported only when PostgreSQL is
+used: it is an optional extra (`pip install 'crawler[postgres]'`).
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING
-
-from ..errors import StoreError
 from .contract import Batch, ResumeState, Storage
-from .reading import Reader
-from .reads import open_reader, shown
-
-if TYPE_CHECKING:
-    from ..config import Config
+from .opening import open_reader, open_store, shown
+from .read_contract import Reader
 
 __all__ = [
-    "Batch", "Reader", "ResumeState", "Storage", "StoreError", "open_reader", "open_store", "shown",
+    "Batch", "Reader", "ResumeState", "Storage", "open_reader", "open_store", "shown",
 ]  # fmt: skip
-
-
-def open_store(config: Config) -> AbstractAsyncContextManager[Storage]:
-    """The store the config names, to open with `async with`: PostgreSQL at `storage.url`
-    if it is set, else SQLite at `storage.path`.
-
-    Error handling: StoreError (exit code 2) if PostgreSQL is asked for and asyncpg is missing;
-    opening raises StoreError for a database that cannot be used."""
-    url: str = getattr(config.storage, "url", "")
-    if url:
-        try:
-            from .postgres import PostgresStore
-        except ModuleNotFoundError as exc:
-            if exc.name != "asyncpg":
-                raise
-            raise StoreError(
-                "storage.url: PostgreSQL needs asyncpg: pip install 'crawler[postgres]'",
-                exit_code=2,
-            ) from None
-        return PostgresStore.open(url, config.lease)
-    from .sqlite import SQLiteStore
-
-    return SQLiteStore.open(config.storage.path)

@@ -20,7 +20,6 @@ import contextlib
 import logging
 import os
 import random
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -42,6 +41,7 @@ from .common import (
     taken_over,
 )
 from .contract import Batch, ResumeState
+from .opening import shown
 from .postgres_schema import SchemaTooNewError, migrate
 from .postgres_sessions import fence, session_name
 from .postgres_writes import NOW, NOW_ISO
@@ -76,7 +76,6 @@ _NEXT_QUEUED_AGAIN = (
     " ORDER BY u.depth, u.id LIMIT $2"
 )
 _BUDGET_LOCK = 0x70616765  # pg_advisory_xact_lock key of reserve_pages ("page")
-_PASSWORD = re.compile(r"(://[^:/@]*):[^@/]*@")  # postgresql://user:password@host
 
 _CLAIM = f"""
 WITH picked AS (
@@ -127,7 +126,7 @@ class PostgresStore:
         ago their leases lapsed: the server ends such a transaction after `lease` seconds."""
         idle = str(max(1000, int(lease * 1000)))  # milliseconds
         async with contextlib.AsyncExitStack() as stack:
-            with translated(f"storage.url: cannot use {_shown(url)!r}", exit_code=2, opening=True):
+            with translated(f"storage.url: cannot use {shown(url)!r}", exit_code=2, opening=True):
                 pool = await asyncpg.create_pool(
                     url,
                     min_size=1,
@@ -333,11 +332,6 @@ async def _on(conn: Any, fn: Callable[..., Awaitable[_T]], *args: Any, transacti
 async def _close(pool: Any) -> None:
     with translated("cannot close the database connections"):
         await pool.close()
-
-
-def _shown(url: str) -> str:
-    """The URL without its password, for messages (a URL too bad to parse included)."""
-    return _PASSWORD.sub(r"\1@", url)
 
 
 @contextlib.contextmanager

@@ -43,11 +43,11 @@ from typing import Any
 import asyncpg
 
 from ..errors import StoreError
+from .portable_reads import MARK, SNIPPET_WORDS, PortableReads, parsed_search, unindexed
 from .postgres import CONNECT_TIMEOUT, translated
 from .postgres_names import first_word, is_empty, sqlite_names
 from .postgres_schema import SEARCH_DOCUMENT
-from .read_sql import MARK, SNIPPET_WORDS, PortableReads, parsed_search, unindexed
-from .reading import Row
+from .read_contract import Row
 from .search_syntax import to_tsquery
 
 FETCH_ROWS = 1000  # rows a server-side cursor fetches per round trip

@@ -18,8 +18,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..errors import UsageError
-from .read_sql import MARK, SNIPPET_WORDS, TITLE_WEIGHT, PortableReads, parsed_search, unindexed
-from .reading import Row
+from .portable_reads import (
+    MARK,
+    SNIPPET_WORDS,
+    TITLE_WEIGHT,
+    PortableReads,
+    parsed_search,
+    unindexed,
+)
+from .read_contract import Row
 from .search_syntax import to_fts5
 from .sqlite import translated
 

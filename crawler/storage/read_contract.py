@@ -2,7 +2,7 @@
 crawl database, whatever the backend.
 
 Two backends keep it: SQLite (sqlite_reads.SQLiteReader) and PostgreSQL
-(postgres_reads.PgReader); `reads.open_reader(db)` picks one from the DB argument. Callers ask
+(postgres_reads.PgReader); `storage.open_reader(db)` picks one from the DB argument. Callers ask
 by name (`counts`, `hosts`, `runs`, `pages`, `search`, …) and never write SQL, the user's own
 for `crawler query` aside (`user_sql`). tests/test_storage_reads.py checks every rule below
 against both backends, on the same rows written through each backend's `Storage.save`.

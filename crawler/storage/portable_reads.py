@@ -1,4 +1,4 @@
-"""The read contract's portable part (reading.py): SQL both dialects run alike, in one place.
+"""The read contract's portable part (read_contract.py): SQL both dialects run alike, in one place.
 
 Each backend's reader subclasses `PortableReads` and gives it two primitives, `_all` (every
 row of our SQL) and `_stream` (rows as they are consumed), plus `tables` and `columns`, which
@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import UsageError
-from .reading import (
+from .read_contract import (
     CLASS_ORDER,
     STATUS_CLASSES,
     URL_STATES,

@@ -20,6 +20,11 @@ class Backend:
     def __init__(self, kind: str, location: str) -> None:
         self.kind, self.location = kind, location
 
+    @property
+    def where(self) -> dict[str, str]:
+        """The kit.build_config / kit.write_config option naming this database."""
+        return {"db": self.location} if self.kind == "sqlite" else {"pg_url": self.location}
+
     def config(
         self,
         tmp_path: Path,
@@ -32,12 +37,11 @@ class Backend:
     ) -> Config:
         """kit.build_config with four workers and the crawler's connect timeout; `crawl`: more
         crawl keys; `storage`, `fetch`: more keys of those sections."""
-        where = {"db": self.location} if self.kind == "sqlite" else {"pg_url": self.location}
         return build_config(
             tmp_path,
             seeds,
             hosts=hosts,
-            **where,
+            **self.where,
             crawl={"concurrency": 4, **crawl},
             fetch={"connect_timeout": None, **(fetch or {})},
             storage=storage or {},

@@ -10,9 +10,10 @@ pages /p/{i}, /status/{n}, /redirect/{n}, /retry-after/{s}, /slow/{s}, per-path 
 (body, status, headers, sleep; "{port}" filled in) or handlers. Serve it with the
 `aiohttp_server` fixture; `server.app[SITE]` is the site, `server.app[LOG]` its `RequestLog`.
 Another aiohttp app records into the same log after `record_requests(app)`. A `Request` holds
-host, path (with query), method, headers, and the server's `start`/`end` (time.monotonic());
-`RequestLog` has `paths()`, `hits(host)`, `by_host()`, and waits: `arrived(path)`,
-`seen(count)`, `wait_for(predicate)`. `min_gap` and `max_in_flight` measure pacing.
+host, path (with query), method, headers, the server's `start`/`end` (time.monotonic()) and
+the answer's `status`; `RequestLog` has `paths()`, `hits(host)`, `by_host()`, and waits:
+`arrived(path)`, `seen(count)`, `wait_for(predicate)`. `min_gap` and `max_in_flight` measure
+pacing.
 
 Configs (kit.config). `build_config(tmp_path, seeds, hosts=(...), crawl={...}, ...)` returns a
 Config; `write_config(path, seeds, hosts=(...), ...)` writes the same as TOML for the CLI.

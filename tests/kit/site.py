@@ -42,6 +42,7 @@ class Request:
     headers: CIMultiDictProxy[str]
     start: float  # time.monotonic() when it arrived
     end: float = math.inf  # time.monotonic() when its answer was sent
+    status: int | None = None  # the answer's status, once sent (None: no answer, cut off)
 
     @property
     def user_agent(self) -> str:
@@ -113,7 +114,13 @@ def record_requests(app: web.Application) -> RequestLog:
     async def logging_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         record = log._record(request)
         try:
-            return await handler(request)
+            response = await handler(request)
+        except web.HTTPException as exc:  # raised answers (a redirect, say) are answers too
+            record.status = exc.status
+            raise
+        else:
+            record.status = response.status
+            return response
         finally:
             record.end = time.monotonic()
             log.changed.set()

@@ -18,8 +18,8 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -29,9 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]  # the checkout, so its `crawler` is 
 TIMEOUT = 120.0
 
 
-@dataclass(frozen=True, slots=True)
-class Ran:
-    """What a finished `crawler` process did."""
+class Ran(NamedTuple):
+    """What a finished `crawler` process did (unpacks as `code, out, err`)."""
 
     code: int
     out: str

@@ -48,6 +48,12 @@ class Request:
     def user_agent(self) -> str:
         return self.headers.get("User-Agent", "")
 
+    @classmethod
+    def from_log(cls, host: str, path: str, start: float, end: float, user_agent: str) -> Request:
+        """A GET read back from an access log (bench/: a server in another process)."""
+        headers = CIMultiDictProxy(CIMultiDict({"User-Agent": user_agent}))
+        return cls(host, path, "GET", headers, start, end)
+
 
 class RequestLog(Sequence[Request]):
     """Every request a site saw, in arrival order, and a way to wait for one."""

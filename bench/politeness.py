@@ -1,6 +1,6 @@
 """Politeness at scale, measured from the server's own log.
 
-Serves many virtual hosts (the test-suite's multi-host site, tests/sites.py) from a separate
+Serves many virtual hosts (the test kit's multi-host site, tests/kit/site.py) from a separate
 process, crawls them all with the `crawler` command, and checks every request the server saw:
 robots.txt first on each host, no disallowed path, no two requests to one host closer than the
 delay, never more than one open at once; then compares the request rate with the politeness
@@ -23,14 +23,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from kit import SITE, HostPlan, Request, make_site, max_in_flight, min_gap  # noqa: E402
 from serving import free_port, serve_until_terminated, wait_for  # noqa: E402
-from sites import SITE, Hit, HostPlan, make_site_app, max_in_flight, min_gap  # noqa: E402
 
 
 def serve(port: int, hosts: list[str], pages: int, log_path: str) -> None:
     """Run the site until SIGTERM, then write its request log as JSON lines."""
     plans = {h: HostPlan(pages=pages, extra_links=("/private/a", "/private/b")) for h in hosts}
-    app = make_site_app(plans)
+    app = make_site(plans)
 
     serve_until_terminated(app, port)
     with open(log_path, "w", encoding="utf-8") as out:
@@ -59,8 +59,8 @@ path = "crawl.db"
     return path
 
 
-def report(hits: list[Hit], hosts: list[str], args: argparse.Namespace, seconds: float) -> bool:
-    by_host: dict[str, list[Hit]] = {h: [] for h in hosts}
+def report(hits: list[Request], hosts: list[str], args: argparse.Namespace, seconds: float) -> bool:
+    by_host: dict[str, list[Request]] = {h: [] for h in hosts}
     for hit in hits:
         by_host[hit.host].append(hit)
     robots_late = [h for h, hs in by_host.items() if not hs or hs[0].path != "/robots.txt"]
@@ -113,7 +113,7 @@ def main() -> int:
         finally:
             server.terminate()
             server.join(10)
-        hits = [Hit(*json.loads(line)) for line in log_path.read_text().splitlines()]
+        hits = [Request.from_log(*json.loads(line)) for line in log_path.read_text().splitlines()]
     return 0 if report(hits, hosts, args, seconds) else 1
 
 

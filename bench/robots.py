@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
+from kit import HostPlan, make_site  # noqa: E402
 from serving import free_port, serve_until_terminated, wait_for  # noqa: E402
-from sites import HostPlan, make_site_app  # noqa: E402
 
 from crawler.robots.origins import MAX_ROBOTS_BYTES, parse_rules  # noqa: E402
 
@@ -144,7 +144,7 @@ def micro() -> None:
 
 def serve(port: int, hosts: list[str], pages: int, robots: str) -> None:
     plans = {host: HostPlan(pages=pages, robots=robots) for host in hosts}
-    serve_until_terminated(make_site_app(plans), port)
+    serve_until_terminated(make_site(plans), port)
 
 
 def crawl(folder: Path, hosts: list[str], args: argparse.Namespace, robots: str) -> list[str]:

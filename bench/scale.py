@@ -30,7 +30,7 @@ Measured for each run, from outside the crawler:
   pages requested against the ground truth (none missing, none extra, none twice), every
   process's exit status, robots.txt requested once per host, and politeness per host: no
   start-to-start gap below the delay, never more than `per_host_concurrency` requests open at
-  once (tests/sites.py's checkers, within the log's millisecond), never two processes'
+  once (tests/kit/site.py's checkers, within the log's millisecond), never two processes'
   requests open at once.
 
 Exit status: 0 when every check and the target (CPU per page on PostgreSQL with one process at
@@ -57,9 +57,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import perf
 from gensite import write_multihost
+from kit import Request, min_gap
 from nginx import LOG_FORMAT, LOG_LINE, BenchError, Nginx, server
 from pgserver import PgNotFoundError, PgServer, PgServerError, find_bindir
-from sites import Hit, min_gap
 
 PORT = 8491  # not perf.py's 8481: the two benchmarks can run side by side
 TABLE_START, TABLE_END = "<!-- scale table: start -->", "<!-- scale table: end -->"
@@ -397,12 +397,12 @@ def check_log(
     with log.open("rb") as f:
         f.seek(offset)
         lines = f.read().decode(errors="replace").splitlines()
-    hits: list[tuple[Hit, int | None, int]] = []  # request, process number, status
+    hits: list[tuple[Request, int | None, int]] = []  # request, process number, status
     for line in lines:
         match = LOG_LINE.match(line)
         if match and match.group(7) == perf.AGENTS["crawler"]:
             end, took, host, status, _method, path, agent = match.groups()
-            hit = Hit(host, path, float(end) - float(took), float(end), agent)
+            hit = Request.from_log(host, path, float(end) - float(took), float(end), agent)
             hits.append((hit, sockets.owner(int(line.rpartition(" ")[2])), int(status)))
     pages = Counter(f"{h.host} {h.path}" for h, _, _ in hits if h.path != "/robots.txt")
     expected = bench.truth.requests()
@@ -415,7 +415,7 @@ def check_log(
         for h, owner, status in sorted(hits, key=lambda hit: (hit[0].host, hit[0].path))
         if h.path != "/robots.txt" and pages[f"{h.host} {h.path}"] > 1
     ]
-    by_host: dict[str, list[tuple[Hit, int | None]]] = defaultdict(list)
+    by_host: dict[str, list[tuple[Request, int | None]]] = defaultdict(list)
     for hit, owner, _ in hits:
         by_host[hit.host].append((hit, owner))
     robots = Counter(h.host for h, _, _ in hits if h.path == "/robots.txt")
@@ -436,8 +436,8 @@ def check_log(
         run.handovers += handovers
 
 
-def most_open(hits: list[Hit], widen: float) -> int:
-    """The most requests open at once among `hits` (tests/sites.py's max_in_flight), each
+def most_open(hits: list[Request], widen: float) -> int:
+    """The most requests open at once among `hits` (tests/kit/site.py's max_in_flight), each
     request's interval widened by `widen` seconds on both sides (negative: narrowed; an
     interval narrowed to nothing counts for nothing). nginx logs to the millisecond, and a
     request served within one as starting and ending at the same time: narrowed by 1 ms the
@@ -451,7 +451,7 @@ def most_open(hits: list[Hit], widen: float) -> int:
     return most
 
 
-def one_at_a_time(hits: list[tuple[Hit, int | None]]) -> tuple[int, int]:
+def one_at_a_time(hits: list[tuple[Request, int | None]]) -> tuple[int, int]:
     """For one host's requests: 1 if a process started one while another process still had
     one open (beyond the log's precision), else 0; and how often the sender changed."""
     last_end: dict[int, float] = {}

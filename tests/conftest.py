@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 from backends import Backend
-from kit import LOG, Request, RequestLog, build_config, record_requests
+from kit import build_config, record_requests
 
 from crawler.config import Config
 from crawler.demo_site import DEMO_HOSTS, make_app
@@ -21,7 +21,6 @@ from crawler.engine.crawl import Crawler, RunResult
 
 ConfigFactory = Callable[..., Config]
 pytest_plugins = ["pgserver"]  # the throwaway PostgreSQL server: pg_server, pg_url
-__all__ = ["Request"]  # what request_log() holds
 
 
 class DemoServer(TestServer):
@@ -30,22 +29,12 @@ class DemoServer(TestServer):
 
 @pytest.fixture
 async def demo_server(aiohttp_server: Any) -> DemoServer:
-    """The demo site, served on a free loopback port, logging into the kit's RequestLog."""
+    """The demo site, served on a free loopback port, logging into the kit's RequestLog:
+    `demo_server.app[kit.LOG]`."""
     app = make_app()
     record_requests(app)
     server: DemoServer = await aiohttp_server(app)
     return server
-
-
-async def requests_seen(server: TestServer, count: int) -> None:
-    """Wait (30 s at most) until the server has seen `count` requests."""
-    await request_log(server).seen(count)
-
-
-def request_log(server: TestServer) -> RequestLog:
-    """Every request the server saw, in arrival order."""
-    assert server.app is not None
-    return server.app[LOG]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -2,6 +2,7 @@
 
 The home page `/` links to every trap, so one crawl meets them all. Used by
 tests/test_hostile.py (one trap at a time) and bench/traps.py (all of them in one run).
+Served by the test kit (`make_site`, for any host, no robots.txt), which logs every request.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 import brotli
 from aiohttp import web
+from kit import HostPlan, html, make_site
 
 MB = 1024 * 1024
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -44,10 +46,6 @@ def gzip_bomb(size: int) -> bytes:
     return b"".join(parts)
 
 
-def _html(body: str) -> web.Response:
-    return web.Response(text=f"<html><body>{body}</body></html>", content_type="text/html")
-
-
 async def big(request: web.Request) -> web.Response:
     return web.Response(body=b"<p>" + b"x" * (3 * MB), content_type="text/html")
 
@@ -76,7 +74,7 @@ async def trickle(request: web.Request) -> web.StreamResponse:
 
 async def hang(request: web.Request) -> web.Response:
     await asyncio.sleep(3600)
-    return _html("never")
+    return html("never")
 
 
 async def reset(request: web.Request) -> web.StreamResponse:
@@ -128,20 +126,20 @@ async def huge(request: web.Request) -> web.Response:
 
 async def calendar(request: web.Request) -> web.Response:
     """An endless calendar: every day links to the next and the previous one."""
-    day = int(request.match_info["day"])
-    return _html(f'<a href="/calendar/{day + 1}">next</a><a href="/calendar/{day - 1}">prev</a>')
+    day = int(request.path.rsplit("/", 1)[1])
+    return html(f'<a href="/calendar/{day + 1}">next</a><a href="/calendar/{day - 1}">prev</a>')
 
 
 async def repeating(request: web.Request) -> web.Response:
     """A relative link that makes the path grow by one segment each hop: /a/ → /a/a/ → …"""
-    return _html('<a href="a/">deeper</a>')
+    return html('<a href="a/">deeper</a>')
 
 
 async def session(request: web.Request) -> web.Response:
     """Every visit links to fresh session-id variants of the same page."""
     rng = random.Random(request.query_string)
     links = "".join(f'<a href="/session?sid={rng.getrandbits(64):x}">s</a>' for _ in range(20))
-    return _html(links)
+    return html(links)
 
 
 async def redirect_loop(request: web.Request) -> web.Response:
@@ -150,7 +148,7 @@ async def redirect_loop(request: web.Request) -> web.Response:
 
 
 async def leaf(request: web.Request) -> web.Response:
-    return _html("leaf")
+    return html("leaf")
 
 
 TRAPS = {
@@ -164,15 +162,15 @@ TRAPS = {
     "/many-links": many_links,
     "/huge": huge,
     "/brotli-bomb": brotli_bombed,
-    "/huge/{n}": leaf,
-    "/calendar/{day}": calendar,
-    "/a/{tail:.*}": repeating,
+    "/huge/*": leaf,
+    "/calendar/*": calendar,
+    "/a/*": repeating,
     "/session": session,
     "/loop-a": redirect_loop,
     "/loop-b": redirect_loop,
     "/nested-target": leaf,
-    "/many/{n}": leaf,
-}
+    "/many/*": leaf,
+}  # a path, or a prefix ending in "*" (kit.HostPlan.routes)
 HOME_LINKS = (
     "/big /gzip-bomb /brotli-bomb /trickle /hang /reset /lying-length /binary /nested"
     " /many-links /huge /calendar/0 /a/ /session /loop-a /long/" + "x" * 3000
@@ -190,11 +188,7 @@ def make_hostile_app(bomb_size: int = 256 * MB) -> web.Application:
     async def home(request: web.Request) -> web.Response:
         port = request.host.rsplit(":", 1)[-1]
         hrefs = [trap_url(n, href, port) for n, href in enumerate(HOME_LINKS)]
-        return _html("".join(f'<a href="{href}">trap</a>' for href in hrefs))
+        return html("".join(f'<a href="{href}">trap</a>' for href in hrefs))
 
-    app = web.Application()
-    app.router.add_get("/", home)
-    app.router.add_get("/gzip-bomb", make_bomb_handler(bomb_size))
-    for path, handler in TRAPS.items():
-        app.router.add_get(path, handler)
-    return app
+    routes = {"/": home, "/gzip-bomb": make_bomb_handler(bomb_size), **TRAPS}
+    return make_site({"*": HostPlan(pages=0, robots=None, routes=routes)})

@@ -10,17 +10,13 @@ import asyncio
 import random
 import sqlite3
 import time
-import tomllib
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-import kit
-from kit.cli import start_cli
-
-from crawler.demo_site import DEMO_HOSTS
+from kit import start_cli, write_demo_config
 
 
 class Logged(Protocol):
@@ -48,19 +44,6 @@ class Round:
     pages: dict[str, int] = field(default_factory=dict)  # url -> depth at the end
     refetched: list[str] = field(default_factory=list)  # committed pages requested again
     integrity: list[str] = field(default_factory=list)  # PRAGMA integrity_check after each kill
-
-
-def write_config(folder: Path, port: int, *, delay: float = 0, extra: str = "") -> Path:
-    """A config for the demo site served on `port` (the database beside it); `extra`: more
-    [crawl] keys as TOML lines."""
-    return kit.write_config(
-        folder / "config.toml",
-        [f"http://docs.demo.test:{port}/"],
-        hosts=DEMO_HOSTS,
-        crawl={"allowed_domains": ["demo.test"], **tomllib.loads(extra)},
-        politeness={"delay": delay},
-        fetch={"connect_timeout": None, "retries": None},  # the crawler's defaults
-    )
 
 
 def committed_pages(db: Path) -> set[str]:
@@ -95,7 +78,7 @@ async def kill_and_resume(
     With `final_requests`, one more kill lands as soon as the server has seen that many
     requests: at the very end of the crawl, while the writer flushes its last pages."""
     rng = random.Random(seed)
-    config = write_config(folder, port, delay=delay)
+    config = write_demo_config(folder, port, delay=delay)
     db = folder / "crawl.db"
     result = Round()
     # (index in the request log when the kill happened, pages committed by then)

@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 import signal
 import sqlite3
-import sys
 from contextlib import closing
 from pathlib import Path
 
 import pytest
-from conftest import DemoServer, request_log, requests_seen
-from killing import write_config
+from conftest import DemoServer
+from kit import LOG, finish, run_cli_async, started_cli, write_demo_config
 
 from crawler.demo_site import DEMO_HOSTS, expected_pages
-
-
-async def _run(*args: str, wait: float = 60) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "crawler",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), wait)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 def _count(db: Path, sql: str) -> int:
@@ -40,15 +24,15 @@ def _count(db: Path, sql: str) -> int:
 
 
 async def test_crawl_stats_and_query(demo_server: DemoServer, tmp_path: Path) -> None:
-    config = write_config(tmp_path, demo_server.port)
+    config = write_demo_config(tmp_path, demo_server.port)
     db = tmp_path / "crawl.db"
 
-    code, _, err = await _run("crawl", str(config), "--quiet")
+    code, _, err = await run_cli_async("crawl", str(config), "--quiet")
 
     assert code == 0, err
     assert _count(db, "SELECT count(*) FROM pages") == len(expected_pages(port=demo_server.port))
 
-    code, out, _ = await _run("stats", str(db))
+    code, out, _ = await run_cli_async("stats", str(db))
     assert code == 0
     pages = _count(db, "SELECT count(*) FROM pages")
     ok = _count(db, "SELECT count(*) FROM pages WHERE status BETWEEN 200 AND 299")
@@ -58,18 +42,18 @@ async def test_crawl_stats_and_query(demo_server: DemoServer, tmp_path: Path) ->
     assert f"skipped {skipped}" in out
     assert "finished" in out
 
-    code, out, _ = await _run("stats", str(db), "--hosts")
+    code, out, _ = await run_cli_async("stats", str(db), "--hosts")
     assert code == 0
     assert all(host in out for host in DEMO_HOSTS)
 
     sql = "SELECT url, status, depth FROM pages ORDER BY url"
-    code, out, _ = await _run("query", str(db), sql, "--format", "csv")
+    code, out, _ = await run_cli_async("query", str(db), sql, "--format", "csv")
     assert code == 0
     table = list(csv.reader(io.StringIO(out)))
     assert table[0] == ["url", "status", "depth"]
     assert len(table) == pages + 1
 
-    code, out, _ = await _run("query", str(db), sql, "--format", "json")
+    code, out, _ = await run_cli_async("query", str(db), sql, "--format", "json")
     assert code == 0
     assert {row["url"]: row["depth"] for row in json.loads(out)} == expected_pages(
         port=demo_server.port
@@ -86,12 +70,12 @@ async def test_crawl_stats_and_query(demo_server: DemoServer, tmp_path: Path) ->
     ],
 )
 async def test_query_refuses_writes(demo_server: DemoServer, tmp_path: Path, sql: str) -> None:
-    config = write_config(tmp_path, demo_server.port, extra="max_pages = 5")
+    config = write_demo_config(tmp_path, demo_server.port, max_pages=5)
     db = tmp_path / "crawl.db"
-    assert (await _run("crawl", str(config), "--quiet"))[0] == 0
+    assert (await run_cli_async("crawl", str(config), "--quiet"))[0] == 0
     before = db.read_bytes()
 
-    code, _, err = await _run("query", str(db), sql)
+    code, _, err = await run_cli_async("query", str(db), sql)
 
     assert code == 2
     assert err.count("\n") == 1
@@ -109,30 +93,30 @@ async def test_query_and_stats_user_errors(tmp_path: Path) -> None:
         ("query", str(not_db), "SELECT 1"),
         ("stats", str(tmp_path / "missing.db")),
     ):
-        code, _, err = await _run(*args)
+        code, _, err = await run_cli_async(*args)
         assert code == 2, args
         assert err.count("\n") == 1, err
         assert "Traceback" not in err
 
 
 async def test_resume_needs_an_unfinished_crawl(demo_server: DemoServer, tmp_path: Path) -> None:
-    config = write_config(tmp_path, demo_server.port, extra="max_pages = 5")
+    config = write_demo_config(tmp_path, demo_server.port, max_pages=5)
 
-    code, _, err = await _run("resume", str(config))
+    code, _, err = await run_cli_async("resume", str(config))
     assert code == 2
     assert "no crawl database" in err
 
-    assert (await _run("crawl", str(config), "--quiet"))[0] == 0
-    code, _, err = await _run("resume", str(config))
+    assert (await run_cli_async("crawl", str(config), "--quiet"))[0] == 0
+    code, _, err = await run_cli_async("resume", str(config))
     assert code == 0  # stopped by max_pages with URLs left queued: resume continues
     config.write_text(config.read_text().replace("max_pages = 5", ""), encoding="utf-8")
-    assert (await _run("resume", str(config), "--quiet"))[0] == 0
-    code, _, err = await _run("resume", str(config))
+    assert (await run_cli_async("resume", str(config), "--quiet"))[0] == 0
+    code, _, err = await run_cli_async("resume", str(config))
     assert code == 2  # finished: nothing left
     assert "holds no unfinished crawl" in err
     (tmp_path / "crawl.db").unlink()
     (tmp_path / "crawl.db").write_text("not sqlite", encoding="utf-8")
-    code, _, err = await _run("resume", str(config))
+    code, _, err = await run_cli_async("resume", str(config))
     assert code == 2
     assert err.count("\n") == 1
 
@@ -140,21 +124,19 @@ async def test_resume_needs_an_unfinished_crawl(demo_server: DemoServer, tmp_pat
 async def test_sigint_stops_gracefully_and_resume_completes(
     demo_server: DemoServer, tmp_path: Path
 ) -> None:
-    config = write_config(tmp_path, demo_server.port, delay=0.05)
+    config = write_demo_config(tmp_path, demo_server.port, delay=0.05)
     db = tmp_path / "crawl.db"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "crawler", "crawl", str(config), stderr=asyncio.subprocess.PIPE
-    )
-    await requests_seen(demo_server, 40)
-    process.send_signal(signal.SIGINT)
-    _, err = await asyncio.wait_for(process.communicate(), 30)
+    async with started_cli("crawl", str(config), stdout=False) as process:
+        await demo_server.app[LOG].seen(40)
+        process.send_signal(signal.SIGINT)
+        code, _, err = await finish(process, 30)
 
-    assert process.returncode == 130
-    assert f"crawler resume {config}" in err.decode()
+    assert code == 130
+    assert f"crawler resume {config}" in err
     interrupted = _count(db, "SELECT count(*) FROM pages")
     assert 0 < interrupted < len(expected_pages(port=demo_server.port))
 
-    code, _, err_text = await _run("resume", str(config), "--quiet")
+    code, _, err_text = await run_cli_async("resume", str(config), "--quiet")
 
     assert code == 0, err_text
     with closing(sqlite3.connect(db)) as conn:
@@ -163,45 +145,39 @@ async def test_sigint_stops_gracefully_and_resume_completes(
     assert stored.keys() == expected_pages(port=demo_server.port).keys()
     assert outcomes == ["interrupted", "finished"]
     # No committed page was requested again by the resumed run.
-    requested = [(r.host, r.path) for r in request_log(demo_server) if r.path != "/robots.txt"]
+    requested = [(r.host, r.path) for r in demo_server.app[LOG] if r.path != "/robots.txt"]
     assert len(requested) - len(set(requested)) <= 3  # at most those in flight: one per host
 
 
 async def test_bad_local_paths_exit_2(demo_server: DemoServer, tmp_path: Path) -> None:
-    code, _, err = await _run("crawl", str(tmp_path))  # a folder given as the config file
+    code, _, err = await run_cli_async("crawl", str(tmp_path))  # a folder given as the config file
     assert code == 2
     assert err.count("\n") == 1
     assert "cannot read config file" in err
 
-    config = write_config(tmp_path, demo_server.port)
+    config = write_demo_config(tmp_path, demo_server.port)
     (tmp_path / "crawl.db").mkdir()  # storage.path is a folder
-    code, _, err = await _run("crawl", str(config), "--quiet")
+    code, _, err = await run_cli_async("crawl", str(config), "--quiet")
     assert code == 2
     assert err.count("\n") == 1
     assert "storage.path" in err
-    assert not request_log(demo_server)  # nothing was requested
+    assert not demo_server.app[LOG]  # nothing was requested
 
 
 async def test_full_disk_stops_with_a_clear_line_and_keeps_committed_pages(
     demo_server: DemoServer, tmp_path: Path
 ) -> None:
-    config = write_config(tmp_path, demo_server.port)
+    config = write_demo_config(tmp_path, demo_server.port)
     db = tmp_path / "crawl.db"
     limit = 256 * 1024  # bytes any one file may grow to: the "disk" fills after a few pages
-    script = (
-        "import resource, signal, sys\n"
+    prelude = (
+        "import resource, signal\n"
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
         f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
-        "from crawler.cli import main\n"
-        f"sys.exit(main(['crawl', {str(config)!r}, '--quiet']))\n"
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", script, stderr=asyncio.subprocess.PIPE
-    )
-    _, err = await asyncio.wait_for(process.communicate(), 60)
+    code, _, text = await run_cli_async("crawl", str(config), "--quiet", prelude=prelude)
 
-    assert process.returncode == 1
-    text = err.decode()
+    assert code == 1
     assert text.count("\n") == 1, text
     # Whichever write the full disk refuses first (a save, or a claim or renewal of hosts),
     # the line says what the crawler was doing and what the disk said.
@@ -216,27 +192,27 @@ async def test_full_disk_stops_with_a_clear_line_and_keeps_committed_pages(
 async def test_crawl_again_says_there_is_nothing_left(
     demo_server: DemoServer, tmp_path: Path
 ) -> None:
-    config = write_config(tmp_path, demo_server.port)
-    assert (await _run("crawl", str(config), "--quiet"))[0] == 0
-    requests = len(request_log(demo_server))
+    config = write_demo_config(tmp_path, demo_server.port)
+    assert (await run_cli_async("crawl", str(config), "--quiet"))[0] == 0
+    requests = len(demo_server.app[LOG])
 
-    code, _, err = await _run("crawl", str(config))
+    code, _, err = await run_cli_async("crawl", str(config))
 
     assert code == 0
     assert "nothing was left to crawl" in err
-    assert len(request_log(demo_server)) == requests  # not one request more
+    assert len(demo_server.app[LOG]) == requests  # not one request more
 
 
 async def test_a_postgresql_crawl_names_its_database_without_the_password(
     demo_server: DemoServer, tmp_path: Path, pg_url: str
 ) -> None:
-    config = write_config(tmp_path, demo_server.port)
+    config = write_demo_config(tmp_path, demo_server.port)
     with_password = pg_url.replace("postgres@", "postgres:hunter2@", 1)  # trust: not checked
     text = config.read_text(encoding="utf-8")
     config.write_text(text.replace('path = "crawl.db"', f'url = "{with_password}"'), "utf-8")
 
-    code, _, first = await _run("crawl", str(config))
-    again, _, second = await _run("crawl", str(config))
+    code, _, first = await run_cli_async("crawl", str(config))
+    again, _, second = await run_cli_async("crawl", str(config))
 
     assert (code, again) == (0, 0)
     assert f"→ {pg_url}\n" in first

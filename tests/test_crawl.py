@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 
-from conftest import ConfigFactory, DemoServer, crawl, request_log, rows
+from conftest import ConfigFactory, DemoServer, crawl, rows
+from kit import LOG
 from yarl import URL
 
 from crawler.demo_site import DEMO_HOSTS, build_site, expected_pages
@@ -55,7 +56,7 @@ async def test_crawl_finds_exactly_the_reachable_pages(
     assert result.extracted_in == {"loop": len(expected)}  # small pages: in the event loop
     # The server saw each page once (a retry would be a second request).
     page_requests = Counter(
-        (r.host, r.path) for r in request_log(demo_server) if r.path != "/robots.txt"
+        (r.host, r.path) for r in demo_server.app[LOG] if r.path != "/robots.txt"
     )
     assert max(page_requests.values()) == 1
     assert len(page_requests) == len(expected)
@@ -78,7 +79,7 @@ async def test_robots_txt_comes_first_and_is_obeyed(
 
     await crawl(config)
 
-    log = request_log(demo_server)
+    log = demo_server.app[LOG]
     for host in DEMO_HOSTS:
         paths = [r.path for r in log if r.host == host]
         assert paths[0] == "/robots.txt"
@@ -161,7 +162,7 @@ async def test_scope_default_is_the_seed_host(
     await crawl(config)
 
     assert {h for (h,) in rows(config, "SELECT DISTINCT host FROM pages")} == {"docs.demo.test"}
-    assert {r.host for r in request_log(demo_server)} == {"docs.demo.test"}
+    assert {r.host for r in demo_server.app[LOG]} == {"docs.demo.test"}
     # Cross-host links are recorded as links, not as URLs to crawl.
     assert rows(config, "SELECT count(*) FROM links WHERE dst_url LIKE 'http://blog.demo.test%'")[
         0
@@ -184,7 +185,7 @@ async def test_include_and_exclude(demo_server: DemoServer, make_config: ConfigF
     reasons = dict(rows(config, "SELECT reason, count(*) FROM urls GROUP BY reason"))
     assert reasons["exclude"] > 0
     assert reasons["include"] > 0  # /moved, /missing, the PDF ... don't match include
-    requested = {r.path for r in request_log(demo_server)}
+    requested = {r.path for r in demo_server.app[LOG]}
     assert "/moved" not in requested
     assert "/page/7" not in requested
 
@@ -196,7 +197,7 @@ async def test_max_pages_stops_cleanly(demo_server: DemoServer, make_config: Con
 
     assert result.outcome == "limit"
     assert rows(config, "SELECT count(*) FROM pages")[0][0] == 25
-    pages = [r for r in request_log(demo_server) if r.path != "/robots.txt"]
+    pages = [r for r in demo_server.app[LOG] if r.path != "/robots.txt"]
     assert len(pages) == 25
 
 
@@ -232,7 +233,7 @@ async def test_max_duration_stops_cleanly(
     docs = [url for url in expected_pages(port=demo_server.port) if "//docs." in url]
     assert rows(config, "SELECT count(*) FROM pages")[0][0] < len(docs)
     assert rows(config, "SELECT count(*) FROM urls WHERE state = 'queued'")[0][0] > 0
-    log = request_log(demo_server)
+    log = demo_server.app[LOG]
     assert log.paths()[:1] in ([], ["/robots.txt"])
     # Stopped cleanly: every request was answered (none cut off), and every page the server
     # was asked for was stored.
@@ -254,7 +255,7 @@ async def test_delay_spaces_requests_to_each_host(
 
     await crawl(config)
 
-    log = request_log(demo_server)
+    log = demo_server.app[LOG]
     for host in DEMO_HOSTS:
         times = [r.start for r in log if r.host == host]
         assert len(times) > 5

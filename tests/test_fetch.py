@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
+from kit import LOG, HostPlan, Page, build_config, make_site
 
-from crawler.config import Config
 from crawler.fetch import Fetcher, parse_retry_after
 
 NOW = 1_800_000_000.0  # a whole second: HTTP-dates have no fraction
@@ -38,17 +37,8 @@ async def test_a_request_goes_out_only_if_its_last_check_says_so(
 ) -> None:
     """The check runs once the connection is ready, new or reused, just before the request
     is written: a process stopped after its earlier checks may have lost its host."""
-    seen: list[str] = []
-
-    async def handle(request: web.Request) -> web.Response:
-        seen.append(request.path)
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", handle)
-    server = await aiohttp_server(app)
-    raw = {"crawl": {"seeds": ["http://a.test/"]}, "fetch": {"resolve": {"a.test": "127.0.0.1"}}}
-    config = Config.from_dict(raw, source=tmp_path / "c.toml")
+    server = await aiohttp_server(make_site({"a.test": HostPlan(routes={"/*": Page("ok")})}))
+    config = build_config(tmp_path, ["http://a.test/"], hosts=("a.test",))
     base = f"http://a.test:{server.port}"
     asked: list[str] = []
 
@@ -70,4 +60,4 @@ async def test_a_request_goes_out_only_if_its_last_check_says_so(
     assert (again.sent, again.status) == (False, None)  # on a reused connection too
     assert plain.sent
     assert asked == ["/new", "/one", "/two"]
-    assert seen == ["/one", "/three"]
+    assert server.app[LOG].paths() == ["/one", "/three"]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from conftest import ConfigFactory, crawl, rows
+from kit import HostPlan, Page, make_site
 
 from crawler.engine.crawl import BIG_PAGE
 
@@ -27,7 +28,7 @@ def _big_page(n: int) -> str:
 
 def _app(killed: list[int]) -> web.Application:
     async def big(request: web.Request) -> web.Response:
-        n = int(request.match_info["n"])
+        n = int(request.path.rsplit("/", 1)[1])
         if n == 2:
             # The parse process served page 1 and now dies, before page 2 needs it.
             for child in multiprocessing.active_children():
@@ -36,17 +37,10 @@ def _app(killed: list[int]) -> web.Application:
                 killed.append(child.pid or 0)
         return web.Response(text=_big_page(n), content_type="text/html")
 
-    async def leaf(request: web.Request) -> web.Response:
-        return web.Response(text="<html><title>leaf</title></html>", content_type="text/html")
-
-    async def robots(request: web.Request) -> web.Response:
-        raise web.HTTPNotFound()
-
-    app = web.Application()
-    app.router.add_get("/robots.txt", robots)
-    app.router.add_get("/big/{n}", big)
-    app.router.add_get("/leaf/{n}/{i}", leaf)
-    return app
+    leaf = Page("<html><title>leaf</title></html>")
+    return make_site(
+        {HOST: HostPlan(pages=0, robots=None, routes={"/big/*": big, "/leaf/*": leaf})}
+    )
 
 
 async def test_a_killed_parse_process_is_replaced(

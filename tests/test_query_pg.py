@@ -15,31 +15,22 @@ import re
 import sqlite3
 import sys
 from collections.abc import Iterator
-from contextlib import AbstractAsyncContextManager, closing
-from dataclasses import dataclass, replace
+from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
+from backends import BODY, Twin, make_twin
+from kit import run_in_process
 from pgserver import PgServer, free_port
-from yarl import URL
 
-from crawler.cli import _queued, main
+from crawler.cli import _queued
 from crawler.commands.query import FORMATS, run_query
-from crawler.config import DEFAULT_LEASE
 from crawler.errors import StoreError, UsageError
-from crawler.records import Discovered, HostRecord, Outcome, PageRecord, QueuedURL, RobotsRecord
-from crawler.storage import Batch, Storage
 from crawler.storage import postgres_reads as readers_pg
-from crawler.storage.postgres import PostgresStore
 from crawler.storage.postgres_names import sqlite_names
-from crawler.storage.sqlite import SQLiteStore
 
 README = Path(__file__).parent.parent / "README.md"
-HOME, OTHER = "https://example.org/", "https://other.example/"
-STARTED, ENDED = "2026-11-25T00:00:00.000Z", "2026-11-25T00:00:42.250Z"
-BODY = b"<html><title>caf\xc3\xa9</title>\xff</html>"  # valid UTF-8, then one invalid byte
 PUBLIC_PAGES = (
     "url, status, content_type, title, body, bytes, truncated, depth, fetched_at, elapsed_ms,"
     " error, location"
@@ -64,139 +55,6 @@ README_QUERIES = [
 # -- one crawl, on both backends ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Twin:
-    """The same crawl in an SQLite file and in a PostgreSQL database."""
-
-    path: Path
-    url: str
-
-
-def found(url: str, depth: int, state: str = "queued", reason: str | None = None) -> Discovered:
-    src = None if depth == 0 else HOME
-    return Discovered(url, URL(url).host or "", depth, state, reason, src)  # type: ignore[arg-type]
-
-
-def page(q: QueuedURL, status: int | None, n: int, **fields: Any) -> PageRecord:
-    values: dict[str, Any] = {
-        "url": q.url,
-        "host": q.host,
-        "status": status,
-        "content_type": "text/html",
-        "title": f"page {n}",
-        "body": b"<p>" * n,
-        "bytes": 3 * n,
-        "truncated": False,
-        "depth": q.depth,
-        "fetched_at": f"2026-11-25T00:00:{n:02d}.500Z",
-        "elapsed_ms": 10 * n,
-        "error": None,
-        "location": None,
-    }
-    values.update(fields)
-    return PageRecord(**values)
-
-
-def host(name: str, delay: float, reason: str, **fields: Any) -> HostRecord:
-    values: dict[str, Any] = {
-        "host": name,
-        "delay": delay,
-        "delay_reason": reason,
-        "crawl_delay": None,
-        "robots_status": "allow-all",
-        "robots_fetched_at": "2026-11-25T00:00:00.125Z",
-        "requests": 0,
-        "errors": 0,
-        "min_gap_ms": None,
-    }
-    values.update(fields)
-    return HostRecord(**values)
-
-
-async def take(store: Storage, url: str, claims: dict[str, HostRecord]) -> QueuedURL:
-    """The queued URL `url`, taken under its host's claim, as the frontier takes it."""
-    queued = await store.next_queued(URL(url).host or "", 1000, ())
-    (match,) = [q for q in queued if q.url == url]
-    return replace(match, claim=claims[match.host].claim)
-
-
-async def save(store: Storage, batch: Batch) -> None:
-    assert await store.save(batch) == []  # nothing lost: the run holds its hosts
-
-
-async def fill(store: Storage) -> None:
-    """A small crawl: 4 pages answered 200, 3 no response, 2 404, 1 301 (no two counts tie),
-    links, skips, a URL left queued, two hosts' politeness."""
-    seeds = [HOME, OTHER, OTHER + "slow", OTHER + "reset"]
-    run = await store.start_run([found(s, 0) for s in seeds], 3, DEFAULT_LEASE)
-    claims = {h.host: h for h in await store.claim_hosts(10)}
-    inner = ["about", "contact", "team", "missing", "gone", "old"]
-    home = await take(store, HOME, claims)
-    links = [(HOME, HOME + name, False) for name in inner]
-    links.append((HOME, "https://elsewhere.test/", True))
-    discovered = [found(HOME + name, 1) for name in inner]
-    discovered += [
-        found(HOME + "later", 1),
-        found(HOME + "deep/1", 4, "skipped", "depth"),
-        found(HOME + "private", 1, "skipped", "robots"),
-        found(HOME + "a/b/a/b/a/", 1, "skipped", "trap"),
-    ]
-    title = "Home \u00e9 \u201cquoted\u201d, with a comma"
-    home_page = page(home, 200, 1, title=title, body=BODY, bytes=len(BODY), truncated=True)
-    await save(
-        store, Batch([Outcome(home, "done", page=home_page, links=links, discovered=discovered)])
-    )
-    outcomes = []
-    for n, (name, status) in enumerate(
-        [("about", 200), ("contact", 200), ("team", 200), ("missing", 404), ("gone", 404)], 2
-    ):
-        q = await take(store, HOME + name, claims)
-        body = None if status == 404 else b"<p>\n\tline"
-        back = [(q.url, HOME + "missing", False), (q.url, HOME + "about", name == "team")]
-        outcomes.append(Outcome(q, "done", page=page(q, status, n, body=body), links=back))
-    old = await take(store, HOME + "old", claims)
-    moved = page(old, 301, 7, location=HOME + "about", body=None, bytes=0, title=None)
-    outcomes.append(Outcome(old, "done", page=moved))
-    for n, (url, error) in enumerate(
-        [(OTHER, "timeout"), (OTHER + "slow", "timeout"), (OTHER + "reset", "connection reset")], 8
-    ):
-        q = await take(store, url, claims)
-        failed = page(q, None, n, error=error, body=None, bytes=0, title=None, content_type=None)
-        outcomes.append(Outcome(q, "failed", page=failed))
-    robots = [RobotsRecord("https://example.org", "example.org", 200, b"", None, STARTED)]
-    hosts = [
-        host("example.org", 1.0, "config", requests=8, min_gap_ms=1003.4),
-        host("other.example", 2.5, "backoff", crawl_delay=5.0, requests=3, errors=3),
-    ]
-    await save(store, Batch(outcomes, robots, hosts))
-    await store.end_run(run.run_id, "limit", (0.0123, 0.0456))
-
-
-async def fill_both(path: Path, url: str) -> None:
-    opened: list[AbstractAsyncContextManager[Any]] = [
-        SQLiteStore.open(path),
-        PostgresStore.open(url),
-    ]
-    for opening in opened:
-        async with opening as store:
-            await fill(store)
-    # Run times are the clock's when filled: the same on both, so that stats agree.
-    times = (STARTED, ENDED)
-    with closing(sqlite3.connect(path)) as db, db:
-        db.execute("UPDATE runs SET started_at = ?, ended_at = ?", times)
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute("UPDATE runs SET started_at = $1, ended_at = $2", *times)
-    finally:
-        await conn.close()
-
-
-def make_twin(folder: Path, url: str) -> Twin:
-    path = folder / "crawl.db"
-    asyncio.run(fill_both(path, url))
-    return Twin(path, url)
-
-
 @pytest.fixture(scope="module")
 def twin(pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
     """One crawl for the module's read-only tests (they check that they change nothing)."""
@@ -218,12 +76,6 @@ def query(db: str | Path, sql: str, fmt: str, **options: float) -> str:
     out = io.StringIO()
     run_query(db, sql, fmt, out, **options)
     return out.getvalue()
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 # -- the same output ------------------------------------------------------------------------
@@ -413,7 +265,7 @@ def test_a_write_is_refused_and_changes_nothing(
     marker = Path("/tmp") / f"crawler-query-{tmp_path.name}"  # the server's /tmp
     before = snapshot(fresh_twin.url)
     sql = sql.format(marker=marker)
-    code, out, err = cli(capsys, "query", fresh_twin.url, sql, "--format", "csv")
+    code, out, err = run_in_process(capsys, "query", fresh_twin.url, sql, "--format", "csv")
     assert code == 2
     assert out == ""
     assert err.startswith("crawler: error: query refused: the database is opened read-only (")
@@ -453,7 +305,7 @@ def test_what_a_function_writes_is_rolled_back(fresh_twin: Twin) -> None:
 def test_bad_sql_is_one_line(
     twin: Twin, capsys: pytest.CaptureFixture[str], sql: str, expected: str
 ) -> None:
-    code, out, err = cli(capsys, "query", twin.url, sql, "--format", "jsonl")
+    code, out, err = run_in_process(capsys, "query", twin.url, sql, "--format", "jsonl")
     assert (code, out) == (2, "")
     assert err == f"crawler: error: {expected}\n"
 
@@ -514,7 +366,7 @@ def test_a_bad_url_is_one_line(
 ) -> None:
     for url, reason in bad_urls(pg_server):
         args = [command[0], url, *command[1:]]
-        code, out, err = cli(capsys, *args)
+        code, out, err = run_in_process(capsys, *args)
         assert (code, out) == (2, ""), args
         assert err.count("\n") == 1, err
         assert reason in err
@@ -527,7 +379,7 @@ def test_asyncpg_missing(
 ) -> None:
     monkeypatch.setitem(sys.modules, "asyncpg", None)  # import asyncpg fails
     monkeypatch.delitem(sys.modules, "crawler.storage.postgres_reads")
-    code, _, err = cli(capsys, "query", "postgresql://u:pw@localhost/db", "SELECT 1")
+    code, _, err = run_in_process(capsys, "query", "postgresql://u:pw@localhost/db", "SELECT 1")
     assert code == 2
     assert err == (
         "crawler: error: postgresql://u@localhost/db: PostgreSQL needs asyncpg:"

@@ -6,31 +6,36 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import signal
-import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from backends import Backend
+from kit import (
+    LOG,
+    HostPlan,
+    Request,
+    RequestLog,
+    finish,
+    make_site,
+    run_cli_async,
+    started_cli,
+    write_config,
+)
 
 from crawler.commands.stats import Pass, read_stats
 from crawler.engine.crawl import Crawler
 
-ROOT = Path(__file__).parent.parent
 # Each honours the conditional requests of one kind, or none.
 HONOURS = {"etag.test": "If-None-Match", "lm.test": "If-Modified-Since", "none.test": None}
 
 
-@dataclass
-class Hit:
-    host: str
-    path: str
-    validators: frozenset[str]  # the conditional headers the request carried
-    status: int
+def validators(request: Request) -> frozenset[str]:
+    """The conditional headers the request carried."""
+    return frozenset(h for h in ("If-None-Match", "If-Modified-Since") if h in request.headers)
 
 
 @dataclass
@@ -39,7 +44,6 @@ class ChangingSite:
     /d, /a changes, /b is deleted, /c stays as it was."""
 
     version: int = 1
-    log: list[Hit] = field(default_factory=list)
 
     def pages(self) -> dict[str, str]:
         links = ["/a", "/b", "/c"] + (["/d"] if self.version == 2 else [])
@@ -58,21 +62,12 @@ class ChangingSite:
         self.version = 2
 
 
-SITE = web.AppKey("site", ChangingSite)
-
-
 def _app(site: ChangingSite) -> web.Application:
     async def handle(request: web.Request) -> web.Response:
-        host = request.host.partition(":")[0]
-        sent = frozenset(h for h in ("If-None-Match", "If-Modified-Since") if h in request.headers)
-        response = _answer(site, host, request)
-        site.log.append(Hit(host, request.path, sent, response.status))
-        return response
+        return _answer(site, request.host.partition(":")[0], request)
 
-    app = web.Application()
-    app[SITE] = site
-    app.router.add_route("GET", "/{tail:.*}", handle)
-    return app
+    # Every path is the site's own, robots.txt too (a 404: no rules).
+    return make_site({host: HostPlan(pages=0, routes={"/*": handle}) for host in HONOURS})
 
 
 def _answer(site: ChangingSite, host: str, request: web.Request) -> web.Response:
@@ -96,11 +91,12 @@ def _answer(site: ChangingSite, host: str, request: web.Request) -> web.Response
     return web.Response(text=html, content_type="text/html", headers=headers)
 
 
-async def _server(aiohttp_server: Any) -> tuple[ChangingSite, list[str]]:
-    """The changing site on a loopback server, and its three hosts' home pages."""
+async def _server(aiohttp_server: Any) -> tuple[ChangingSite, RequestLog, list[str]]:
+    """The changing site on a loopback server, its request log, and its three hosts' home
+    pages."""
     site = ChangingSite()
     server = await aiohttp_server(_app(site))
-    return site, [f"http://{host}:{server.port}/" for host in HONOURS]
+    return site, server.app[LOG], [f"http://{host}:{server.port}/" for host in HONOURS]
 
 
 EXPECTED = {"/": "changed", "/a": "changed", "/b": "gone", "/c": "unchanged", "/d": "new"}
@@ -109,25 +105,25 @@ EXPECTED = {"/": "changed", "/a": "changed", "/b": "gone", "/c": "unchanged", "/
 async def test_a_recrawl_asks_what_changed_and_records_it(
     aiohttp_server: Any, backend: Backend, tmp_path: Path
 ) -> None:
-    site, seeds = await _server(aiohttp_server)
+    site, log, seeds = await _server(aiohttp_server)
     config = backend.config(tmp_path, seeds, hosts=tuple(HONOURS))
     first = await Crawler(config).run()
     site.edit()
-    site.log.clear()
+    mark = len(log)  # the second pass's requests come after it
 
     second = await Crawler(config, recrawl=True).run()
 
     assert (first.pass_number, second.pass_number) == (1, 2)
     # Which validators went out, and what was answered 304, per host (robots.txt: none).
     for host, honours in HONOURS.items():
-        hits = {h.path: h for h in site.log if h.host == host and h.path != "/robots.txt"}
+        hits = {h.path: h for h in log[mark:] if h.host == host and h.path != "/robots.txt"}
         assert set(hits) == set(EXPECTED), host
         sent = {"etag.test": {"If-None-Match"}, "lm.test": {"If-Modified-Since"}}.get(
             host, {"If-None-Match", "If-Modified-Since"}
         )
         for path in ("/", "/a", "/b", "/c"):
-            assert hits[path].validators == sent, (host, path)
-        assert hits["/d"].validators == frozenset(), host  # new: nothing to compare with
+            assert validators(hits[path]) == sent, (host, path)
+        assert validators(hits["/d"]) == frozenset(), host  # new: nothing to compare with
         assert hits["/c"].status == (304 if honours else 200), host
     rows = await backend.rows("SELECT url, pass, status, change FROM fetches ORDER BY pass, url")
     by_pass = Counter(row[1] for row in rows)
@@ -154,16 +150,6 @@ async def test_a_recrawl_asks_what_changed_and_records_it(
         assert stored[f"b@{host}"][0] == 404
 
 
-async def _cli(*args: str) -> tuple[int, str, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "crawler", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
-    )  # fmt: skip
-    out, err = await proc.communicate()
-    return proc.returncode or 0, out.decode(), err.decode()
-
-
 # What the recrawl of the site finds, uninterrupted (test_a_recrawl_asks_what_changed...).
 WHOLE_PASS = "pass 2: 3 new, 6 changed, 3 unchanged, 3 gone"
 
@@ -171,30 +157,29 @@ WHOLE_PASS = "pass 2: 3 new, 6 changed, 3 unchanged, 3 gone"
 async def _killed_recrawl(aiohttp_server: Any, backend: Backend, tmp_path: Path) -> Path:
     """Crawl the site, edit it, start `crawler recrawl` and SIGKILL it mid-pass; the config
     file the commands read."""
-    site, seeds = await _server(aiohttp_server)
+    site, log, seeds = await _server(aiohttp_server)
     config = backend.config(tmp_path, seeds, hosts=tuple(HONOURS))
     # The file the commands read: the same settings, and a delay so that a kill lands mid-pass.
-    resolve = ", ".join(f'"{h}" = "127.0.0.1"' for h in HONOURS)
-    where = "path" if backend.kind == "sqlite" else "url"
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f"[crawl]\nseeds = {seeds!r}\nconcurrency = 4\n"
-        f"[politeness]\ndelay = 0.2\n[fetch]\ntimeout = 5\nretries = 0\nresolve = {{{resolve}}}\n"
-        f'[storage]\n{where} = "{backend.location}"\n'
+    path = write_config(
+        tmp_path / "config.toml",
+        seeds,
+        hosts=HONOURS,
+        **backend.where,
+        crawl={"concurrency": 4},
+        politeness={"delay": 0.2},
+        fetch={"connect_timeout": None},
     )
     await Crawler(config).run()
     site.edit()
-    site.log.clear()
+    mark = len(log)
 
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "crawler", "recrawl", str(path), "--quiet",
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
-    async with asyncio.timeout(60):
-        while len([h for h in site.log if h.path != "/robots.txt"]) < 6:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    assert await proc.wait() == -signal.SIGKILL
+    def mid_pass(log: RequestLog) -> bool:
+        return len([r for r in log[mark:] if r.path != "/robots.txt"]) >= 6
+
+    async with started_cli("recrawl", str(path), "--quiet", stdout=False) as process:
+        await log.wait_for(mid_pass, 60)
+        process.send_signal(signal.SIGKILL)
+        assert (await finish(process)).code == -signal.SIGKILL
     return path
 
 
@@ -204,10 +189,10 @@ async def test_a_killed_recrawl_resumes_to_the_same_counts(
     backend = Backend("sqlite", str(tmp_path / "crawl.db"))
     config = await _killed_recrawl(aiohttp_server, backend, tmp_path)
 
-    code, out, err = await _cli("resume", str(config), "--quiet")
+    ran = await run_cli_async("resume", str(config), "--quiet")
 
-    assert code == 0, err
-    assert out.strip() == WHOLE_PASS
+    assert ran.code == 0, ran.err
+    assert ran.out.strip() == WHOLE_PASS
     fetched = await backend.rows("SELECT url, count(*) FROM fetches WHERE pass = 2 GROUP BY url")
     assert len(fetched) == 5 * len(HONOURS)
     assert {count for _, count in fetched} == {1}  # each page's fetch committed once
@@ -220,17 +205,17 @@ async def test_a_killed_recrawl_run_again_continues_its_pass(
     before = await backend.rows("SELECT count(*) FROM fetches WHERE pass = 2")
     assert before[0][0] < 5 * len(HONOURS)  # killed mid-pass
 
-    code, out, err = await _cli("recrawl", str(config))
+    ran = await run_cli_async("recrawl", str(config))
 
-    assert code == 0, err
-    assert "recrawl: continuing pass 2 (interrupted)" in err
-    assert out.strip() == WHOLE_PASS  # the whole pass, before and after the kill
+    assert ran.code == 0, ran.err
+    assert "recrawl: continuing pass 2 (interrupted)" in ran.err
+    assert ran.out.strip() == WHOLE_PASS  # the whole pass, before and after the kill
     fetched = await backend.rows("SELECT pass, url, count(*) FROM fetches GROUP BY pass, url")
     assert {number for number, _, _ in fetched} == {1, 2}  # no pass 3
     assert len([row for row in fetched if row[0] == 2]) == 5 * len(HONOURS)
     assert {count for _, _, count in fetched} == {1}  # each page's fetch committed once
     # Run again now that pass 2 is complete, the recrawl starts pass 3 and says so.
-    code, out, err = await _cli("recrawl", str(config))
-    assert code == 0, err
-    assert "recrawl: starting pass 3" in err
-    assert out.strip() == "pass 3: 0 new, 0 changed, 15 unchanged, 0 gone"  # 404s: unchanged
+    ran = await run_cli_async("recrawl", str(config))
+    assert ran.code == 0, ran.err
+    assert "recrawl: starting pass 3" in ran.err
+    assert ran.out.strip() == "pass 3: 0 new, 0 changed, 15 unchanged, 0 gone"  # 404s: unchanged

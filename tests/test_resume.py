@@ -10,10 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DemoServer, request_log, requests_seen
-from killing import integrity, kill_and_resume, write_config
-from kit import SITE, HostPlan, finish, make_site, min_gap, run_cli_async, started_cli
-from kit import write_config as write_kit_config
+from conftest import DemoServer
+from killing import integrity, kill_and_resume
+from kit import (
+    LOG,
+    SITE,
+    HostPlan,
+    finish,
+    make_site,
+    min_gap,
+    run_cli_async,
+    started_cli,
+    write_config,
+    write_demo_config,
+)
 
 from crawler.demo_site import expected_pages
 from crawler.storage.sqlite import SQLiteStore
@@ -25,7 +35,7 @@ from crawler.storage.sqlite_schema import MIGRATIONS
 async def test_sigkill_and_resume_give_the_uninterrupted_crawl(
     demo_server: DemoServer, tmp_path: Path, seed: int
 ) -> None:
-    log = request_log(demo_server)
+    log = demo_server.app[LOG]
     total = len(expected_pages(port=demo_server.port)) + 3  # pages and three robots.txt
     result = await kill_and_resume(
         log, demo_server.port, tmp_path, seed=seed, kills=4, final_requests=total
@@ -50,9 +60,9 @@ async def test_sigkill_and_resume_give_the_uninterrupted_crawl(
 async def test_signal_stops_gracefully(
     demo_server: DemoServer, tmp_path: Path, signum: signal.Signals, code: int
 ) -> None:
-    config = write_config(tmp_path, demo_server.port, delay=0.05)
+    config = write_demo_config(tmp_path, demo_server.port, delay=0.05)
     async with started_cli("crawl", str(config)) as process:
-        await requests_seen(demo_server, 30)
+        await demo_server.app[LOG].seen(30)
         process.send_signal(signum)
         ran = await finish(process, seconds=20)
 
@@ -132,7 +142,7 @@ async def test_restart_keeps_the_delay_and_the_robots_rules(
 async def test_resume_applies_the_edited_scope_and_adds_seeds(
     demo_server: DemoServer, tmp_path: Path
 ) -> None:
-    config = write_config(tmp_path, demo_server.port, delay=0)
+    config = write_demo_config(tmp_path, demo_server.port, delay=0)
     text = config.read_text(encoding="utf-8")
     config.write_text(text.replace("concurrency = 8", "concurrency = 8\nmax_pages = 20"))
     command = ("crawl", str(config), "--quiet")
@@ -186,7 +196,7 @@ async def _committed(db: Path, path: str) -> None:
 def _one_host_config(folder: Path, host: str, port: int, *, delay: float) -> Path:
     """A config crawling the multi-host test site's `host` from /p/0 (the crawler's defaults
     otherwise)."""
-    return write_kit_config(
+    return write_config(
         folder / "config.toml",
         [f"http://{host}:{port}/p/0"],
         hosts=(host,),

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from backends import page, save, take
 from pgserver import PgServer
-from test_query_pg import page, save, take
 
 from crawler.config import DEFAULT_LEASE
 from crawler.errors import UsageError

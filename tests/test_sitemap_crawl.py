@@ -11,10 +11,10 @@ from typing import Any
 
 from aiohttp import web
 from backends import Backend
+from kit import LOG, HostPlan, make_site
 
 from crawler.engine.crawl import Crawler
 
-LOG = web.AppKey("log", list[str])
 HOST = "sm.test"
 NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
 
@@ -38,7 +38,6 @@ Site = dict[str, tuple[str, bytes]]  # path: (content type, body); "{o}" is the 
 
 def _app(site: Site) -> web.Application:
     async def handle(request: web.Request) -> web.Response:
-        request.app[LOG].append(request.path_qs)
         found = site.get(request.path_qs)
         if found is None:
             return web.Response(status=404, text="not here")
@@ -48,10 +47,8 @@ def _app(site: Site) -> web.Application:
             body = body.replace(b"{o}", origin)
         return web.Response(body=body, content_type=content_type)
 
-    app = web.Application()
-    app[LOG] = []
-    app.router.add_route("GET", "/{tail:.*}", handle)
-    return app
+    # Every path is the site's own, robots.txt too (a 404 unless `site` has one).
+    return make_site({HOST: HostPlan(pages=0, routes={"/*": handle})})
 
 
 def _gz(body: bytes, port: int) -> bytes:
@@ -103,7 +100,7 @@ async def test_pages_only_sitemaps_reach_are_crawled(
 
     await Crawler(config).run()
 
-    requests = Counter(server.app[LOG])
+    requests = Counter(server.app[LOG].paths())
     assert set(requests.values()) == {1}  # each once: the loops ended
     assert set(requests) == {
         "/robots.txt", "/", "/smi.xml", "/s/a.xml.gz", "/s/b.txt", "/loop/1.xml", "/loop/2.xml",
@@ -168,7 +165,7 @@ async def test_limits_nesting_size_and_entries(aiohttp_server: Any, tmp_path: Pa
         "SELECT state, reason, count(*) FROM urls WHERE url LIKE '%/m/%' GROUP BY 1, 2"
     )
     assert states == [("skipped", "include", 50_000)]
-    assert not [path for path in server.app[LOG] if path.startswith("/m/")]
+    assert not [path for path in server.app[LOG].paths() if path.startswith("/m/")]
 
 
 async def test_a_resumed_crawl_reads_on_where_the_sitemaps_left_it(
@@ -184,12 +181,12 @@ async def test_a_resumed_crawl_reads_on_where_the_sitemaps_left_it(
     await Crawler(
         backend.config(tmp_path, [f"{o}/"], hosts=(HOST,), max_pages=3, concurrency=1)
     ).run()
-    first = list(server.app[LOG])
+    first = server.app[LOG].paths()
     assert first == ["/robots.txt", "/", "/smi.xml", "/s/a.xml.gz"]
     # ... and a crawl of the same database without the limit goes on from there.
     await Crawler(backend.config(tmp_path, [f"{o}/"], hosts=(HOST,))).run()
 
-    requests = Counter(server.app[LOG])
+    requests = Counter(server.app[LOG].paths())
     assert set(requests.values()) == {1}
     assert {"/a/1", "/a/2", "/b/1", "/b/2", "/s/b.txt", "/loop/2.xml"} <= set(requests)
 
@@ -203,13 +200,13 @@ async def test_a_recrawl_reads_the_sitemaps_again(aiohttp_server: Any, tmp_path:
         tmp_path, [f"{o}/"], hosts=(HOST,)
     )
     await Crawler(config).run()
-    first = Counter(server.app[LOG])
+    first = Counter(server.app[LOG].paths())
     site["/s/b.txt"] = ("text/plain", b"{o}/b/1\n{o}/b/3\n")  # a page added to a sitemap
     site["/b/3"] = ("text/html", b"<title>t</title>")
 
     await Crawler(config, recrawl=True).run()
 
-    second = Counter(server.app[LOG]) - first
+    second = Counter(server.app[LOG].paths()) - first
     assert {"/smi.xml", "/s/a.xml.gz", "/s/b.txt", "/loop/1.xml", "/loop/2.xml"} <= set(second)
     assert "/b/3" in second
     assert set(second.values()) == {1}

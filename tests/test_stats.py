@@ -7,96 +7,16 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from backends import DURATION, HOSTS, PAGES, RUNS, URLS, build_stats_db
 
 from crawler.commands.stats import Stats, format_hosts, format_stats, read_stats
 from crawler.errors import UsageError
 from crawler.storage.sqlite import prepare
 
-RUNS = [
-    # started_at, ended_at, outcome, pages
-    ("2026-11-25T00:00:00.000Z", "2026-11-25T00:00:10.500Z", "interrupted", 8),
-    ("2026-11-25T00:01:00.000Z", None, "crashed", 5),  # killed: counts up to its last page
-    ("2026-11-25T00:02:00.000Z", None, "running", 0),  # no page yet: counts nothing
-]
-DURATION = 10.5 + 4.25
-
-# host, status, bytes, error; fetched in order, spread over the first two runs
-PAGES = [
-    ("a.test", 200, 1000, None),
-    ("a.test", 200, 2500, None),
-    ("a.test", 200, 0, "body truncated"),
-    ("a.test", 301, 0, None),
-    ("a.test", 404, 120, None),
-    ("a.test", 404, 120, None),
-    ("b.test", 503, 50, None),
-    ("b.test", 102, 0, None),
-    ("b.test", None, 0, "timeout"),
-    ("b.test", None, 0, "connection reset"),
-    ("b.test", 200, 700_000, None),
-    ("b.test", 999, 0, None),
-    ("a.test", 200, 1_234_567, None),
-]
-
-# state, reason, how many
-URLS = [
-    ("done", None, 11),
-    ("failed", None, 2),
-    ("queued", None, 4),
-    ("skipped", "depth", 3),
-    ("skipped", "robots", 2),
-    ("skipped", "exclude", 1),
-    ("skipped", None, 1),
-]
-
-HOSTS = [
-    # host, robots_status, delay, delay_reason, crawl_delay, requests, errors, min_gap_ms
-    ("a.test", "ok", 1.0, "config", None, 9, 0, 1003.4),
-    ("c.test", "unreachable", 2.5, "backoff", 5.0, 3, 3, None),
-]
-
-
-def fetched_at(i: int) -> str:
-    if i < 8:  # run 1: 00:00:01 .. 00:00:08
-        return f"2026-11-25T00:00:{i + 1:02d}.000Z"
-    return f"2026-11-25T00:01:0{i - 8}.{250 if i == 12 else 0:03d}Z"  # run 2: up to 00:01:04.250
-
-
-def build(path: Path) -> Path:
-    prepare(path)
-    with contextlib.closing(sqlite3.connect(path)) as db, db:
-        db.executemany(
-            "INSERT INTO runs (started_at, ended_at, outcome, pages, seeds)"
-            " VALUES (?, ?, ?, ?, '')",
-            RUNS,
-        )
-        db.executemany(
-            "INSERT INTO pages (url, host, status, bytes, depth, fetched_at, error)"
-            " VALUES (?, ?, ?, ?, 0, ?, ?)",
-            [
-                (f"https://{host}/{i}", host, status, size, fetched_at(i), error)
-                for i, (host, status, size, error) in enumerate(PAGES)
-            ],
-        )
-        db.executemany(
-            "INSERT INTO urls (url, host, depth, state, reason) VALUES (?, 'a.test', 1, ?, ?)",
-            [
-                (f"https://a.test/u/{state}/{reason}/{n}", state, reason)
-                for state, reason, count in URLS
-                for n in range(count)
-            ],
-        )
-        db.executemany(
-            "INSERT INTO hosts (host, robots_status, robots_fetched_at, delay, delay_reason,"
-            " crawl_delay, requests, errors, min_gap_ms)"
-            " VALUES (?, ?, '2026-11-25T00:00:00.500Z', ?, ?, ?, ?, ?, ?)",
-            HOSTS,
-        )
-    return path
-
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
-    return build(tmp_path / "crawl.db")
+    return build_stats_db(tmp_path / "crawl.db")
 
 
 def scalar(path: Path, sql: str) -> int:

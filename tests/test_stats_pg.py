@@ -1,6 +1,6 @@
 """`crawler stats` on a PostgreSQL crawl prints what it prints for the same rows in SQLite (the
 first line, the database's name, aside): for a crawl written through the storage contract
-(test_query_pg's twin) and for test_stats.py's hand-made rows (runs that never ended, odd
+(backends.py's twin) and for the stats tests' hand-made rows (runs that never ended, odd
 statuses, skips without a reason).
 """
 
@@ -12,11 +12,10 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-import test_stats
+from backends import DURATION, HOSTS, PAGES, RUNS, URLS, Twin, build_stats_db, fetched_at, make_twin
+from kit import run_in_process
 from pgserver import PgServer
-from test_query_pg import Twin, make_twin
 
-from crawler.cli import main
 from crawler.commands.stats import format_hosts, format_stats, read_stats
 from crawler.errors import UsageError
 from crawler.storage.postgres import PostgresStore
@@ -33,16 +32,10 @@ def twin(pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory) -> Itera
         pg_server.drop_database(name)
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_stats_prints_the_same(twin: Twin, capsys: pytest.CaptureFixture[str]) -> None:
-    code, on_pg, err = cli(capsys, "stats", twin.url)
+    code, on_pg, err = run_in_process(capsys, "stats", twin.url)
     assert (code, err) == (0, "")
-    code, on_sqlite, _ = cli(capsys, "stats", str(twin.path))
+    code, on_sqlite, _ = run_in_process(capsys, "stats", str(twin.path))
     assert code == 0
     pg_lines, sqlite_lines = on_pg.splitlines(), on_sqlite.splitlines()
     assert pg_lines[0] == twin.url
@@ -52,9 +45,9 @@ def test_stats_prints_the_same(twin: Twin, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_stats_hosts_prints_the_same(twin: Twin, capsys: pytest.CaptureFixture[str]) -> None:
-    code, on_pg, _ = cli(capsys, "stats", twin.url, "--hosts")
+    code, on_pg, _ = run_in_process(capsys, "stats", twin.url, "--hosts")
     assert code == 0
-    assert on_pg == cli(capsys, "stats", str(twin.path), "--hosts")[1]
+    assert on_pg == run_in_process(capsys, "stats", str(twin.path), "--hosts")[1]
     assert on_pg.splitlines()[2].split() == [
         "example.org", "|", "allow-all", "|", "2026-11-25T00:00:00.125Z", "|", "1", "s",
         "(config)", "|", "|", "8", "|", "0", "|", "1003", "|", "7",
@@ -62,7 +55,7 @@ def test_stats_hosts_prints_the_same(twin: Twin, capsys: pytest.CaptureFixture[s
 
 
 async def _build_pg(url: str) -> None:
-    """test_stats.build's rows, in PostgreSQL."""
+    """build_stats_db's rows, in PostgreSQL."""
     async with PostgresStore.open(url):
         pass  # the schema
     conn = await asyncpg.connect(url)
@@ -70,21 +63,21 @@ async def _build_pg(url: str) -> None:
         await conn.executemany(
             "INSERT INTO runs (started_at, ended_at, outcome, pages, seeds)"
             " VALUES ($1, $2, $3, $4, '')",
-            test_stats.RUNS,
+            RUNS,
         )
         await conn.executemany(
             "INSERT INTO pages (url, host, status, bytes, depth, fetched_at, error)"
             " VALUES ($1, $2, $3, $4, 0, $5, $6)",
             [
-                (f"https://{host}/{i}", host, status, size, test_stats.fetched_at(i), error)
-                for i, (host, status, size, error) in enumerate(test_stats.PAGES)
+                (f"https://{host}/{i}", host, status, size, fetched_at(i), error)
+                for i, (host, status, size, error) in enumerate(PAGES)
             ],
         )
         await conn.executemany(
             "INSERT INTO urls (url, host, depth, state, reason) VALUES ($1, 'a.test', 1, $2, $3)",
             [
                 (f"https://a.test/u/{state}/{reason}/{n}", state, reason)
-                for state, reason, count in test_stats.URLS
+                for state, reason, count in URLS
                 for n in range(count)
             ],
         )
@@ -92,17 +85,17 @@ async def _build_pg(url: str) -> None:
             "INSERT INTO hosts (host, robots_status, robots_fetched_at, delay, delay_reason,"
             " crawl_delay, requests, errors, min_gap_ms)"
             " VALUES ($1, $2, '2026-11-25T00:00:00.500Z', $3, $4, $5, $6, $7, $8)",
-            test_stats.HOSTS,
+            HOSTS,
         )
     finally:
         await conn.close()
 
 
 def test_hand_made_rows_give_the_same_summary(pg_url: str, tmp_path: Path) -> None:
-    path = test_stats.build(tmp_path / "crawl.db")
+    path = build_stats_db(tmp_path / "crawl.db")
     asyncio.run(_build_pg(pg_url))
     on_pg, on_sqlite = read_stats(pg_url), read_stats(path)
-    assert on_pg.duration == pytest.approx(test_stats.DURATION)
+    assert on_pg.duration == pytest.approx(DURATION)
     assert format_stats(on_pg).splitlines()[1:] == format_stats(on_sqlite).splitlines()[1:]
     assert format_hosts(pg_url) == format_hosts(path)
 

@@ -1,5 +1,5 @@
-"""The read contract (crawler/storage/read_contract.py), rule by rule, on both backends: one crawl
-written through each backend's own `Storage.save` (test_query_pg.fill: pages of every status
+"""The read contract (crawler/storage/read_contract.py), rule by rule, on both backends: one
+crawl written through each backend's own `Storage.save` (backends.fill: pages of every status
 class, links, skips, hosts, one run), then read through `open_reader`; every test expects the
 same answer from SQLite and PostgreSQL. Then the PostgreSQL read-only role of docs/roles.md,
 on the real server.
@@ -21,10 +21,10 @@ from typing import Any
 
 import asyncpg
 import pytest
+from backends import ENDED, HOME, STARTED, fill, page, save, take
+from kit import run_in_process
 from pgserver import PgServer
-from test_query_pg import ENDED, HOME, STARTED, fill, page, save, take
 
-from crawler.cli import main
 from crawler.config import DEFAULT_LEASE
 from crawler.errors import StoreError, UsageError
 from crawler.records import Discovered, Outcome
@@ -328,27 +328,25 @@ def roles(pg_server: PgServer) -> Iterator[tuple[str, str]]:
         pg_server.psql(f"DROP ROLE {crawl}")
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_the_read_role_runs_the_read_commands(
     roles: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, read_url = roles
-    code, out, _ = cli(capsys, "query", read_url, "SELECT count(*) FROM pages", "--format", "csv")
+    code, out, _ = run_in_process(
+        capsys, "query", read_url, "SELECT count(*) FROM pages", "--format", "csv"
+    )
     assert (code, out) == (0, "count(*)\n13\n")
-    code, out, _ = cli(capsys, "stats", read_url)
+    code, out, _ = run_in_process(capsys, "stats", read_url)
     assert code == 0
     assert "pages      13" in out
-    assert cli(capsys, "stats", read_url, "--hosts")[0] == 0
-    code, out, _ = cli(capsys, "search", read_url, "fox", "--format", "csv")
+    assert run_in_process(capsys, "stats", read_url, "--hosts")[0] == 0
+    code, out, _ = run_in_process(capsys, "search", read_url, "fox", "--format", "csv")
     assert code == 0
     assert "https://text.test/fox" in out
     exported = tmp_path / "pages.jsonl"
-    assert cli(capsys, "export", read_url, "--format", "jsonl", "-o", str(exported))[0] == 0
+    assert (
+        run_in_process(capsys, "export", read_url, "--format", "jsonl", "-o", str(exported))[0] == 0
+    )
     assert len(exported.read_text().splitlines()) == 13
 
 
@@ -365,7 +363,7 @@ def test_the_read_role_can_neither_write_nor_end_a_crawl_session(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 f" WHERE usename = '{crawl_url.split('//')[1].split('@')[0]}'",
             ):
-                code, _, err = cli(capsys, "query", read_url, sql)
+                code, _, err = run_in_process(capsys, "query", read_url, sql)
                 assert code != 0
                 assert err.startswith("crawler: error: query failed: ")
                 assert runner.run(crawl_session.fetchval("SELECT 1")) == 1  # still alive
@@ -379,7 +377,7 @@ def test_the_read_role_can_neither_write_nor_end_a_crawl_session(
             # The control: the crawl role itself may end its own sessions.
             ended = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             ended += " WHERE usename = current_user AND pid <> pg_backend_pid()"
-            assert cli(capsys, "query", crawl_url, ended, "--format", "csv")[0] == 0
+            assert run_in_process(capsys, "query", crawl_url, ended, "--format", "csv")[0] == 0
             with pytest.raises((asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError)):
                 runner.run(crawl_session.fetchval("SELECT 1"))
         finally:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from backends import Backend, pg_database_before, pg_rows
 from kit import finish, run_in_thread, started_cli
-from text_site import FOOTER, HOST, NAV_ITEMS, NOINDEX, OWL_PHRASE, PLAIN, SITE, TextSite
+from text_site import FOOTER, HOST, NAV_ITEMS, NOINDEX, OWL_PHRASE, PLAIN, SENT, TextSite
 from text_site import make_text_site as make_site
 from warcio.archiveiterator import ArchiveIterator
 
@@ -40,7 +40,7 @@ async def crawled(
     )  # fmt: skip
     result = await Crawler(config).run()
     assert result.outcome == "finished"
-    site: TextSite = server.app[SITE]
+    site: TextSite = server.app[SENT]
     return site, backend.location
 
 

@@ -2,7 +2,7 @@
 
 Every page has the same navigation, header and footer around an article of its own. The
 server keeps each body it sent (before any compression), by path, so tests can compare the
-WARC's payloads with what was sent.
+WARC's payloads with what was sent. Served by the test kit (`make_site`), which logs every request.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from kit import HostPlan, make_site
 
 HOST = "guide.test"
 NAV_ITEMS = ("Birds index", "Mammals index", "Contact the editors")
@@ -59,7 +60,7 @@ class TextSite:
     sent: dict[str, bytes] = field(default_factory=dict)  # path -> body as sent (decoded)
 
 
-SITE = web.AppKey("text_site", TextSite)
+SENT = web.AppKey("text_sent", TextSite)
 
 
 def page(title: str, paragraphs: list[str], extra_head: str = "") -> str:
@@ -78,30 +79,28 @@ def page(title: str, paragraphs: list[str], extra_head: str = "") -> str:
 
 
 def make_text_site() -> web.Application:
+    """The site for any host (other paths: the kit's 404s); app[SENT] holds what it sent."""
     site = TextSite()
-    app = web.Application()
-    app[SITE] = site
 
     async def handle(request: web.Request) -> web.StreamResponse:
         path = request.path
-        if path == "/robots.txt":
-            return web.Response(text="User-agent: *\nAllow: /\n")
         if path == "/":
             text = page("Field guide", ["Welcome to the field guide of birds of prey and more."])
         elif path in ARTICLES:
             text = page(*ARTICLES[path])
         elif path == NOINDEX:
             text = page("Notes", ["Private notes."], '<meta name="robots" content="noindex">')
-        elif path == PLAIN:
+        else:  # PLAIN
             site.sent[path] = b"owl\nhawk\nheron\n"
             return web.Response(body=site.sent[path], content_type="text/plain")
-        else:
-            return web.Response(status=404, text="no such page")
         site.sent[path] = text.encode("utf-8")
         response = web.Response(body=site.sent[path], content_type="text/html", charset="utf-8")
         if path == "/gzip":
             response.enable_compression(web.ContentCoding.gzip)
         return response
 
-    app.router.add_route("GET", "/{tail:.*}", handle)
+    routes = dict.fromkeys(["/", *ARTICLES, NOINDEX, PLAIN], handle)
+    plan = HostPlan(pages=0, robots="User-agent: *\nAllow: /\n", routes=routes)
+    app = make_site({"*": plan})
+    app[SENT] = site
     return app

@@ -10,22 +10,24 @@ pages /p/{i}, /status/{n}, /redirect/{n}, /retry-after/{s}, /slow/{s}, per-path 
 (body, status, headers, sleep; "{port}" filled in) or handlers. Serve it with the
 `aiohttp_server` fixture; `server.app[SITE]` is the site, `server.app[LOG]` its `RequestLog`.
 Another aiohttp app records into the same log after `record_requests(app)`. A `Request` holds
-host, path (with query), method, headers, and the server's `start`/`end` (time.monotonic());
-`RequestLog` has `paths()`, `hits(host)`, `by_host()`, and waits: `arrived(path)`,
-`seen(count)`, `wait_for(predicate)`. `min_gap` and `max_in_flight` measure pacing.
+host, path (with query), method, headers, the server's `start`/`end` (time.monotonic()) and
+the answer's `status`; `RequestLog` has `paths()`, `hits(host)`, `by_host()`, and waits:
+`arrived(path)`, `seen(count)`, `wait_for(predicate)`. `min_gap` and `max_in_flight` measure
+pacing.
 
 Configs (kit.config). `build_config(tmp_path, seeds, hosts=(...), crawl={...}, ...)` returns a
-Config; `write_config(path, seeds, hosts=(...), ...)` writes the same as TOML for the CLI.
+Config; `write_config(path, seeds, hosts=(...), ...)` writes the same as TOML for the CLI;
+`write_demo_config(folder, port, delay=..., max_pages=...)` one for the demo site.
 Defaults: no delay, timeout 5, no retries, `hosts` resolved to 127.0.0.1, `db="crawl.db"`
 or `pg_url=...`; a key set to None falls back to the crawler's default. The `make_config`
 fixture (conftest.py) is `build_config` on the test's tmp_path, `hosts` defaulting to the demo's.
 
 The CLI (kit.cli). `run_cli(*args)` (sync) / `await run_cli_async(*args)` run a real
-`python -m crawler` and return `Ran(code, out, err)` (hang guard: `seconds`); `async with
-started_cli(*args) as process:` to signal or kill it mid-run, then `await finish(process)`
-(`start_cli` when the process outlives a block);
-`prelude="..."` runs code first (patch a constant). `run_in_process(capsys, *args)` calls
-cli.main in the test's process (`run_in_thread`: in a worker thread), returning a `Ran` too.
+`python -m crawler` and return `Ran(code, out, err)`, a NamedTuple (hang guard: `seconds`);
+`async with started_cli(*args) as process:` to signal or kill it mid-run, then
+`await finish(process)` (`start_cli` when the process outlives a block); `prelude="..."` runs
+code first (patch a constant). `run_in_process(capsys, *args)` calls cli.main in the test's
+process (`run_in_thread`: in a worker thread), returning a `Ran` too.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from kit.cli import (
     start_cli,
     started_cli,
 )
-from kit.config import build_config, config_sections, to_toml, write_config
+from kit.config import build_config, config_sections, to_toml, write_config, write_demo_config
 from kit.site import (
     LOG,
     SITE,
@@ -87,4 +89,5 @@ __all__ = [
     "started_cli",
     "to_toml",
     "write_config",
+    "write_demo_config",
 ]

@@ -5,7 +5,8 @@
 failure shows what it said). `async with started_cli(*args) as process:` hands over the running
 process, to signal or kill mid-run; it is killed and reaped on the way out if still running
 (`start_cli` starts one the caller ends itself, for processes that outlive a block).
-`prelude` runs Python code in the process before the CLI (to patch a constant, say).
+`prelude` runs Python code in the process before the CLI (to patch a constant, say);
+`pythonpath` puts folders before the checkout on PYTHONPATH (the CLI's child processes too).
 `run_in_process(capsys, *args)` calls `crawler.cli.main` in this process (`run_in_thread` in a
 worker thread) and returns a `Ran` read from pytest's capsys.
 """
@@ -16,10 +17,10 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -29,9 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]  # the checkout, so its `crawler` is 
 TIMEOUT = 120.0
 
 
-@dataclass(frozen=True, slots=True)
-class Ran:
-    """What a finished `crawler` process did."""
+class Ran(NamedTuple):
+    """What a finished `crawler` process did (unpacks as `code, out, err`)."""
 
     code: int
     out: str
@@ -48,11 +48,14 @@ def cli_argv(*args: str, prelude: str = "") -> list[str]:
     return [sys.executable, "-c", script]
 
 
-def cli_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT)}
+def cli_env(first: Sequence[str] = ()) -> dict[str, str]:
+    """The environment: this checkout on PYTHONPATH, after the folders `first`."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([*first, str(ROOT)])}
 
 
-def run_cli(*args: str, seconds: float = TIMEOUT, prelude: str = "") -> Ran:
+def run_cli(
+    *args: str, seconds: float = TIMEOUT, prelude: str = "", pythonpath: Sequence[str] = ()
+) -> Ran:
     """Run `crawler ARGS` to its end (from sync tests; it blocks the thread, not a loop)."""
     try:
         done = subprocess.run(
@@ -60,7 +63,7 @@ def run_cli(*args: str, seconds: float = TIMEOUT, prelude: str = "") -> Ran:
             capture_output=True,
             text=True,
             timeout=seconds,
-            env=cli_env(),
+            env=cli_env(pythonpath),
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
@@ -69,7 +72,7 @@ def run_cli(*args: str, seconds: float = TIMEOUT, prelude: str = "") -> Ran:
 
 
 async def start_cli(
-    *args: str, prelude: str = "", stdout: bool = True
+    *args: str, prelude: str = "", stdout: bool = True, pythonpath: Sequence[str] = ()
 ) -> asyncio.subprocess.Process:
     """`crawler ARGS` started, its stderr (and stdout unless `stdout` is False) piped. The
     caller ends it: prefer `started_cli`, which does."""
@@ -77,16 +80,16 @@ async def start_cli(
         *cli_argv(*args, prelude=prelude),
         stdout=asyncio.subprocess.PIPE if stdout else asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
-        env=cli_env(),
+        env=cli_env(pythonpath),
     )
 
 
 @asynccontextmanager
 async def started_cli(
-    *args: str, prelude: str = "", stdout: bool = True
+    *args: str, prelude: str = "", stdout: bool = True, pythonpath: Sequence[str] = ()
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """`start_cli(...)`'s process, killed and reaped on the way out if it is still running."""
-    process = await start_cli(*args, prelude=prelude, stdout=stdout)
+    process = await start_cli(*args, prelude=prelude, stdout=stdout, pythonpath=pythonpath)
     try:
         yield process
     finally:
@@ -106,9 +109,11 @@ async def finish(process: asyncio.subprocess.Process, seconds: float = TIMEOUT) 
     return Ran(process.returncode or 0, (out or b"").decode(), (err or b"").decode())
 
 
-async def run_cli_async(*args: str, seconds: float = TIMEOUT, prelude: str = "") -> Ran:
+async def run_cli_async(
+    *args: str, seconds: float = TIMEOUT, prelude: str = "", pythonpath: Sequence[str] = ()
+) -> Ran:
     """Run `crawler ARGS` to its end without blocking the event loop (the test's servers)."""
-    async with started_cli(*args, prelude=prelude) as process:
+    async with started_cli(*args, prelude=prelude, pythonpath=pythonpath) as process:
         return await finish(process, seconds)
 
 

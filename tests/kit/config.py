@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.config import Config
+from crawler.demo_site import DEMO_HOSTS
 
 Sections = dict[str, dict[str, Any]]
 
@@ -73,3 +74,16 @@ def _value(value: Any) -> str:
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{_value(k)} = {_value(v)}" for k, v in value.items()) + "}"
     return repr(value) if isinstance(value, float) else str(value)
+
+
+def write_demo_config(folder: Path, port: int, *, delay: float = 0, **crawl: Any) -> Path:
+    """`folder`/config.toml for the demo site served on `port` (crawl.db beside it): its hosts,
+    the politeness `delay`, more `crawl` keys, and the crawler's own fetch defaults."""
+    return write_config(
+        folder / "config.toml",
+        [f"http://docs.demo.test:{port}/"],
+        hosts=DEMO_HOSTS,
+        crawl={"allowed_domains": ["demo.test"], **crawl},
+        politeness={"delay": delay},
+        fetch={"connect_timeout": None, "retries": None},
+    )

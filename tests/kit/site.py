@@ -42,10 +42,17 @@ class Request:
     headers: CIMultiDictProxy[str]
     start: float  # time.monotonic() when it arrived
     end: float = math.inf  # time.monotonic() when its answer was sent
+    status: int | None = None  # the answer's status, once sent (None: no answer, cut off)
 
     @property
     def user_agent(self) -> str:
         return self.headers.get("User-Agent", "")
+
+    @classmethod
+    def from_log(cls, host: str, path: str, start: float, end: float, user_agent: str) -> Request:
+        """A GET read back from an access log (bench/: a server in another process)."""
+        headers = CIMultiDictProxy(CIMultiDict({"User-Agent": user_agent}))
+        return cls(host, path, "GET", headers, start, end)
 
 
 class RequestLog(Sequence[Request]):
@@ -113,7 +120,13 @@ def record_requests(app: web.Application) -> RequestLog:
     async def logging_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         record = log._record(request)
         try:
-            return await handler(request)
+            response = await handler(request)
+        except web.HTTPException as exc:  # raised answers (a redirect, say) are answers too
+            record.status = exc.status
+            raise
+        else:
+            record.status = response.status
+            return response
         finally:
             record.end = time.monotonic()
             log.changed.set()

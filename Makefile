@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP) pg-deps
+test: $(STAMP) pg-deps browser-deps
 	$(BIN)/pytest
 
 # The PostgreSQL server the tests start for themselves (tests/pgserver.py): where that file
@@ -28,6 +28,13 @@ pg-deps:
 		|| ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 \
 		|| command -v pg_ctl >/dev/null \
 		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
+
+# The browser the report and live-page tests drive (tests/kit/browser.py): Debian's Chromium and
+# its chromedriver, one Debian source, so their versions always match.
+.PHONY: browser-deps
+browser-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 
 lint: $(STAMP)
 	$(BIN)/ruff check crawler tests bench

@@ -75,7 +75,7 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[WebDriver]:
 
 def severe_console(browser: WebDriver) -> list[dict[str, Any]]:
     """The console's errors since the last call (uncaught exceptions, failed loads, CSP)."""
-    entries: list[dict[str, Any]] = browser.get_log("browser")
+    entries: list[dict[str, Any]] = browser.get_log("browser")  # type: ignore[no-untyped-call]
     return [entry for entry in entries if entry.get("level") == "SEVERE"]
 
 

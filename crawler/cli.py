@@ -1,4 +1,4 @@
-"""The `crawler` command: crawl, resume, recrawl, stats, query, search, export, demo-site.
+"""The `crawler` command: crawl, resume, recrawl, stats, query, search, export, report, demo.
 
 User errors (bad config, missing file, bad SQL) print one line and exit 2; a crawl stopped by
 SIGINT or SIGTERM exits 130 or 143 and can be resumed. Anything else that escapes is a bug and
@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 from .commands.export import FORMATS as EXPORT_FORMATS
 from .commands.export import export
 from .commands.query import FORMATS, run_query, write_rows
+from .commands.report import DEFAULT_LIMIT, report
+from .commands.report import FORMATS as REPORT_FORMATS
 from .commands.stats import format_hosts, format_pass, format_stats, read_pass, read_stats
 from .config import Config
 from .engine.processes import config_path, run_processes
@@ -105,6 +107,20 @@ def _parser() -> argparse.ArgumentParser:
     exporting.add_argument("--format", choices=EXPORT_FORMATS, required=True)
     exporting.add_argument("-o", "--output", metavar="FILE", help="default: standard output")
     exporting.set_defaults(run=_export)
+
+    text = "what is broken, duplicated, orphaned and slow: one HTML file, or JSON"
+    reporting = commands.add_parser("report", help=text, description=text)
+    reporting.add_argument("db", metavar="DB", help="an SQLite file, or a postgresql:// URL")
+    reporting.add_argument("-o", "--output", metavar="FILE", help="default: standard output")
+    reporting.add_argument("--format", choices=REPORT_FORMATS, default="html")
+    reporting.add_argument(
+        "--limit",
+        type=int,
+        default=DEFAULT_LIMIT,
+        metavar="N",
+        help="items per list (default 1000)",
+    )
+    reporting.set_defaults(run=_report)
 
     demo = commands.add_parser("demo-site", help="serve the bundled demo site on loopback")
     demo.add_argument("--port", type=int, default=8080)
@@ -258,6 +274,13 @@ def _export(args: argparse.Namespace) -> int:
         return EXIT_SIGNAL[signal.SIGINT]
     if args.output not in (None, "-"):
         print(f"crawler: exported {pages} pages to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    report(args.db, args.format, args.output, args.limit)
+    if args.output not in (None, "-"):
+        print(f"crawler: report written to {args.output}", file=sys.stderr)
     return 0
 
 

@@ -48,6 +48,7 @@ from .postgres import CONNECT_TIMEOUT, translated
 from .postgres_names import first_word, is_empty, sqlite_names
 from .postgres_schema import SEARCH_DOCUMENT
 from .read_contract import Row
+from .report_reads import ReportReads
 from .search_syntax import to_tsquery
 
 FETCH_ROWS = 1000  # rows a server-side cursor fetches per round trip
@@ -82,8 +83,10 @@ _SEARCH_INDEX = (
 )
 
 
-class PgReader(PortableReads):
+class PgReader(ReportReads, PortableReads):
     """A reading.Reader on one asyncpg connection inside a read-only transaction."""
+
+    _FIND = "strpos"  # report_reads: instr is SQLite's
 
     def __init__(self, runner: asyncio.Runner, conn: Any, name: str, timeout: float | None):
         self._runner = runner

@@ -33,6 +33,37 @@ against both backends, on the same rows written through each backend's `Storage.
  10. Hosts. `hosts()` gives each host seen (in `hosts` or `pages`) with its politeness record
      and its pages, most pages first, then by name.
 
+The report's reads (storage/report_reads.py; `crawler report`, SPEC "Reports and the live
+view"). Each list is a `Listed`: `count`, the total, computed on its own, and `items`, the
+first `limit`, worst first, ties in `pages.id` order; a group's members (`urls`, `sources`)
+are cut at report_reads.MEMBERS. Nothing is loaded whole into Python.
+ 11. Broken links. `broken_links(limit)`: the fetched pages that answered 4xx/5xx or nothing
+     and that some page links to: url, status, error, inlinks (linking pages), sources (those
+     pages, in fetch order); most inlinks first.
+ 12. Redirect chains. `redirect_chains(limit)`: along `pages.location`, every chain of 2+
+     hops from a redirect no other redirect points at, and every loop that no such chain
+     enters, once (from its first-fetched member): urls (first to last; a loop's last is the
+     URL seen again), statuses (one per URL, None for one never fetched), hops, loop,
+     inlinks of the first; loops first, then the longest.
+ 13. Page texts. `page_texts(column, too_long, limit)` for `title` or `description`: 2xx
+     HTML pages without one (missing), groups sharing one (duplicate: text, count, urls;
+     the biggest first) and those longer than `too_long` characters (too_long: the longest
+     first). `duplicate_bodies(limit)`: groups of 2xx pages with one SHA-256 (sha256, count,
+     urls).
+ 14. What R1's data feeds, each empty ({count 0, items []}) on a database without its
+     column or table: `canonicals(limit)` (canonicalised: url, canonical other than the url;
+     broken: url, canonical, status of a canonical not answered 2xx), `noindex(limit)` (url,
+     robots), `hreflang_without_return(limit)` (url, hreflang, target whose alternates do not
+     name url), `sitemap_gaps(limit)` (orphans: entries no other page links to; not_200:
+     entries fetched and answered other than 200; not_in_sitemap: 2xx HTML pages no entry
+     lists, once any sitemap was read).
+ 15. Shapes. `depths()`: per depth, pages by status class (`2xx`…`5xx`, `none`, `other`),
+     shallowest first; `fetch_timeline()`: the bucket unit and (ISO-8601 prefix, pages) per
+     bucket of `fetched_at`, oldest first, at most report_reads.MAX_BUCKETS; `response_times()`:
+     pages per bucket of `elapsed_ms` (report_reads.RESPONSE_BUCKETS_MS, the last open).
+ 16. Slowest. `slowest(limit)`: url, elapsed_ms, bytes, the slowest first; count: the pages
+     with a time.
+
 Resource handling: a reader is only valid inside `with open_reader(db) as reader:`; streams
 too (a stream read after the block fails). Synchronous on purpose: `serve` calls it in a
 thread, the CLI straight.
@@ -122,6 +153,17 @@ class Host:
 Row = tuple[Any, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A report list (rules 11-16): the total, and the first items, JSON-ready."""
+
+    count: int
+    items: list[dict[str, Any]]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"count": self.count, "items": self.items}
+
+
 class Reader(Protocol):
     """Read access to one crawl database, in one read-only snapshot (the rules above)."""
 
@@ -181,6 +223,58 @@ class Reader(Protocol):
     def search(self, terms: str, limit: int) -> Iterator[Row]:
         """The best `limit` (url, title, snippet) matches of `terms` (rule 6)."""
         ...
+
+    # -- the report's reads (rules 11-16) --------------------------------------------------
+
+    def broken_links(self, limit: int) -> Listed:
+        """Linked pages that answered 4xx/5xx or nothing, most inlinks first (rule 11)."""
+        ...
+
+    def redirect_chains(self, limit: int) -> Listed:
+        """Redirect chains of 2+ hops and loops (rule 12)."""
+        ...
+
+    def page_texts(self, column: str, too_long: int, limit: int) -> dict[str, Listed]:
+        """Missing, duplicate and too long titles or descriptions (rule 13)."""
+        ...
+
+    def duplicate_bodies(self, limit: int) -> Listed:
+        """Groups of 2xx pages with the same body (rule 13)."""
+        ...
+
+    def canonicals(self, limit: int) -> dict[str, Listed]:
+        """Canonicalised pages and broken canonicals (rule 14)."""
+        ...
+
+    def noindex(self, limit: int) -> Listed:
+        """Pages that said noindex (rule 14)."""
+        ...
+
+    def hreflang_without_return(self, limit: int) -> Listed:
+        """hreflang alternates whose target does not name the page back (rule 14)."""
+        ...
+
+    def sitemap_gaps(self, limit: int) -> dict[str, Listed]:
+        """Orphans, non-200 entries and pages no sitemap lists (rule 14)."""
+        ...
+
+    def depths(self) -> list[dict[str, int]]:
+        """Pages per depth and status class (rule 15)."""
+        ...
+
+    def fetch_timeline(self) -> tuple[str, list[tuple[str, int]]]:
+        """Pages fetched per time bucket (rule 15)."""
+        ...
+
+    def response_times(self) -> list[tuple[int, int]]:
+        """Pages per response-time bucket (rule 15)."""
+        ...
+
+    def slowest(self, limit: int) -> Listed:
+        """The slowest pages (rule 16)."""
+        ...
+
+    # -- the user's SQL ------------------------------------------------------------------------
 
     def user_sql(self, sql: str) -> tuple[list[str], Iterator[Row]] | None:
         """The user's `sql`, run read-only (rule 1): its column names and its rows, read as

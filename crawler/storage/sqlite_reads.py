@@ -27,6 +27,7 @@ from .portable_reads import (
     unindexed,
 )
 from .read_contract import Row
+from .report_reads import ReportReads
 from .search_syntax import to_fts5
 from .sqlite import translated
 
@@ -42,7 +43,7 @@ LIMIT ?2
 USER_ROWS = 1000  # rows of the user's SQL read per step
 
 
-class SQLiteReader(PortableReads):
+class SQLiteReader(ReportReads, PortableReads):
     """A reading.Reader on a connection from `open_read_only`, in one read transaction."""
 
     def __init__(self, conn: sqlite3.Connection, guard: Guard, name: str) -> None:

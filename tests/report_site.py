@@ -1,0 +1,105 @@
+"""A local site that plants one of each thing `crawler report` finds, and the report it must give.
+
+site.test: broken links (/missing 404 from three pages, /gone 500 from two), a 3-hop redirect
+chain (/r3 → /r2 → /r1 → /final) and a loop (/loop1 → /loop2 → /loop1), two pages sharing a
+title and two sharing a body (/twin1, /twin2: the same body, so the same title too), a page
+without a title, a too-long title, two pages with one hostile title (markup and a script end
+tag), a slow page. slow.test: a robots Crawl-delay. Every other 2xx page has a title and a
+meta description of its own, so that R1's description columns find nothing missing either.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from kit import HostPlan, Page, make_site, redirect
+
+HOST, SLOW_HOST = "site.test", "slow.test"
+HOSTILE = "<img src=x onerror=alert(1)></script><script>document.title='pwned'</script>"
+LONG = "A title that goes on and on, well past the sixty characters a search shows"
+SLOW_SECONDS = 1.0  # every other page answers at once
+CRAWL_DELAY = 0.2
+HOME_LINKS = (
+    "/a", "/b", "/twin1", "/twin2", "/long", "/hostile1", "/hostile2", "/notitle", "/r3",
+    "/loop1", "/missing", "/gone", "/slow",
+)  # fmt: skip
+
+
+def page(title: str | None, *hrefs: str, body: str = "") -> Page:
+    """An HTML page with `title` (None: no <title>), a description of its own, and links."""
+    head = "" if title is None else f"<title>{html.escape(title)}</title>"
+    described = f'<meta name="description" content="About {html.escape(title or "nothing")}">'
+    anchors = "".join(f'<a href="{href}">{href}</a>' for href in hrefs)
+    return Page(f"<html><head>{head}{described}</head><body>{body}{anchors}</body></html>")
+
+
+TWIN = Page(
+    '<html><head><title>Twin</title><meta name="description" content="Twins">'
+    "</head><body>one body, twice</body></html>"
+)
+
+
+def planted_site() -> Any:
+    """The aiohttp app of the planted site (serve it with `aiohttp_server`)."""
+    routes = {
+        "/": page("Home", *HOME_LINKS, "http://slow.test:{port}/"),
+        "/a": page("Same title", "/missing", body="a"),
+        "/b": page("Same title", "/missing", "/gone", body="b"),
+        "/twin1": TWIN,
+        "/twin2": TWIN,
+        "/long": page(LONG),
+        "/hostile1": page(HOSTILE, body="1"),
+        "/hostile2": page(HOSTILE, body="2"),
+        "/notitle": page(None),
+        "/r3": redirect("/r2", 301),
+        "/r2": redirect("/r1", 301),
+        "/r1": redirect("/final", 301),
+        "/final": page("Final"),
+        "/loop1": redirect("/loop2", 302),
+        "/loop2": redirect("/loop1", 302),
+        "/missing": Page("not here", status=404),
+        "/gone": Page("broken", status=500),
+        "/slow": Page(page("Slow").body, sleep=SLOW_SECONDS),
+    }
+    slow_routes = {"/": page("Slow host", "/next"), "/next": page("Slow host, next")}
+    return make_site(
+        {
+            HOST: HostPlan(pages=0, routes=routes),
+            SLOW_HOST: HostPlan(
+                pages=0, robots=f"User-agent: *\nCrawl-delay: {CRAWL_DELAY}\n", routes=slow_routes
+            ),
+        }
+    )
+
+
+def expected(origin: str) -> dict[str, Any]:
+    """What the JSON report must list for the site served at `origin` (http://site.test:port);
+    lists of sources are compared as sets by the tests (fetch order varies)."""
+
+    def u(path: str) -> str:
+        return origin + path
+
+    return {
+        "broken_links": [
+            {"url": u("/missing"), "status": 404, "error": None, "inlinks": 3,
+             "sources": {u("/"), u("/a"), u("/b")}},
+            {"url": u("/gone"), "status": 500, "error": None, "inlinks": 2,
+             "sources": {u("/"), u("/b")}},
+        ],
+        "redirect_chains": [
+            {"urls": [u("/loop1"), u("/loop2"), u("/loop1")], "statuses": [302, 302, 302],
+             "hops": 2, "loop": True, "inlinks": 1},
+            {"urls": [u("/r3"), u("/r2"), u("/r1"), u("/final")],
+             "statuses": [301, 301, 301, 200], "hops": 3, "loop": False, "inlinks": 1},
+        ],
+        "titles_missing": [u("/notitle")],
+        "titles_duplicate": {
+            "Same title": {u("/a"), u("/b")},
+            "Twin": {u("/twin1"), u("/twin2")},
+            HOSTILE: {u("/hostile1"), u("/hostile2")},
+        },
+        "titles_too_long": {u("/long"): LONG, u("/hostile1"): HOSTILE, u("/hostile2"): HOSTILE},
+        "duplicates": [{u("/twin1"), u("/twin2")}],
+        "slowest": u("/slow"),
+    }  # fmt: skip

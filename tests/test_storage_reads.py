@@ -383,3 +383,34 @@ def test_the_read_role_can_neither_write_nor_end_a_crawl_session(
         finally:
             crawl_session.terminate()
     assert dump(crawl_url) == before
+
+
+# -- rules 11-16: the report's reads ----------------------------------------------------------
+
+
+def test_11_broken_links_most_inlinks_first_with_their_sources(db: str) -> None:
+    with open_reader(db) as reader:
+        broken = reader.broken_links(10)
+        cut = reader.broken_links(1)
+    assert [(i["url"], i["status"], i["inlinks"]) for i in broken.items] == [
+        (HOME + "missing", 404, 6), (HOME + "gone", 404, 1),
+    ]  # fmt: skip
+    assert broken.items[0]["sources"][:2] == [HOME, HOME + "about"]  # in fetch order
+    assert broken.items[1]["sources"] == [HOME]
+    assert (cut.count, cut.items) == (2, broken.items[:1])
+
+
+def test_12_one_redirect_hop_is_no_chain(db: str) -> None:
+    with open_reader(db) as reader:
+        assert reader.redirect_chains(10).as_json() == {"count": 0, "items": []}
+
+
+def test_15_depths_and_response_times(db: str) -> None:
+    with open_reader(db) as reader:
+        depths = reader.depths()
+        times = reader.response_times()
+        slowest = reader.slowest(2)
+    assert sum(n for row in depths for k, n in row.items() if k != "depth") == 13
+    assert sum(n for _, n in times) == 13
+    assert slowest.count == 13
+    assert [i["elapsed_ms"] for i in slowest.items] == [220, 210]

@@ -4,8 +4,8 @@ site.test: broken links (/missing 404 from three pages, /gone 500 from two), a 3
 chain (/r3 → /r2 → /r1 → /final) and a loop (/loop1 → /loop2 → /loop1), two pages sharing a
 title and two sharing a body (/twin1, /twin2: the same body, so the same title too), a page
 without a title, a too-long title, two pages with one hostile title (markup and a script end
-tag), a slow page. slow.test: a robots Crawl-delay. Every other 2xx page has a title and a
-meta description of its own, so that R1's description columns find nothing missing either.
+tag), a slow page. slow.test: a robots Crawl-delay. Every 2xx page has a meta description,
+shared only where the title is, so that R1's description columns find nothing missing.
 """
 
 from __future__ import annotations
@@ -101,5 +101,10 @@ def expected(origin: str) -> dict[str, Any]:
         },
         "titles_too_long": {u("/long"): LONG, u("/hostile1"): HOSTILE, u("/hostile2"): HOSTILE},
         "duplicates": [{u("/twin1"), u("/twin2")}],
+        "descriptions_duplicate": {  # once the crawl keeps them: pages sharing a title share one
+            "About Same title": {u("/a"), u("/b")},
+            "Twins": {u("/twin1"), u("/twin2")},
+            f"About {HOSTILE}": {u("/hostile1"), u("/hostile2")},
+        },
         "slowest": u("/slow"),
     }  # fmt: skip

@@ -17,12 +17,8 @@ StoreError (storage/read_contract.py).
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
-import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import IO
@@ -30,6 +26,7 @@ from typing import IO
 from ..errors import UsageError
 from ..storage import open_reader
 from ..storage.read_contract import Reader
+from .output import destination
 
 FORMATS = ("jsonl", "warc")
 JSONL_COLUMNS = (
@@ -46,11 +43,11 @@ def export(db: str | Path, fmt: str, output: str | None) -> int:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     with open_reader(db, require=("pages",)) as reader:
         if fmt == "jsonl":
-            with _destination(output) as out:
+            with destination(output) as out:
                 return _write_jsonl(reader, out)
         _require_bodies(reader)
         warc = _warc_module()
-        with _destination(output) as out:
+        with destination(output) as out:
             rows = reader.pages(warc.WARC_COLUMNS, batch=BATCH_ROWS)
             written: int = warc.write_warc(rows, out, reader.name)
             return written
@@ -77,27 +74,6 @@ def _require_bodies(reader: Reader) -> None:
             f"{reader.name}: no page body was stored (storage.store_body = false); a WARC needs"
             " them: crawl again with store_body = true, or export --format jsonl"
         )
-
-
-@contextlib.contextmanager
-def _destination(output: str | None) -> Iterator[IO[bytes]]:
-    """Standard output, or a temporary file beside `output` renamed to it once complete."""
-    if output is None or output == "-":
-        yield sys.stdout.buffer
-        sys.stdout.buffer.flush()
-        return
-    path = Path(output)
-    if path.is_dir():
-        raise UsageError(f"{output!r} is a directory; -o names the file to write")
-    if not path.parent.is_dir():
-        raise UsageError(f"cannot write {output!r}: no folder {str(path.parent)!r}")
-    partial = path.with_name(f".{path.name}.part")
-    try:
-        with partial.open("wb") as out:
-            yield out
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def _write_jsonl(reader: Reader, out: IO[bytes]) -> int:

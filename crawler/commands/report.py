@@ -9,7 +9,7 @@ section is {"count": total, "items": first `limit`, worst first}; sections that 
 older crawler did not keep are empty, not errors.
 
 Resource handling: one reader, opened and closed here; a file named by `-o` is written beside
-it under a temporary name and renamed once complete (export's `_destination`).
+it under a temporary name and renamed once complete (output.destination, as export does).
 Error handling: a missing file or a database that is not a crawl's is a UsageError (exit 2)
 before anything is written.
 """
@@ -24,8 +24,8 @@ from ..errors import UsageError
 from ..storage import open_reader
 from ..storage.read_contract import Reader
 from ..storage.report_reads import RESPONSE_BUCKETS_MS
-from .export import _destination as destination
-from .stats import _duration as crawl_duration
+from .output import destination
+from .stats import crawl_duration
 
 FORMATS = ("html", "json")
 DEFAULT_LIMIT = 1000

@@ -65,7 +65,7 @@ def read_stats(db: str | Path) -> Stats:
             hosts=counts.hosts,
             bytes=counts.bytes,
             errors=counts.errors,
-            duration=_duration(reader, runs),
+            duration=crawl_duration(reader, runs),
             runs=runs,
             passes=passes if len(passes) >= 2 else (),  # shown once there was a recrawl
         )
@@ -78,7 +78,8 @@ def read_pass(db: str | Path, number: int) -> Pass:
     return found[0] if found else Pass(number, 0, 0, 0, 0, 0)
 
 
-def _duration(db: Reader, runs: tuple[Run, ...]) -> float:
+def crawl_duration(db: Reader, runs: tuple[Run, ...]) -> float:
+    """Seconds the runs crawled, added up (a run that never ended: up to its last page)."""
     total = 0.0
     for i, run in enumerate(runs):
         following = runs[i + 1].started_at if i + 1 < len(runs) else None

@@ -199,11 +199,11 @@ async def test_rule_3_a_fetched_page_follows_its_url_recursively(db: Db) -> None
     async with db.open() as store:
         first = await begin(store, max_depth=2)
         seed = await take(store, SEED)
-        await store.save(Batch([fetched(seed, [(SEED, p, False)], [found(p, 1)])]))
+        await store.save(Batch([fetched(seed, [(SEED, p, False, "")], [found(p, 1)])]))
         page_p = await take(store, p)
-        await store.save(Batch([fetched(page_p, [(p, q, False)], [found(q, 2, src=p)])]))
+        await store.save(Batch([fetched(page_p, [(p, q, False, "")], [found(q, 2, src=p)])]))
         page_q = await take(store, q)
-        links = [(q, r, False), (q, n, True)]
+        links = [(q, r, False, ""), (q, n, True, "")]
         too_deep = [found(r, 3, "skipped", "depth", q), found(n, 3, "skipped", "depth", q)]
         await store.save(Batch([fetched(page_q, links, too_deep)]))
         await store.end_run(first.run_id, "finished", None)
@@ -227,7 +227,7 @@ async def test_rule_3_a_page_fetched_while_its_depth_dropped(db: Db, store: Stor
     in_flight = await take(store, y)
     await store.save(Batch([Outcome(seed, "done", discovered=[found(y, 1)])]))
     await store.save(
-        Batch([fetched(in_flight, [(y, z, False)], [found(z, 4, "skipped", "depth", y)])])
+        Batch([fetched(in_flight, [(y, z, False, "")], [found(z, 4, "skipped", "depth", y)])])
     )
     assert await db.rows(f"SELECT depth FROM pages WHERE url = '{y}'") == [(1,)]
     assert (await url_rows(db))[2] == (z, 2, "queued", None, y)
@@ -251,11 +251,12 @@ async def test_rule_5_nofollow_is_the_minimum(db: Db, store: Storage) -> None:
     await begin(store)
     seed = await take(store, SEED)
     one, two, three, four, five = (f"http://b.test/{n}" for n in range(5))
-    first = [(SEED, one, True), (SEED, two, True), (SEED, four, False)]
+    first = [(SEED, one, True, ""), (SEED, two, True, ""), (SEED, four, False, "")]
     await store.save(Batch([fetched(seed, first)]))
     again = [
-        (SEED, one, False), (SEED, two, True), (SEED, three, False), (SEED, three, True),
-        (SEED, four, True), (SEED, five, True), (SEED, five, True),
+        (SEED, one, False, ""), (SEED, two, True, ""), (SEED, three, False, ""),
+        (SEED, three, True, ""), (SEED, four, True, ""), (SEED, five, True, ""),
+        (SEED, five, True, ""),
     ]  # fmt: skip
     await store.save(Batch([Outcome(seed, "done", links=again)]))
     assert await db.rows("SELECT dst_url, nofollow FROM links ORDER BY dst_url") == [
@@ -266,7 +267,7 @@ async def test_rule_5_nofollow_is_the_minimum(db: Db, store: Storage) -> None:
 async def test_rule_6_a_failed_batch_commits_nothing(db: Db, store: Storage) -> None:
     await begin(store)
     seed = await take(store, SEED)
-    first = fetched(seed, [(SEED, "http://a.test/new", False)], [found("http://a.test/new", 1)])
+    first = fetched(seed, [(SEED, "http://a.test/new", False, "")], [found("http://a.test/new", 1)])
     robots = RobotsRecord("http://a.test", "a.test", 200, b"", None, utc_now())
     broken = fetched(seed)
     assert broken.page is not None
@@ -336,7 +337,9 @@ async def test_rule_9_a_stalled_run_commits_nothing_for_a_host_it_lost(db: Db) -
         seed = await take(one, SEED)
         taken = await eventually(lambda: claim(two, 10), bool)  # one's lease lapsed
         assert [h.host for h in taken] == ["a.test"]
-        outcome = fetched(seed, [(SEED, "http://a.test/x", False)], [found("http://a.test/x", 1)])
+        outcome = fetched(
+            seed, [(SEED, "http://a.test/x", False, "")], [found("http://a.test/x", 1)]
+        )
         robots = RobotsRecord("http://a.test", "a.test", 404, None, None, utc_now())
         lost = await one.save(Batch([outcome], [robots], [_record("a.test", requests=9)]))
         assert lost == [outcome]
@@ -601,7 +604,11 @@ async def _same_crawl(db: Db) -> None:
     async with db.open() as store:
         resume = await begin(store, seeds=[SEED, long_page], max_depth=2)
         seed, other = await take(store, SEED), await take(store, long_page)
-        links = [(SEED, _LONG, False), (SEED, "http://b.test/", True), (SEED, long_page, False)]
+        links = [
+            (SEED, _LONG, False, ""),
+            (SEED, "http://b.test/", True, ""),
+            (SEED, long_page, False, ""),
+        ]
         discovered = [
             found(_LONG, 1, "skipped", "too-long"),
             found("http://a.test/s.xml", 0, src=SEED)._replace(sitemap=2, lastmod="2026-05"),

@@ -582,14 +582,49 @@ async def test_rule_14_a_recrawl_joins_a_live_pass(db: Db) -> None:
         assert (await three.start_run([], 5, DEFAULT_LEASE, new_pass=True)).pass_number == 2
 
 
+async def test_rule_16_the_report_data_is_kept(db: Db, store: Storage) -> None:
+    a, b, sitemap = "http://a.test/a", "http://a.test/b", "http://a.test/sitemap.xml"
+    await begin(store, seeds=[SEED, sitemap])
+    seed = await take(store, SEED)
+    first = fetched(seed, [(SEED, a, True, ""), (SEED, b, False, "B")], [found(a, 1), found(b, 1)])
+    assert first.page is not None
+    first.page = replace(
+        first.page, canonical=a, description="d", h1="h", robots="noindex, nofollow"
+    )
+    first.alternates = [(SEED, "de", a), (SEED, "de", a), (SEED, "en", b)]
+    # The same links again: the newest non-empty text wins, "" keeps what was there.
+    again = Outcome(seed, "done", links=[(SEED, a, True, "A"), (SEED, b, False, "")])
+    again.alternates = [(SEED, "de", a)]
+    await store.save(Batch([first, again]))
+    await store.save(Batch([Outcome(seed, "done", links=[(SEED, a, False, "A2")])]))
+    document = await take(store, sitemap)
+    read = fetched(document)
+    read.sitemap = SitemapRecord(sitemap, "urlset", 4, None, (SEED, a))
+    await store.save(Batch([read]))
+    read.sitemap = SitemapRecord(sitemap, "urlset", 4, None, (a, b))  # read again: one more
+    await store.save(Batch([read]))
+
+    pages = await db.rows("SELECT url, canonical, description, h1, robots FROM pages ORDER BY 1")
+    assert pages == [(SEED, a, "d", "h", "noindex, nofollow"), (sitemap, None, None, None, None)]
+    links = await db.rows("SELECT dst_url, nofollow, text FROM links ORDER BY 1")
+    assert links == [(a, 0, "A2"), (b, 0, "B")]
+    alternates = await db.rows("SELECT * FROM alternates ORDER BY 1, 2, 3")
+    assert alternates == [(SEED, "de", a), (SEED, "en", b)]
+    entries = await db.rows("SELECT * FROM sitemap_entries ORDER BY 1, 2")
+    assert entries == [(sitemap, SEED), (sitemap, a), (sitemap, b)]
+
+
 # -- both backends alike --------------------------------------------------------------------
 
 _PUBLIC = {  # table: its columns compared (times that differ between two runs left out)
     "urls": "url, depth, state, reason, discovered_from, host, redirects, sitemap, lastmod",
     "pages": "url, host, status, content_type, title, body, bytes, truncated, depth, fetched_at,"
-    " elapsed_ms, error, location, etag, last_modified, sha256",
+    " elapsed_ms, error, location, etag, last_modified, sha256, canonical, description, h1,"
+    " robots",
     "fetches": "url, pass, fetched_at, status, etag, last_modified, sha256, change, host",
-    "links": "src_url, dst_url, nofollow",
+    "links": "src_url, dst_url, nofollow, text",
+    "alternates": "*",
+    "sitemap_entries": "*",
     "hosts": "*",
     "robots": "*",
     "sitemaps": "*",
@@ -599,13 +634,16 @@ _PUBLIC = {  # table: its columns compared (times that differ between two runs l
 _LONG = "http://a.test/" + "x" * 10_000  # longer than a B-tree index entry may be
 
 
+_LONG_PAGE = "http://a.test/" + "p" * 5_000
+
+
 async def _same_crawl(db: Db) -> None:
-    long_page = "http://a.test/" + "p" * 5_000
+    long_page = _LONG_PAGE
     async with db.open() as store:
         resume = await begin(store, seeds=[SEED, long_page], max_depth=2)
         seed, other = await take(store, SEED), await take(store, long_page)
         links = [
-            (SEED, _LONG, False, ""),
+            (SEED, _LONG, False, "long \u00e9"),
             (SEED, "http://b.test/", True, ""),
             (SEED, long_page, False, ""),
         ]
@@ -616,10 +654,16 @@ async def _same_crawl(db: Db) -> None:
         named = (found("http://a.test/r.xml", 0, src=None)._replace(sitemap=0),)
         robots = RobotsRecord("http://a.test", "a.test", 200, b"User-agent: *", None, _AT, named)
         outcomes = [fetched(seed, links, discovered), fetched(other), Outcome(other, "done")]
-        outcomes[1].sitemap = SitemapRecord(long_page, "unknown", 0, "not a sitemap: root <p>")
+        outcomes[0].alternates = [(SEED, "de", _LONG), (SEED, "en", SEED)]
+        outcomes[1].sitemap = SitemapRecord(
+            long_page, "unknown", 0, "not a sitemap: root <p>", (_LONG, SEED)
+        )
         for outcome in outcomes:
             if outcome.page is not None:
-                outcome.page = replace(outcome.page, fetched_at=_AT)
+                outcome.page = replace(
+                    outcome.page, fetched_at=_AT, canonical=_LONG, description="d \u00e9", h1="h",
+                    robots="noindex, nofollow",
+                )  # fmt: skip
         host = replace(_record("a.test", next=_AT, retry=_AT), robots_fetched_at=_AT)
         await store.save(Batch(outcomes, [robots], [host]))
         await store.end_run(resume.run_id, "finished", (0.0125, 0.05))
@@ -638,6 +682,8 @@ async def test_both_backends_keep_the_same_tables_and_values(
         assert await postgres.rows(sql) == await sqlite.rows(sql), table
     who_links = f"SELECT src_url FROM links WHERE dst_url = '{_LONG}'"
     assert await postgres.rows(who_links) == await sqlite.rows(who_links) == [(SEED,)]
+    listing = f"SELECT sitemap FROM sitemap_entries WHERE url = '{_LONG}'"
+    assert await postgres.rows(listing) == await sqlite.rows(listing) == [(_LONG_PAGE,)]
 
 
 _AT = "2024-05-01T12:00:00.000Z"

@@ -67,10 +67,12 @@ class Discovered(NamedTuple):
     lastmod: str | None = None  # a sitemap entry's <lastmod>, as written
 
 
-# One row of the public `links` table: (src_url, dst_url, nofollow). A plain tuple: pages
-# make dozens each, and a NamedTuple's constructor is a Python call (5% of extraction's
-# instructions on the 64-host site).
-LinkRecord = tuple[str, str, bool]
+# One row of the public `links` table: (src_url, dst_url, nofollow, text). A plain tuple:
+# pages make dozens each, and a NamedTuple's constructor is a Python call (5% of extraction's
+# instructions on the 64-host site). text: the anchor text ("" for none).
+LinkRecord = tuple[str, str, bool, str]
+# One row of the public `alternates` table: (src_url, hreflang, dst_url).
+AlternateRecord = tuple[str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,10 @@ class PageRecord:
     text: str | None = None  # the readable text (text_pool.py fills it in before the save)
     request_head: str | None = None  # the request line and headers as sent
     response_head: str | None = None  # the status line and headers as received
+    canonical: str | None = None  # <link rel=canonical>, resolved and normalized
+    description: str | None = None  # <meta name=description>, whitespace collapsed
+    h1: str | None = None  # the first <h1>'s text, whitespace collapsed
+    robots: str | None = None  # meta robots then X-Robots-Tag directives, as found ("a, b")
 
 
 # What a fetch of a page was, against the version stored before (`fetches.change`).
@@ -116,6 +122,7 @@ class Outcome:
     # The body and charset to extract the page's readable text from (text_pool.TextStage),
     # when it wants text; None after, or when it wants none.
     text_from: tuple[bytes, str | None] | None = None
+    alternates: list[AlternateRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +133,7 @@ class SitemapRecord:
     kind: str  # urlset, index, text, unknown
     entries: int  # entries read (before scope and dedup)
     left_out: str | None  # why reading stopped before the end, or None
+    listed: tuple[str, ...] = ()  # the pages it lists in scope, normalized, each once
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,8 +166,8 @@ async def fill(store: Storage) -> None:
     claims = {h.host: h for h in await store.claim_hosts(10)}
     inner = ["about", "contact", "team", "missing", "gone", "old"]
     home = await take(store, HOME, claims)
-    links = [(HOME, HOME + name, False) for name in inner]
-    links.append((HOME, "https://elsewhere.test/", True))
+    links = [(HOME, HOME + name, False, "") for name in inner]
+    links.append((HOME, "https://elsewhere.test/", True, ""))
     discovered = [found(HOME + name, 1) for name in inner]
     discovered += [
         found(HOME + "later", 1),
@@ -186,7 +186,7 @@ async def fill(store: Storage) -> None:
     ):
         q = await take(store, HOME + name, claims)
         body = None if status == 404 else b"<p>\n\tline"
-        back = [(q.url, HOME + "missing", False), (q.url, HOME + "about", name == "team")]
+        back = [(q.url, HOME + "missing", False, ""), (q.url, HOME + "about", name == "team", "")]
         outcomes.append(Outcome(q, "done", page=page(q, status, n, body=body), links=back))
     old = await take(store, HOME + "old", claims)
     moved = page(old, 301, 7, location=HOME + "about", body=None, bytes=0, title=None)

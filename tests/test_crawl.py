@@ -125,7 +125,10 @@ async def test_pages_hold_status_title_links_and_body(
     # Links: one row per distinct target of each page, whatever its spellings there (the
     # model writes most links in several ways), exactly as the site's model has them;
     # off-site ones too, never fetched or queued.
-    links = {(src, dst): n for src, dst, n in rows(config, "SELECT * FROM links")}
+    links = {
+        (src, dst): n
+        for src, dst, n in rows(config, "SELECT src_url, dst_url, nofollow FROM links")
+    }
     assert links == _expected_links(demo_server.port)
     assert links[base + "/", base + "/moved"] == 0
     offsite = {dst for _, dst in links if "elsewhere.example" in dst or "notdemo.test" in dst}

@@ -1,5 +1,6 @@
 """The link-target cache gives exactly what normalize() gives, page after page; a page of
-many links is extracted in steps, with the same outcome."""
+many links is extracted in steps, with the same outcome; what a page row keeps for the report
+(canonical, alternates, robots, anchor text) is resolved and normalized like links."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from crawler.config import Config
 from crawler.extract.page import LINKS_PER_STEP, Extractor, KnownURLs, LinkTargets
 from crawler.fetch import Response
 from crawler.frontier.skips import Scope
-from crawler.records import Discovered, QueuedURL
+from crawler.records import Discovered, Outcome, QueuedURL
 from crawler.urls import host_key, normalize
 
 SEGMENTS = ["", ".", "..", "a", "b", "c%41", "d;p", "e.html", "%2e%2E", "x%2Fy", "ü", "a:b", "\\"]
@@ -100,15 +101,17 @@ def _extractor() -> Extractor:
     return Extractor(config, Scope(config.crawl))
 
 
-def _html_response(body: str) -> Response:
+def _html_response(
+    body: str, robots_tags: tuple[str, ...] = (), content_type: str = "text/html"
+) -> Response:
     return Response(
         url="http://a.test/",
         status=200,
-        content_type="text/html",
+        content_type=content_type,
         charset="utf-8",
         location=None,
         retry_after=None,
-        robots_tags=(),
+        robots_tags=robots_tags,
         body=body.encode(),
         truncated=False,
         elapsed_ms=1,
@@ -143,3 +146,90 @@ def test_a_page_of_few_links_is_extracted_in_one_step() -> None:
     with pytest.raises(StopIteration) as done:
         next(_extractor().extract_steps(page, response))
     assert len(done.value.value.discovered) == LINKS_PER_STEP - 1
+
+
+PAGE = "http://a.test/dir/page.html"
+
+
+def _outcome(
+    body: str, robots_tags: tuple[str, ...] = (), content_type: str = "text/html"
+) -> Outcome:
+    queued = QueuedURL(1, PAGE, "a.test", 0)
+    return _extractor().extract(queued, _html_response(body, robots_tags, content_type))
+
+
+@pytest.mark.parametrize(
+    ("head", "canonical"),
+    [
+        pytest.param("", None, id="none"),
+        pytest.param('<link rel="canonical" href="other.html#top">', "http://a.test/dir/other.html",
+                     id="relative"),
+        pytest.param('<base href="/b/"><link rel="canonical" href="c">', "http://a.test/b/c",
+                     id="relative-to-base-href"),
+        pytest.param('<link rel="canonical" href="HTTP://A.TEST:80/x/../y">', "http://a.test/y",
+                     id="normalized"),
+        pytest.param('<link rel="canonical" href="page.html">', PAGE, id="itself"),
+        pytest.param('<link rel="canonical" href="mailto:x@a.test">', None, id="not-http"),
+        pytest.param('<link rel="canonical" href="">', None, id="empty"),
+    ],
+)  # fmt: skip
+def test_canonical_is_resolved_and_normalized(head: str, canonical: str | None) -> None:
+    outcome = _outcome(f"<head>{head}</head><p>x")
+    assert outcome.page is not None
+    assert outcome.page.canonical == canonical
+
+
+def test_alternates_are_resolved_against_the_base_and_kept_once() -> None:
+    body = (
+        '<base href="https://b.test/en/"><link rel="alternate" hreflang="de" href="../de/">'
+        '<link rel="alternate" hreflang="de" href="https://B.test/de/#x">'
+        '<link rel="alternate" hreflang="fr" href="javascript:x">'
+        '<link rel="alternate" hreflang="x-default" href="/">'
+    )
+    assert _outcome(body).alternates == [
+        (PAGE, "de", "https://b.test/de/"),
+        (PAGE, "x-default", "https://b.test/"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "robots"),
+    [
+        pytest.param("<p>x", (), None, id="none"),
+        pytest.param('<meta name="robots" content="NOINDEX, Follow">', (), "noindex, follow",
+                     id="meta-lower-cased"),
+        pytest.param("<p>x", ("NoArchive",), "noarchive", id="header"),
+        pytest.param('<meta name="robots" content="noindex">', ("noindex, nosnippet",),
+                     "noindex, nosnippet", id="meta-then-header-each-once"),
+        pytest.param('<meta name="crawler" content="nofollow">', ("otherbot: noindex",
+                     "crawler: noarchive"), "nofollow, noarchive", id="ours-only"),
+        pytest.param('<meta name="robots" content="max-snippet:  20 ,noindex  nofollow">', (),
+                     "max-snippet: 20, noindex, nofollow", id="colon-and-space-separated"),
+    ],
+)  # fmt: skip
+def test_robots_directives_as_found(
+    body: str, headers: tuple[str, ...], robots: str | None
+) -> None:
+    outcome = _outcome(body, headers)
+    assert outcome.page is not None
+    assert outcome.page.robots == robots
+
+
+def test_a_non_html_page_keeps_only_its_header_directives() -> None:
+    outcome = _outcome('<link rel="canonical" href="/c"><h1>h</h1>', ("noindex",), "text/plain")
+    assert outcome.page is not None
+    page = outcome.page
+    assert (page.canonical, page.description, page.h1, page.robots) == (None, None, None, "noindex")
+    assert outcome.links == []
+    assert outcome.alternates == []
+
+
+def test_link_rows_carry_the_first_non_empty_anchor_text_and_the_least_nofollow() -> None:
+    body = (
+        '<a href="/x" rel="nofollow"></a><a href="/x#frag">  To <b>X</b> </a>'
+        '<a href="/x">again</a><a href="other.html"><img src="i"></a>'
+    )
+    assert _outcome(body).links == [
+        (PAGE, "http://a.test/x", False, "To X"),
+        (PAGE, "http://a.test/dir/other.html", False, ""),
+    ]

@@ -7,6 +7,7 @@ import pytest
 from selectolax.lexbor import LexborHTMLParser
 
 from crawler.extract import html as parse_module
+from crawler.extract.directives import directive_list
 from crawler.extract.html import (
     PageRules,
     ParsedPage,
@@ -30,7 +31,7 @@ def parse(html: str) -> ParsedPage:
 
 
 def hrefs(html: str) -> list[str]:
-    return [href for href, _ in parse(html).links]
+    return [href for href, _, _ in parse(html).links]
 
 
 @pytest.mark.parametrize(
@@ -125,7 +126,7 @@ def test_base_href(html: str, base: str | None) -> None:
 )
 def test_rel_nofollow(attrs: str, nofollow: bool) -> None:
     page = parse(f'<a href="/a" {attrs}>a</a><area href="/b" {attrs}>')
-    assert page.links == [("/a", nofollow), ("/b", nofollow)]
+    assert page.links == [("/a", nofollow, "a"), ("/b", nofollow, "")]
 
 
 @pytest.mark.parametrize(
@@ -339,8 +340,8 @@ def test_deeply_nested_document_reaches_lexbor_flat(monkeypatch: pytest.MonkeyPa
     given = _lexbor_inputs(monkeypatch)
     n = 100_000
     html = "<div>" * n + '<a href="/deep">d</a>' + "</div>" * n
-    assert parse(html).links == [("/deep", False)]
-    assert given == ['<a href="/deep"></a>']
+    assert parse(html).links == [("/deep", False, "d")]
+    assert given == [" " * n + '<a href="/deep">d</a>' + " " * n]
 
 
 def test_formatting_element_explosion_never_reaches_lexbor(
@@ -350,15 +351,15 @@ def test_formatting_element_explosion_never_reaches_lexbor(
     given = _lexbor_inputs(monkeypatch)
     html = "".join(f"<b id={i}>x<p>" for i in range(20_000)) + "<a href=/end>"
     assert hrefs(html) == ["/end"]
-    assert given == ["<a href=/end>"]
+    assert given == [" x " * 20_000 + "<a href=/end>"]
 
 
 def test_hundred_thousand_links() -> None:
     html = "<ul>" + "".join(f'<li><a href="/p/{i}" rel="nofollow">{i}</a>' for i in range(100_000))
     links = parse(html).links
     assert len(links) == 100_000
-    assert links[0] == ("/p/0", True)
-    assert links[-1] == ("/p/99999", True)
+    assert links[0] == ("/p/0", True, "0")
+    assert links[-1] == ("/p/99999", True, "99999")
 
 
 PIECES = [
@@ -366,9 +367,9 @@ PIECES = [
     "a", "b", "div", "title", "script", "\u017fcript", "plaintext", "href=", "<a ", "<a>",
     "</a>", "<div>", "<p>", "<b id=1>", "<title>", "</title>", "<script>", "</script>", "<!--",
     "-->", "--!>", "<area", "<meta ", "<base ", "<!", "</", "<?", "<svg>", "<table>", "<select>",
-    "\x00",
+    "\x00", "<h1>", "</h1>", "<link ", "<br>",
 ]  # fmt: skip
-ALLOWED = {"html", "head", "body", "a", "area", "base", "meta", "title"}
+ALLOWED = {"html", "head", "body", "a", "area", "base", "meta", "title", "link", "h1"}
 
 
 def test_flatten_leaves_lexbor_only_the_tags_we_read() -> None:
@@ -380,3 +381,157 @@ def test_flatten_leaves_lexbor_only_the_tags_we_read() -> None:
         tags = {node.tag for node in tree.root.traverse()} if tree.root else set()
         assert tags <= ALLOWED, html
         parse_html(html.encode(), None, TOKEN)
+
+
+# The report's data (storage/contract.py rule 16), read in the same walk as the links.
+
+
+@pytest.mark.parametrize(
+    ("html", "texts"),
+    [
+        pytest.param('<a href="/a">  Read\n\tmore </a>', ["Read more"], id="collapsed"),
+        pytest.param('<a href="/a"><span>Read</span> <b>more</b></a>', ["Read more"], id="nested"),
+        pytest.param('<a href="/a">line<br>break</a>', ["line break"], id="dropped-tag-is-space"),
+        pytest.param('<a href="/a"><img src="/i.png"></a>', [""], id="none"),
+        pytest.param('<a href="/a">A &amp; B &lt;i&gt;</a>', ["A & B <i>"], id="entities"),
+        pytest.param('<a href="/a"><script>x()</script>ok</a>', ["ok"], id="script-is-no-text"),
+        pytest.param('<a href="/a"></a><a href="/a">later</a>', ["later"], id="first-non-empty"),
+        pytest.param('<a href="/a">first</a><a href="/a">second</a>', ["first"], id="first"),
+        pytest.param('<a href="/a">' + "w " * 1_000 + "</a>", ["w " * 99 + "w"], id="capped"),
+        pytest.param('<area href="/a" alt="map">', [""], id="area"),
+        pytest.param('<a href="/a">x <<i>b> y</a>', ["x < b> y"], id="no-tag-from-text"),
+    ],
+)
+def test_anchor_text(html: str, texts: list[str]) -> None:
+    assert [text for _, _, text in parse(html).links] == texts
+
+
+@pytest.mark.parametrize(
+    ("html", "h1"),
+    [
+        pytest.param("<p>none</p>", None, id="missing"),
+        pytest.param("<h1>  Hello\n  World </h1>", "Hello World", id="collapsed"),
+        pytest.param("<div><h1>A <em>big</em> <a href=/x>deal</a></h1>", "A big deal", id="nested"),
+        pytest.param("<h1>first</h1><h1>second</h1>", "first", id="first"),
+        pytest.param("<H1 class=x>upper</H1>", "upper", id="upper-case"),
+        pytest.param("<h1></h1><h1>second</h1>", None, id="first-is-empty"),
+        pytest.param("<h1>" + "x" * 50_000, "x" * 1_000, id="huge-unclosed"),
+        pytest.param("<h2>not</h2><h1>yes</h1>", "yes", id="other-headings"),
+        pytest.param("<!-- <h1>no</h1> --><h1>yes</h1>", "yes", id="comment"),
+    ],
+)
+def test_h1(html: str, h1: str | None) -> None:
+    assert parse(html).h1 == h1
+
+
+@pytest.mark.parametrize(
+    ("html", "description"),
+    [
+        pytest.param("<p>none</p>", None, id="missing"),
+        pytest.param('<meta name="description" content=" A\n page ">', "A page", id="collapsed"),
+        pytest.param('<meta name="Description" content="x">', "x", id="name-case"),
+        pytest.param('<meta name="description" content="">', None, id="empty"),
+        pytest.param(
+            '<meta name="description" content="1"><meta name="description" content="2">',
+            "1",
+            id="first",
+        ),
+        pytest.param('<meta property="og:description" content="x">', None, id="not-og"),
+        pytest.param(
+            '<meta name="description" content="' + "d" * 100_000 + '">', "d" * 1_000, id="huge"
+        ),
+        pytest.param('<meta name="description" content="&lt;b&gt;">', "<b>", id="entities"),
+    ],
+)
+def test_description(html: str, description: str | None) -> None:
+    assert parse(html).description == description
+
+
+@pytest.mark.parametrize(
+    ("html", "canonical"),
+    [
+        pytest.param("<p>none</p>", None, id="missing"),
+        pytest.param('<link rel="canonical" href=" /c ">', "/c", id="stripped"),
+        pytest.param('<link rel="Canonical" href="/c">', "/c", id="rel-case"),
+        pytest.param('<link rel="canonical">', None, id="no-href"),
+        pytest.param(
+            '<link rel="canonical" href="/1"><link rel="canonical" href="/2">', "/1", id="first"
+        ),
+        pytest.param('<link rel="canonicalish" href="/c">', None, id="not-a-token"),
+        pytest.param('<a rel="canonical" href="/c">c</a>', None, id="not-a-link-element"),
+    ],
+)
+def test_canonical(html: str, canonical: str | None) -> None:
+    assert parse(html).canonical == canonical
+
+
+@pytest.mark.parametrize(
+    ("html", "alternates"),
+    [
+        pytest.param(
+            '<link rel="alternate" hreflang="de" href="/de"><link rel="alternate"'
+            ' hreflang="x-default" href="/">',
+            (("de", "/de"), ("x-default", "/")),
+            id="two",
+        ),
+        pytest.param('<link rel="alternate" href="/feed.xml">', (), id="no-hreflang"),
+        pytest.param('<link rel="stylesheet" hreflang="de" href="/s.css">', (), id="not-alternate"),
+        pytest.param('<link rel="alternate" hreflang="de">', (), id="no-href"),
+        pytest.param(
+            '<link rel="alternate" hreflang="de" href="/de">' * 2, (("de", "/de"),), id="repeats"
+        ),
+        pytest.param(
+            "".join(f'<link rel="alternate" hreflang="l{n}" href="/{n}">' for n in range(500)),
+            tuple((f"l{n}", f"/{n}") for n in range(100)),
+            id="capped",
+        ),
+        pytest.param(
+            '<link rel="alternate" hreflang="' + "h" * 500 + '" href="/h">',
+            (("h" * 100, "/h"),),
+            id="long-hreflang",
+        ),
+    ],
+)
+def test_alternates(html: str, alternates: tuple[tuple[str, str], ...]) -> None:
+    assert parse(html).alternates == alternates
+
+
+@pytest.mark.parametrize(
+    ("html", "robots"),
+    [
+        pytest.param("<p>none</p>", (), id="none"),
+        pytest.param(
+            '<meta name="ROBOTS" content="NoIndex"><meta name="crawler" content="nofollow">'
+            '<meta name="googlebot" content="noarchive">',
+            ("NoIndex", "nofollow"),
+            id="ours-as-found",
+        ),
+    ],
+)
+def test_meta_robots_contents(html: str, robots: tuple[str, ...]) -> None:
+    assert parse(html).robots == robots
+
+
+@pytest.mark.parametrize(
+    ("meta", "header", "robots"),
+    [
+        pytest.param([], [], None, id="none"),
+        pytest.param(["NOINDEX,NOFOLLOW"], [], "noindex, nofollow", id="upper-case"),
+        pytest.param(["noindex"], ["NoIndex", "noarchive"], "noindex, noarchive", id="each-once"),
+        pytest.param(["nofollow"], ["noindex"], "nofollow, noindex", id="meta-first"),
+        pytest.param([], ["googlebot: noindex", "crawler: none"], "none", id="our-agent-only"),
+        pytest.param([], ["noindex, otherbot: nofollow"], "noindex", id="prefix-scopes"),
+        pytest.param([" , ,"], [""], None, id="empty-parts"),
+        pytest.param(["noindex\t nofollow"], [], "noindex, nofollow", id="space-separated"),
+        pytest.param(["max-image-preview:\nlarge"], [], "max-image-preview: large", id="colon"),
+        pytest.param([], ["noindex"] * 10_000, "noindex", id="repeated-header"),
+        pytest.param(
+            [", ".join(f"d{n}" for n in range(1_000))],
+            [],
+            ", ".join(f"d{n}" for n in range(32)),
+            id="capped",
+        ),
+    ],
+)
+def test_directive_list(meta: list[str], header: list[str], robots: str | None) -> None:
+    assert directive_list(meta, header, TOKEN) == robots

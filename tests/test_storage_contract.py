@@ -199,11 +199,11 @@ async def test_rule_3_a_fetched_page_follows_its_url_recursively(db: Db) -> None
     async with db.open() as store:
         first = await begin(store, max_depth=2)
         seed = await take(store, SEED)
-        await store.save(Batch([fetched(seed, [(SEED, p, False)], [found(p, 1)])]))
+        await store.save(Batch([fetched(seed, [(SEED, p, False, "")], [found(p, 1)])]))
         page_p = await take(store, p)
-        await store.save(Batch([fetched(page_p, [(p, q, False)], [found(q, 2, src=p)])]))
+        await store.save(Batch([fetched(page_p, [(p, q, False, "")], [found(q, 2, src=p)])]))
         page_q = await take(store, q)
-        links = [(q, r, False), (q, n, True)]
+        links = [(q, r, False, ""), (q, n, True, "")]
         too_deep = [found(r, 3, "skipped", "depth", q), found(n, 3, "skipped", "depth", q)]
         await store.save(Batch([fetched(page_q, links, too_deep)]))
         await store.end_run(first.run_id, "finished", None)
@@ -227,7 +227,7 @@ async def test_rule_3_a_page_fetched_while_its_depth_dropped(db: Db, store: Stor
     in_flight = await take(store, y)
     await store.save(Batch([Outcome(seed, "done", discovered=[found(y, 1)])]))
     await store.save(
-        Batch([fetched(in_flight, [(y, z, False)], [found(z, 4, "skipped", "depth", y)])])
+        Batch([fetched(in_flight, [(y, z, False, "")], [found(z, 4, "skipped", "depth", y)])])
     )
     assert await db.rows(f"SELECT depth FROM pages WHERE url = '{y}'") == [(1,)]
     assert (await url_rows(db))[2] == (z, 2, "queued", None, y)
@@ -251,11 +251,12 @@ async def test_rule_5_nofollow_is_the_minimum(db: Db, store: Storage) -> None:
     await begin(store)
     seed = await take(store, SEED)
     one, two, three, four, five = (f"http://b.test/{n}" for n in range(5))
-    first = [(SEED, one, True), (SEED, two, True), (SEED, four, False)]
+    first = [(SEED, one, True, ""), (SEED, two, True, ""), (SEED, four, False, "")]
     await store.save(Batch([fetched(seed, first)]))
     again = [
-        (SEED, one, False), (SEED, two, True), (SEED, three, False), (SEED, three, True),
-        (SEED, four, True), (SEED, five, True), (SEED, five, True),
+        (SEED, one, False, ""), (SEED, two, True, ""), (SEED, three, False, ""),
+        (SEED, three, True, ""), (SEED, four, True, ""), (SEED, five, True, ""),
+        (SEED, five, True, ""),
     ]  # fmt: skip
     await store.save(Batch([Outcome(seed, "done", links=again)]))
     assert await db.rows("SELECT dst_url, nofollow FROM links ORDER BY dst_url") == [
@@ -266,7 +267,7 @@ async def test_rule_5_nofollow_is_the_minimum(db: Db, store: Storage) -> None:
 async def test_rule_6_a_failed_batch_commits_nothing(db: Db, store: Storage) -> None:
     await begin(store)
     seed = await take(store, SEED)
-    first = fetched(seed, [(SEED, "http://a.test/new", False)], [found("http://a.test/new", 1)])
+    first = fetched(seed, [(SEED, "http://a.test/new", False, "")], [found("http://a.test/new", 1)])
     robots = RobotsRecord("http://a.test", "a.test", 200, b"", None, utc_now())
     broken = fetched(seed)
     assert broken.page is not None
@@ -336,7 +337,9 @@ async def test_rule_9_a_stalled_run_commits_nothing_for_a_host_it_lost(db: Db) -
         seed = await take(one, SEED)
         taken = await eventually(lambda: claim(two, 10), bool)  # one's lease lapsed
         assert [h.host for h in taken] == ["a.test"]
-        outcome = fetched(seed, [(SEED, "http://a.test/x", False)], [found("http://a.test/x", 1)])
+        outcome = fetched(
+            seed, [(SEED, "http://a.test/x", False, "")], [found("http://a.test/x", 1)]
+        )
         robots = RobotsRecord("http://a.test", "a.test", 404, None, None, utc_now())
         lost = await one.save(Batch([outcome], [robots], [_record("a.test", requests=9)]))
         assert lost == [outcome]
@@ -579,14 +582,49 @@ async def test_rule_14_a_recrawl_joins_a_live_pass(db: Db) -> None:
         assert (await three.start_run([], 5, DEFAULT_LEASE, new_pass=True)).pass_number == 2
 
 
+async def test_rule_16_the_report_data_is_kept(db: Db, store: Storage) -> None:
+    a, b, sitemap = "http://a.test/a", "http://a.test/b", "http://a.test/sitemap.xml"
+    await begin(store, seeds=[SEED, sitemap])
+    seed = await take(store, SEED)
+    first = fetched(seed, [(SEED, a, True, ""), (SEED, b, False, "B")], [found(a, 1), found(b, 1)])
+    assert first.page is not None
+    first.page = replace(
+        first.page, canonical=a, description="d", h1="h", robots="noindex, nofollow"
+    )
+    first.alternates = [(SEED, "de", a), (SEED, "de", a), (SEED, "en", b)]
+    # The same links again: the newest non-empty text wins, "" keeps what was there.
+    again = Outcome(seed, "done", links=[(SEED, a, True, "A"), (SEED, b, False, "")])
+    again.alternates = [(SEED, "de", a)]
+    await store.save(Batch([first, again]))
+    await store.save(Batch([Outcome(seed, "done", links=[(SEED, a, False, "A2")])]))
+    document = await take(store, sitemap)
+    read = fetched(document)
+    read.sitemap = SitemapRecord(sitemap, "urlset", 4, None, (SEED, a))
+    await store.save(Batch([read]))
+    read.sitemap = SitemapRecord(sitemap, "urlset", 4, None, (a, b))  # read again: one more
+    await store.save(Batch([read]))
+
+    pages = await db.rows("SELECT url, canonical, description, h1, robots FROM pages ORDER BY 1")
+    assert pages == [(SEED, a, "d", "h", "noindex, nofollow"), (sitemap, None, None, None, None)]
+    links = await db.rows("SELECT dst_url, nofollow, text FROM links ORDER BY 1")
+    assert links == [(a, 0, "A2"), (b, 0, "B")]
+    alternates = await db.rows("SELECT * FROM alternates ORDER BY 1, 2, 3")
+    assert alternates == [(SEED, "de", a), (SEED, "en", b)]
+    entries = await db.rows("SELECT * FROM sitemap_entries ORDER BY 1, 2")
+    assert entries == [(sitemap, SEED), (sitemap, a), (sitemap, b)]
+
+
 # -- both backends alike --------------------------------------------------------------------
 
 _PUBLIC = {  # table: its columns compared (times that differ between two runs left out)
     "urls": "url, depth, state, reason, discovered_from, host, redirects, sitemap, lastmod",
     "pages": "url, host, status, content_type, title, body, bytes, truncated, depth, fetched_at,"
-    " elapsed_ms, error, location, etag, last_modified, sha256",
+    " elapsed_ms, error, location, etag, last_modified, sha256, canonical, description, h1,"
+    " robots",
     "fetches": "url, pass, fetched_at, status, etag, last_modified, sha256, change, host",
-    "links": "src_url, dst_url, nofollow",
+    "links": "src_url, dst_url, nofollow, text",
+    "alternates": "*",
+    "sitemap_entries": "*",
     "hosts": "*",
     "robots": "*",
     "sitemaps": "*",
@@ -596,12 +634,19 @@ _PUBLIC = {  # table: its columns compared (times that differ between two runs l
 _LONG = "http://a.test/" + "x" * 10_000  # longer than a B-tree index entry may be
 
 
+_LONG_PAGE = "http://a.test/" + "p" * 5_000
+
+
 async def _same_crawl(db: Db) -> None:
-    long_page = "http://a.test/" + "p" * 5_000
+    long_page = _LONG_PAGE
     async with db.open() as store:
         resume = await begin(store, seeds=[SEED, long_page], max_depth=2)
         seed, other = await take(store, SEED), await take(store, long_page)
-        links = [(SEED, _LONG, False), (SEED, "http://b.test/", True), (SEED, long_page, False)]
+        links = [
+            (SEED, _LONG, False, "long \u00e9"),
+            (SEED, "http://b.test/", True, ""),
+            (SEED, long_page, False, ""),
+        ]
         discovered = [
             found(_LONG, 1, "skipped", "too-long"),
             found("http://a.test/s.xml", 0, src=SEED)._replace(sitemap=2, lastmod="2026-05"),
@@ -609,10 +654,16 @@ async def _same_crawl(db: Db) -> None:
         named = (found("http://a.test/r.xml", 0, src=None)._replace(sitemap=0),)
         robots = RobotsRecord("http://a.test", "a.test", 200, b"User-agent: *", None, _AT, named)
         outcomes = [fetched(seed, links, discovered), fetched(other), Outcome(other, "done")]
-        outcomes[1].sitemap = SitemapRecord(long_page, "unknown", 0, "not a sitemap: root <p>")
+        outcomes[0].alternates = [(SEED, "de", _LONG), (SEED, "en", SEED)]
+        outcomes[1].sitemap = SitemapRecord(
+            long_page, "unknown", 0, "not a sitemap: root <p>", (_LONG, SEED)
+        )
         for outcome in outcomes:
             if outcome.page is not None:
-                outcome.page = replace(outcome.page, fetched_at=_AT)
+                outcome.page = replace(
+                    outcome.page, fetched_at=_AT, canonical=_LONG, description="d \u00e9", h1="h",
+                    robots="noindex, nofollow",
+                )  # fmt: skip
         host = replace(_record("a.test", next=_AT, retry=_AT), robots_fetched_at=_AT)
         await store.save(Batch(outcomes, [robots], [host]))
         await store.end_run(resume.run_id, "finished", (0.0125, 0.05))
@@ -631,6 +682,8 @@ async def test_both_backends_keep_the_same_tables_and_values(
         assert await postgres.rows(sql) == await sqlite.rows(sql), table
     who_links = f"SELECT src_url FROM links WHERE dst_url = '{_LONG}'"
     assert await postgres.rows(who_links) == await sqlite.rows(who_links) == [(SEED,)]
+    listing = f"SELECT sitemap FROM sitemap_entries WHERE url = '{_LONG}'"
+    assert await postgres.rows(listing) == await sqlite.rows(listing) == [(_LONG_PAGE,)]
 
 
 _AT = "2024-05-01T12:00:00.000Z"

@@ -64,7 +64,7 @@ async def test_a_save_of_many_rows_stores_every_row(tmp_path: Path) -> None:
         await store.start_run([found(SEED, 0)], max_depth=5, lease=DEFAULT_LEASE)
         outcome = await seed_outcome(store)
         urls = [f"http://a.test/p{n}" for n in range(count)]
-        outcome.links = [(SEED, url, n % 2 == 0) for n, url in enumerate(urls)]
+        outcome.links = [(SEED, url, n % 2 == 0, "") for n, url in enumerate(urls)]
         outcome.discovered = [found(url, 1) for url in urls]
         await store.save(Batch([outcome]))
     links = rows(path, "SELECT dst_url, nofollow FROM links")
@@ -84,9 +84,9 @@ async def test_repeats_in_one_save_keep_the_least_depth_and_the_followed_link(
         outcome = await seed_outcome(store)
         hidden = "http://a.test/hidden"  # last of three rows: padded to four by repeating it
         outcome.links = [
-            (SEED, deep, True),
-            (SEED, deep, False),
-            (SEED, hidden, True),
+            (SEED, deep, True, ""),
+            (SEED, deep, False, ""),
+            (SEED, hidden, True, ""),
         ]
         outcome.discovered = [
             found(deep, 3, "skipped", "depth"),

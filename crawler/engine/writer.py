@@ -26,7 +26,8 @@ Item = Outcome | RobotsRecord
 def weight(item: Item) -> int:
     """The records an item adds to the database."""
     if isinstance(item, Outcome):
-        return 1 + len(item.links) + len(item.discovered)
+        listed = len(item.sitemap.listed) if item.sitemap is not None else 0
+        return 1 + len(item.links) + len(item.discovered) + len(item.alternates) + listed
     return 1
 
 

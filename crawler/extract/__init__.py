@@ -1,4 +1,6 @@
-"""A fetched response into rows: `html` reads title, links, base href and meta robots (selectolax,
-pure); `page` turns a response into a page row, its links and the URLs it discovers;
+"""A fetched response into rows: `html` reads title, links with their anchor text, base href,
+canonical, meta description, first h1, hreflang alternates and meta robots (selectolax, pure);
+`directives` reads robots directives (meta and X-Robots-Tag) into rules and into the list kept;
+`page` turns a response into a page row, its links and alternates, and the URLs it discovers;
 `parse_pool` is the process that parses big pages, replaced if it dies.
 """

@@ -1,4 +1,6 @@
-"""Pure HTML extraction: body bytes in, title, base href, links and robots rules out.
+"""Pure HTML extraction: body bytes in, what the crawler keeps of a page out: title, base href,
+links with their anchor text, robots rules and directives, canonical, meta description, first
+h1, hreflang alternates.
 
 No I/O. The crawler's hot path, so the tree is walked once, and kept small (below).
 
@@ -18,20 +20,41 @@ import codecs
 import re
 from dataclasses import dataclass
 
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-# One ``a[href]`` or ``area[href]``: (href, rel=nofollow); href stripped, not yet resolved.
+from .directives import (
+    MAX_DIRECTIVES,
+    PageRules,
+    header_rules,
+    merge_rules,
+    parse_robots_directives,
+)
+
+__all__ = [
+    "Alternate",
+    "Link",
+    "PageRules",
+    "ParsedPage",
+    "decode_html",
+    "header_rules",
+    "merge_rules",
+    "parse_html",
+    "parse_robots_directives",
+]
+
+# One ``a[href]`` or ``area[href]``: (href, rel=nofollow, anchor text); href stripped, not yet
+# resolved; text whitespace-collapsed, at most MAX_ANCHOR characters ("" for none).
 # A plain tuple, not a class: a page parsed in another process can carry 100,000 of them back,
 # and tuples of str and bool unpickle in C (a NamedTuple's constructor took 0.3 s for those).
-Link = tuple[str, bool]
+Link = tuple[str, bool, str]
+# One ``<link rel="alternate" hreflang href>``: (hreflang, href), both stripped, href unresolved.
+Alternate = tuple[str, str]
 
-
-@dataclass(frozen=True, slots=True)
-class PageRules:
-    """Page-level robots rules (meta robots, X-Robots-Tag)."""
-
-    nofollow: bool = False
-    noindex: bool = False
+# Hostile pages stay bounded: what one page can put in its row and rows.
+MAX_ANCHOR = 200  # characters of a link's text
+MAX_TEXT = 1_000  # characters of the description and the h1
+MAX_HREFLANG = 100  # characters of an hreflang value
+MAX_ALTERNATES = 100  # hreflang alternates a page keeps (the first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +65,11 @@ class ParsedPage:
     base_href: str | None
     links: list[Link]
     rules: PageRules
+    canonical: str | None = None  # the first <link rel=canonical>'s href, unresolved
+    description: str | None = None  # the first <meta name=description>, collapsed, cut
+    h1: str | None = None  # the first <h1>'s text, collapsed, cut
+    alternates: tuple[Alternate, ...] = ()
+    robots: tuple[str, ...] = ()  # the contents of the meta robots (and our token's) as found
 
 
 _BOMS = (
@@ -57,20 +85,17 @@ _META_CHARSET = re.compile(rb"""<meta\b[^>]*?charset[\t\n\f\r ]*=[\t\n\f\r "']*(
 
 _HTML_WS = "\t\n\f\r "
 _WS_RUN = re.compile(r"[\t\n\f\r ]+")
-_DIRECTIVE_SEP = re.compile(r"[\t\n\f\r ,]+")
-_AGENT = re.compile(r"[a-z0-9_.-]+")
-_COLON_DIRECTIVES = frozenset(
-    {"unavailable_after", "max-snippet", "max-image-preview", "max-video-preview"}
-)
 
-# _flatten keeps only the tags we read and the <title> element, each span as written, and
-# drops the rest: other tags, text, comments, doctypes, raw text elements (<script> etc.) with
-# their content. So lexbor is in its data state at the start of every kept span and tokenizes it
-# exactly as _TOKEN does, which takes the HTML tokenizer's rules: a tag is "<" + ASCII letter
-# (re.ASCII, else "\u017fcript" matches "script"), its name ends at whitespace, "/" or ">", a
-# quote opens a value only after "=", and an unclosed quote, comment or raw text element runs to
-# the end. Possessive repeats keep the scan linear. findall, not sub: before Python 3.12, sub
-# expands a group template in Python for each match, which tripled the cost.
+# _flatten keeps the tags we read, the <title> element, each span as written, and the text
+# between tags (anchor and h1 text), and drops the rest: other tags (each becomes one space, so
+# that "x<br>y" stays two words and no two pieces of text join into a tag), comments, doctypes,
+# raw text elements (<script> etc.) with their content. So lexbor is in its data state at the
+# start of every kept span and tokenizes it exactly as _TOKEN does, which takes the HTML
+# tokenizer's rules: a tag is "<" + ASCII letter (re.ASCII, else "\u017fcript" matches
+# "script"), its name ends at whitespace, "/" or ">", a quote opens a value only after "=", and
+# an unclosed quote, comment or raw text element runs to the end. A "<" left in the text is one
+# the tokenizer reads as text. Possessive repeats keep the scan linear. split, not sub: before
+# Python 3.12, sub expands a group template in Python for each match, which tripled the cost.
 _WS = r"[\t\n\f\r ]"
 NAME_END = r"(?![^\t\n\f\r />])"
 TAG_ATTRS = (
@@ -90,7 +115,7 @@ _RAW_TEXT = ("script", "style", "textarea", "xmp", "iframe", "noembed", "noframe
 # lets re jump from "<" to "<".
 _TOKEN = re.compile(
     r"<(?:"
-    rf"(/?(?:a|area|base|meta){NAME_END}{TAG_ATTRS}|{element_pattern('title')})"
+    rf"(/?(?:a|area|base|meta|link|h1){NAME_END}{TAG_ATTRS}|{element_pattern('title')})"
     r"|!--(?:-?>|[^-]*+(?:-(?!-!?>)[^-]*+)*+(?:--!?>)?)"
     r"|(?:!|\?|/(?![a-z]))[^>]*+>?"
     rf"|{'|'.join(element_pattern(name) for name in _RAW_TEXT)}"
@@ -101,9 +126,10 @@ _TOKEN = re.compile(
 
 
 def _flatten(text: str) -> str:
-    """The tags parse_html reads and the <title> element, without anything else."""
-    kept = [span for span in _TOKEN.findall(text) if span]
-    return "<" + "<".join(kept) if kept else ""
+    """The tags parse_html reads, the <title> element and the text, without anything else."""
+    pieces = _TOKEN.split(text)  # text, then a kept span (None: a dropped one), text, ...
+    pieces[1::2] = ["<" + span if span else " " for span in pieces[1::2]]
+    return "".join(pieces)
 
 
 def _codec(label: str | None) -> str | None:
@@ -140,72 +166,104 @@ def decode_html(body: bytes, header_charset: str | None) -> str:
         return body.decode("utf-8", "replace")
 
 
-def parse_robots_directives(value: str) -> PageRules:
-    """Parse an X-Robots-Tag header value or a meta robots content value into rules.
-    Comma-separated directives, case-insensitive, whitespace tolerant. An X-Robots-Tag value may
-    be prefixed by a user agent name ("googlebot: noindex"); the caller handles the agent prefix via
-    `header_rules` below."""
-    tokens = set(_DIRECTIVE_SEP.split(value.lower()))
-    none = "none" in tokens
-    return PageRules(nofollow=none or "nofollow" in tokens, noindex=none or "noindex" in tokens)
-
-
-def header_rules(values: list[str], robots_token: str) -> PageRules:
-    """Rules from all X-Robots-Tag header values: a value with no agent prefix applies to everyone,
-    a value prefixed "<token>:" applies only if token == robots_token (case-insensitive); other
-    agents' values are ignored. Combine with OR.
-
-    An agent prefix scopes the directives after it up to the next prefix, so values that a proxy
-    joined with commas ("noindex, otherbot: nofollow") still mean what they said."""
-    rules = PageRules()
-    for value in values:
-        applies = True
-        for part in value.split(","):
-            agent, colon, rest = part.partition(":")
-            agent = agent.strip().lower()
-            if colon and _AGENT.fullmatch(agent) and agent not in _COLON_DIRECTIVES:
-                applies, part = agent == robots_token.lower(), rest
-            if applies:
-                rules = merge_rules(rules, parse_robots_directives(part))
-    return rules
-
-
-def merge_rules(a: PageRules, b: PageRules) -> PageRules:
-    """Rules of both: each directive applies if either says so."""
-    return PageRules(nofollow=a.nofollow or b.nofollow, noindex=a.noindex or b.noindex)
-
-
 def parse_html(body: bytes, header_charset: str | None, robots_token: str) -> ParsedPage:
     """Parse a page. robots_token is our crawler's product token, lower-cased (e.g. "crawler")."""
     tree = LexborHTMLParser(_flatten(decode_html(body, header_charset)))
-    title: str | None = None
-    base_href: str | None = None
-    # Repeats are dropped here (order kept): a page of 600,000 links to 1,000 places costs
-    # 1,000 links downstream, and is cheap to send back from a parsing process.
-    links: dict[Link, None] = {}
-    rules, names = PageRules(), ("robots", robots_token.lower())
+    page = _Collector(robots_token)
     # One walk over the flattened tree, which holds little more than the elements read here:
     # a CSS query per kind of element cost as much again (each walks the tree too).
     for node in tree.root.traverse() if tree.root is not None else ():
         tag = node.tag
         if tag == "a" or tag == "area":
-            attrs = node.attributes  # one dict per node: cheaper than node.attrs.get per attribute
-            if "href" in attrs:
-                href = (attrs["href"] or "").strip(_HTML_WS)
-                links[href, _has_nofollow(attrs.get("rel"))] = None
+            page.link_to(node)
         elif tag == "meta":
-            attrs = node.attributes
-            if "content" in attrs and (attrs.get("name") or "").strip(_HTML_WS).lower() in names:
-                rules = merge_rules(rules, parse_robots_directives(attrs["content"] or ""))
-        elif tag == "title" and title is None:
-            title = _WS_RUN.sub(" ", node.text()).strip(" ")
-        elif tag == "base" and base_href is None:
+            page.meta(node)
+        elif tag == "link":
+            page.link_rel(node)
+        elif tag == "h1" and page.h1 is None:
+            page.h1 = _collapsed(node.text(), MAX_TEXT)
+        elif tag == "title" and page.title is None:
+            page.title = _WS_RUN.sub(" ", node.text()).strip(" ")
+        elif tag == "base" and page.base_href is None:
             attrs = node.attributes
             if "href" in attrs:
-                base_href = (attrs["href"] or "").strip(_HTML_WS)
-    return ParsedPage(title=title or None, base_href=base_href, links=list(links), rules=rules)
+                page.base_href = (attrs["href"] or "").strip(_HTML_WS)
+    return page.parsed()
 
 
-def _has_nofollow(rel: str | None) -> bool:
-    """Whether a rel attribute's token list holds "nofollow"."""
-    return rel is not None and "nofollow" in rel.lower().split()
+class _Collector:
+    """What parse_html has found so far in one page."""
+
+    def __init__(self, robots_token: str) -> None:
+        self.robots_names = ("robots", robots_token.lower())
+        self.title: str | None = None
+        self.base_href: str | None = None
+        self.h1: str | None = None
+        self.canonical: str | None = None
+        self.description: str | None = None
+        # Repeats are dropped here (order kept): a page of 600,000 links to 1,000 places costs
+        # 1,000 links downstream, and is cheap to send back from a parsing process. Each keeps
+        # the first non-empty text found for it.
+        self.links: dict[tuple[str, bool], str] = {}
+        self.alternates: dict[Alternate, None] = {}
+        self.robots: list[str] = []
+        self.rules = PageRules()
+
+    def link_to(self, node: LexborNode) -> None:
+        attrs = node.attributes  # one dict per node: cheaper than node.attrs.get per attribute
+        if "href" in attrs:
+            key = ((attrs["href"] or "").strip(_HTML_WS), _has_rel("nofollow", attrs.get("rel")))
+            if not self.links.get(key):
+                self.links[key] = _collapsed(node.text(), MAX_ANCHOR) if node.tag == "a" else ""
+
+    def meta(self, node: LexborNode) -> None:
+        attrs = node.attributes
+        if "content" not in attrs:
+            return
+        name = (attrs.get("name") or "").strip(_HTML_WS).lower()
+        content = attrs["content"] or ""
+        if name in self.robots_names:
+            self.rules = merge_rules(self.rules, parse_robots_directives(content))
+            if len(self.robots) < MAX_DIRECTIVES:
+                self.robots.append(content)
+        elif name == "description" and self.description is None:
+            self.description = _collapsed(content, MAX_TEXT)
+
+    def link_rel(self, node: LexborNode) -> None:
+        attrs = node.attributes
+        rel, href = attrs.get("rel"), attrs.get("href")
+        if href is None:
+            return
+        if self.canonical is None and _has_rel("canonical", rel):
+            self.canonical = href.strip(_HTML_WS)
+        elif (
+            "hreflang" in attrs
+            and len(self.alternates) < MAX_ALTERNATES
+            and _has_rel("alternate", rel)
+        ):
+            hreflang = (attrs["hreflang"] or "").strip(_HTML_WS)[:MAX_HREFLANG]
+            self.alternates[hreflang, href.strip(_HTML_WS)] = None
+
+    def parsed(self) -> ParsedPage:
+        return ParsedPage(
+            title=self.title or None,
+            base_href=self.base_href,
+            links=[(href, nofollow, text) for (href, nofollow), text in self.links.items()],
+            rules=self.rules,
+            canonical=self.canonical,
+            description=self.description or None,
+            h1=self.h1 or None,
+            alternates=tuple(self.alternates),
+            robots=tuple(self.robots),
+        )
+
+
+def _collapsed(text: str, limit: int) -> str:
+    """Text with whitespace runs as one space, stripped, at most `limit` characters. Only the
+    first 8 x limit characters are read: a hostile megabyte of text costs no more than that."""
+    return _WS_RUN.sub(" ", text[: limit * 8]).strip(" ")[:limit].rstrip(" ")
+
+
+def _has_rel(token: str, rel: str | None) -> bool:
+    """Whether a rel attribute's token list holds `token` (lower-case)."""
+    return rel is not None and token in rel.lower().split()

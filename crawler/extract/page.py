@@ -17,9 +17,18 @@ from yarl import URL
 from ..config import Config
 from ..fetch import Response
 from ..frontier.skips import Scope
-from ..records import Discovered, LinkRecord, Outcome, PageRecord, QueuedURL, utc_now
+from ..records import (
+    AlternateRecord,
+    Discovered,
+    LinkRecord,
+    Outcome,
+    PageRecord,
+    QueuedURL,
+    utc_now,
+)
 from ..urls import host_key, normalize
-from .html import Link, PageRules, ParsedPage, header_rules, merge_rules, parse_html
+from .directives import directive_list
+from .html import Alternate, Link, PageRules, ParsedPage, header_rules, merge_rules, parse_html
 
 T = TypeVar("T")
 # Work done in steps: the generator yields between steps (so that an event loop can run its
@@ -78,15 +87,17 @@ class Extractor:
     ) -> Steps[Outcome]:
         """outcome, pausing between slices of links."""
         page_url = URL(queued.url)
-        title: str | None = None
         rules = header_rules(list(response.robots_tags), self._token)
         links: list[LinkRecord] = []
+        alternates: list[AlternateRecord] = []
         discovered: list[Discovered] = []
+        canonical = None
         status = response.status or 0
         if parsed is not None:
-            title = parsed.title
             rules = merge_rules(rules, parsed.rules)
             base = _base_url(page_url, parsed.base_href)
+            canonical = _resolved(parsed.canonical, base)
+            alternates = _alternates(queued.url, base, parsed.alternates)
             links, discovered = yield from self._links(queued, base, parsed.links, rules)
         location = None
         if 300 <= status < 400 and response.location:
@@ -94,22 +105,25 @@ class Extractor:
             location = str(target) if target is not None else response.location
             if target is not None:
                 discovered.extend(self._redirect(queued, target))
+        meta = parsed.robots if parsed is not None else ()
+        head = _Head(canonical, location, directive_list(meta, response.robots_tags, self._token))
         wants_text = parsed is not None and self._config.storage.store_text and not rules.noindex
         return Outcome(
             url=queued,
             state="done" if response.status is not None else "failed",
-            page=self._page(queued, response, title, location, rules),
+            page=self._page(queued, response, parsed, head, rules),
             links=links,
             discovered=self._known.news(discovered),
             text_from=(response.body, response.charset) if wants_text else None,
+            alternates=alternates,
         )
 
     def _page(
         self,
         queued: QueuedURL,
         response: Response,
-        title: str | None,
-        location: str | None,
+        parsed: ParsedPage | None,
+        head: _Head,
         rules: PageRules,
     ) -> PageRecord:
         keep_body = self._config.storage.store_body and not rules.noindex and response.body
@@ -119,7 +133,7 @@ class Extractor:
             host=queued.host,
             status=response.status,
             content_type=response.content_type,
-            title=title,
+            title=parsed.title if parsed is not None else None,
             body=response.body if keep_body else None,
             bytes=len(response.body),
             truncated=response.truncated,
@@ -127,13 +141,17 @@ class Extractor:
             fetched_at=utc_now(),
             elapsed_ms=response.elapsed_ms,
             error=response.error,
-            location=location,
+            location=head.location,
             etag=response.etag or (queued.etag if not_modified else None),
             last_modified=response.last_modified
             or (queued.last_modified if not_modified else None),
             sha256=hashlib.sha256(response.body).hexdigest() if response.status else None,
             request_head=response.request_head,
             response_head=response.response_head,
+            canonical=head.canonical,
+            description=parsed.description if parsed is not None else None,
+            h1=parsed.h1 if parsed is not None else None,
+            robots=head.robots,
         )
 
     def _links(
@@ -144,8 +162,8 @@ class Extractor:
         most links of a site lead to pages found long before."""
         follow_rel = self._config.politeness.follow_nofollow
         resolve = self._targets.resolver(base)
-        targets: dict[str, tuple[str, bool]] = {}  # url: (host, nofollow)
-        for n, (href, link_nofollow) in enumerate(found, 1):
+        targets: dict[str, tuple[str, bool, str]] = {}  # url: (host, nofollow, text)
+        for n, (href, link_nofollow, text) in enumerate(found, 1):
             if n % LINKS_PER_STEP == 0:
                 yield
             target = resolve(href)
@@ -154,16 +172,19 @@ class Extractor:
             url, host = target
             nofollow = link_nofollow or rules.nofollow
             seen = targets.get(url)
-            if seen is None or (seen[1] and not nofollow):
-                targets[url] = (host, nofollow)
+            if seen is None:
+                targets[url] = (host, nofollow, text)
+            elif (seen[1] and not nofollow) or (text and not seen[2]):
+                # Rule 5's nofollow (the least), and the first non-empty text.
+                targets[url] = (host, seen[1] and nofollow, seen[2] or text)
         source = queued.url
-        links = [(source, url, nofollow) for url, (_, nofollow) in targets.items()]
+        links = [(source, url, nofollow, text) for url, (_, nofollow, text) in targets.items()]
         if rules.nofollow:
             return links, []
         depth = queued.depth + 1
         scope, known = self.scope, self._known
         discovered = []
-        for n, (url, (host, nofollow)) in enumerate(targets.items(), 1):
+        for n, (url, (host, nofollow, _)) in enumerate(targets.items(), 1):
             if n % LINKS_PER_STEP == 0:
                 yield
             if (nofollow and not follow_rel) or url == source or known.covers(url, depth):
@@ -192,6 +213,30 @@ def _discovered(
 ) -> Discovered:
     state: Literal["queued", "skipped"] = "queued" if reason is None else "skipped"
     return Discovered(url, host, depth, state, reason, source, redirects)
+
+
+class _Head(NamedTuple):
+    """What a page row gets from the response's head and the page's <head>, resolved."""
+
+    canonical: str | None
+    location: str | None
+    robots: str | None
+
+
+def _resolved(href: str | None, base: URL) -> str | None:
+    """An href of the page resolved against its base and normalized, as links are."""
+    url = normalize(href, base) if href else None
+    return None if url is None else str(url)
+
+
+def _alternates(source: str, base: URL, found: tuple[Alternate, ...]) -> list[AlternateRecord]:
+    """The page's hreflang alternates: (src_url, hreflang, dst_url), each once, in page order."""
+    rows: dict[AlternateRecord, None] = {}
+    for hreflang, href in found:
+        target = _resolved(href, base)
+        if target is not None:
+            rows[source, hreflang, target] = None
+    return list(rows)
 
 
 def _base_url(page_url: URL, base_href: str | None) -> URL:

@@ -45,9 +45,12 @@ def entry_steps(
     queued: QueuedURL, sitemap: Sitemap, scope: Scope
 ) -> Steps[tuple[list[Discovered], SitemapRecord]]:
     """The URLs a sitemap read lists (child sitemaps of an index, pages otherwise), and its
-    `sitemaps` row; pausing every ENTRIES_PER_STEP entries."""
+    `sitemaps` row with the pages it lists in scope (`SitemapRecord.listed`, whether or not
+    they were found before; child sitemaps of an index are no pages); pausing every
+    ENTRIES_PER_STEP entries."""
     level = (queued.sitemap or 0) + 1 if sitemap.kind == "index" else None
     found = []
+    listed: dict[str, None] = {}  # the pages listed in scope (`sitemap_entries`)
     for n, entry in enumerate(sitemap.entries, 1):
         if n % ENTRIES_PER_STEP == 0:
             yield
@@ -57,11 +60,15 @@ def entry_steps(
         key = str(url)
         if level is None:
             reason = scope.skip_reason(key, 0)
+            if reason is None:
+                listed[key] = None
         else:
             reason = "sitemap-depth" if level > MAX_NESTING else None
         state: Literal["queued", "skipped"] = "queued" if reason is None else "skipped"
         found.append(Discovered(key, host, 0, state, reason, queued.url, 0, level, entry.lastmod))
-    record = SitemapRecord(queued.url, sitemap.kind, len(sitemap.entries), sitemap.left_out)
+    record = SitemapRecord(
+        queued.url, sitemap.kind, len(sitemap.entries), sitemap.left_out, tuple(listed)
+    )
     return found, record
 
 

@@ -14,9 +14,11 @@ from datetime import datetime
 from typing import Any
 
 from ..records import (
+    AlternateRecord,
     Change,
     Discovered,
     HostRecord,
+    LinkRecord,
     Outcome,
     PageRecord,
     RobotsRecord,
@@ -98,7 +100,7 @@ def sitemap_records(outcomes: Iterable[Outcome]) -> list[SitemapRecord]:
 PAGE_COLUMNS = (
     "url", "host", "status", "content_type", "title", "body", "bytes", "truncated", "depth",
     "fetched_at", "elapsed_ms", "error", "location", "etag", "last_modified", "sha256", "text",
-    "request_head", "response_head",
+    "request_head", "response_head", "canonical", "description", "h1", "robots",
 )  # fmt: skip
 
 
@@ -107,8 +109,32 @@ def page_params(p: PageRecord) -> tuple[object, ...]:
     return (
         p.url, p.host, p.status, p.content_type, p.title, p.body, p.bytes, int(p.truncated),
         p.depth, p.fetched_at, p.elapsed_ms, p.error, p.location, p.etag, p.last_modified,
-        p.sha256, p.text, p.request_head, p.response_head,
+        p.sha256, p.text, p.request_head, p.response_head, p.canonical, p.description, p.h1,
+        p.robots,
     )  # fmt: skip
+
+
+def link_rows(outcomes: Iterable[Outcome]) -> list[LinkRecord]:
+    """Rule 5 and 16 inside one batch: one row per (src_url, dst_url), sorted, nofollow only if
+    every sighting was, the last non-empty text."""
+    rows: dict[tuple[str, str], tuple[bool, str]] = {}
+    for o in outcomes:
+        for src, dst, nofollow, text in o.links:
+            seen = rows.get((src, dst))
+            if seen is not None:
+                nofollow, text = nofollow and seen[0], text or seen[1]
+            rows[src, dst] = (nofollow, text)
+    return [(src, dst, nofollow, text) for (src, dst), (nofollow, text) in sorted(rows.items())]
+
+
+def alternate_rows(outcomes: Iterable[Outcome]) -> list[AlternateRecord]:
+    """Rule 16: the batch's distinct alternates, sorted (the order writers lock rows in)."""
+    return sorted({row for o in outcomes for row in o.alternates})
+
+
+def sitemap_entry_rows(sitemaps: Iterable[SitemapRecord]) -> list[tuple[str, str]]:
+    """Rule 16: (sitemap, url) for each page the sitemaps read list in scope, sorted."""
+    return sorted({(s.url, url) for s in sitemaps for url in s.listed})
 
 
 # Rule 14: a new pass queues every URL fetched before (sitemaps too: they are read again).

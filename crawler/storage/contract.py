@@ -71,6 +71,20 @@ Search
      an older database builds its index. (tests/test_take_anywhere.py, on both backends,
      through `crawler search`.)
 
+The report's data
+ 16. What the report reads is kept with the page, in the same transaction (rule 6). A saved
+     page's `canonical` (absolute, normalized like links; NULL: none), `description` (the
+     meta description) and `h1` (the first h1's text), whitespace collapsed, NULL for none and
+     for pages not parsed (not 2xx HTML), and `robots` (the meta robots and our token's
+     directives, then the `X-Robots-Tag` ones that apply to us, lower-cased, each once,
+     joined with ", "; NULL: none) are the latest version's, as every page column is (rule 14).
+     A link's `text` is its anchor text ("" for none): a later sighting's non-empty text
+     replaces it, an empty one keeps it. `alternates` holds each distinct (src_url, hreflang,
+     dst_url) of a page's `<link rel="alternate" hreflang>`; `sitemap_entries` each distinct
+     (sitemap, url) of the pages a sitemap read lists in scope, whether or not the URL was
+     found first elsewhere (not an index's child sitemaps). Both only grow, as `links` does.
+     A database from an older version gets these columns NULL and these tables empty.
+
 Errors: each backend translates its driver's exceptions into StoreError at its own boundary
 (`sqlite.translated`, `postgres.translated`); nothing above storage sees a driver exception.
 """

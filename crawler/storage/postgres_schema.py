@@ -163,11 +163,39 @@ ALTER TABLE pages ADD COLUMN response_head TEXT;
 CREATE INDEX pages_search ON pages USING gin ({SEARCH_DOCUMENT});
 """
 
+# As sqlite_schema._report_data. Keyed by the MD5 of their URLs, as links are; a hash index
+# each for "the alternates of a page", "who names a URL as its alternate", "which sitemaps list
+# a URL".
+_REPORT_DATA = """
+ALTER TABLE pages ADD COLUMN canonical TEXT;
+ALTER TABLE pages ADD COLUMN description TEXT;
+ALTER TABLE pages ADD COLUMN h1 TEXT;
+ALTER TABLE pages ADD COLUMN robots TEXT;
+ALTER TABLE links ADD COLUMN text TEXT;
+CREATE TABLE alternates (
+    src_url  TEXT NOT NULL,
+    hreflang TEXT NOT NULL,
+    dst_url  TEXT NOT NULL
+);
+CREATE UNIQUE INDEX alternates_key
+    ON alternates ((md5(src_url)::uuid), hreflang, (md5(dst_url)::uuid));
+CREATE INDEX alternates_src ON alternates USING hash (src_url);
+CREATE INDEX alternates_dst ON alternates USING hash (dst_url);
+CREATE TABLE sitemap_entries (
+    sitemap TEXT NOT NULL,
+    url     TEXT NOT NULL
+);
+CREATE UNIQUE INDEX sitemap_entries_key
+    ON sitemap_entries ((md5(sitemap)::uuid), (md5(url)::uuid));
+CREATE INDEX sitemap_entries_url ON sitemap_entries USING hash (url);
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("initial", _INITIAL),
     ("sitemaps", _SITEMAPS),
     ("recrawl", _RECRAWL),
     ("text-search", _TEXT_SEARCH),
+    ("report-data", _REPORT_DATA),
 ]
 
 _LOCK = 0x63726177  # pg_advisory_xact_lock key of schema changes ("craw")

@@ -17,6 +17,7 @@ from .common import (
     HOST_COLUMNS,
     PAGE_COLUMNS,
     Version,
+    alternate_rows,
     batch_hosts,
     deeper_pages,
     discovered,
@@ -24,10 +25,12 @@ from .common import (
     host_params,
     latest,
     least_depths,
+    link_rows,
     page_params,
     refound,
     robots_row,
     shallowest,
+    sitemap_entry_rows,
     sitemap_records,
     versions,
 )
@@ -37,7 +40,8 @@ NOW = "extract(epoch FROM clock_timestamp())::float8"
 NOW_ISO = """to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
 
 _PAGE_TYPES = ["text", "text", "int", "text", "text", "bytea", "int", "int", "int", "text", "int",
-               "text", "text", "text", "text", "text", "text", "text", "text"]  # fmt: skip
+               "text", "text", "text", "text", "text", "text", "text", "text", "text", "text",
+               "text", "text"]  # fmt: skip
 # A URL has one page row, its latest version (a recrawl fetches it again).
 _UPSERT_PAGES = f"""
 INSERT INTO pages ({", ".join(PAGE_COLUMNS)})
@@ -51,11 +55,26 @@ INSERT INTO fetches
 SELECT * FROM unnest({", ".join(f"${n}::{t}[]" for n, t in enumerate(_FETCH_TYPES, 1))})
 """
 
+# Rule 5's nofollow, rule 16's text (the newest non-empty); a row that would not change is
+# left alone (not locked for the rest of the transaction).
 _UPSERT_LINKS = """
-INSERT INTO links (src_url, dst_url, nofollow)
-SELECT * FROM unnest($1::text[], $2::text[], $3::int[])
+INSERT INTO links (src_url, dst_url, nofollow, text)
+SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[])
 ON CONFLICT ((md5(src_url)::uuid), (md5(dst_url)::uuid)) DO UPDATE
-SET nofollow = excluded.nofollow WHERE excluded.nofollow < links.nofollow
+SET nofollow = least(links.nofollow, excluded.nofollow),
+    text = CASE WHEN excluded.text <> '' THEN excluded.text ELSE coalesce(links.text, '') END
+WHERE excluded.nofollow < links.nofollow OR links.text IS NULL
+   OR (excluded.text <> '' AND excluded.text <> links.text)
+"""
+_INSERT_ALTERNATES = """
+INSERT INTO alternates (src_url, hreflang, dst_url)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+ON CONFLICT DO NOTHING
+"""
+_INSERT_SITEMAP_ENTRIES = """
+INSERT INTO sitemap_entries (sitemap, url)
+SELECT * FROM unnest($1::text[], $2::text[])
+ON CONFLICT DO NOTHING
 """
 
 # New URLs; those known already are left to _LOWER_URLS. Unlike one upsert, this locks no row
@@ -171,13 +190,12 @@ async def save(
             rows = [page_params(latest_pages[url]) for url in sorted(latest_pages)]
             await conn.execute(_UPSERT_PAGES, *_columns(rows, len(PAGE_COLUMNS)))
         await conn.execute(_INSERT_FETCHES, *_columns(fetches, 9))
-    links: dict[tuple[str, str], int] = {}
-    for o in outcomes:
-        for src, dst, nofollow in o.links:
-            links[src, dst] = min(links.get((src, dst), 1), int(nofollow))  # rule 5
+    links = [(src, dst, int(nofollow), text) for src, dst, nofollow, text in link_rows(outcomes)]
     if links:
-        link_rows = [(src, dst, nofollow) for (src, dst), nofollow in sorted(links.items())]
-        await conn.execute(_UPSERT_LINKS, *_columns(link_rows, 3))
+        await conn.execute(_UPSERT_LINKS, *_columns(links, 4))
+    alternates = alternate_rows(outcomes)
+    if alternates:
+        await conn.execute(_INSERT_ALTERNATES, *_columns(alternates, 3))
     found = discovered(batch)
     new_hosts = {d.host for d in found}.difference(known_hosts)
     await add_hosts(conn, new_hosts)
@@ -198,9 +216,13 @@ async def save(
         robots = {r.origin: r for r in batch.robots}  # the last of an origin's wins
         rows = [robots_row(robots[key]) for key in sorted(robots)]
         await conn.execute(_UPSERT_ROBOTS, *_columns(rows, 6))
-    sitemaps = [(s.url, s.kind, s.entries, s.left_out) for s in sitemap_records(outcomes)]
-    if sitemaps:
+    read = sitemap_records(outcomes)
+    if read:
+        sitemaps = [(s.url, s.kind, s.entries, s.left_out) for s in read]
         await conn.execute(_UPSERT_SITEMAPS, *_columns(sitemaps, 4))
+        entries = sitemap_entry_rows(read)
+        if entries:
+            await conn.execute(_INSERT_SITEMAP_ENTRIES, *_columns(entries, 2))
     await save_hosts(conn, run_id, batch.hosts)
     if pages:
         await conn.execute(

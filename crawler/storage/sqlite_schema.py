@@ -239,6 +239,25 @@ def _text_search(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+def _report_data(db: sqlite3.Connection) -> None:
+    # What `crawler report` reads (storage/contract.py rule 16): per page its canonical, meta
+    # description, first h1 and robots directives, per link its anchor text, the pages' hreflang
+    # alternates and what each sitemap lists. An older database's rows get NULL.
+    for column in ("canonical", "description", "h1", "robots"):
+        db.execute(f"ALTER TABLE pages ADD COLUMN {column} TEXT")
+    db.execute("ALTER TABLE links ADD COLUMN text TEXT")
+    db.execute(
+        "CREATE TABLE alternates (src_url TEXT NOT NULL, hreflang TEXT NOT NULL,"
+        " dst_url TEXT NOT NULL, PRIMARY KEY (src_url, hreflang, dst_url)) WITHOUT ROWID"
+    )
+    db.execute("CREATE INDEX alternates_dst ON alternates (dst_url)")
+    db.execute(
+        "CREATE TABLE sitemap_entries (sitemap TEXT NOT NULL, url TEXT NOT NULL,"
+        " PRIMARY KEY (sitemap, url)) WITHOUT ROWID"
+    )
+    db.execute("CREATE INDEX sitemap_entries_url ON sitemap_entries (url)")
+
+
 def _sha256_hex(body: bytes | None) -> str | None:
     return None if body is None else hashlib.sha256(body).hexdigest()
 
@@ -254,6 +273,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("sitemaps", _sitemaps),
     ("recrawl", _recrawl),
     ("text-search", _text_search),
+    ("report-data", _report_data),
 ]
 
 

@@ -21,6 +21,7 @@ from .common import (
     PASS_UNFINISHED,
     REQUEUE_FETCHED,
     Version,
+    alternate_rows,
     batch_hosts,
     claimed,
     deeper_pages,
@@ -34,6 +35,7 @@ from .common import (
     refound,
     robots_row,
     run_is_gone,
+    sitemap_entry_rows,
     sitemap_records,
     taken_over,
     versions,
@@ -55,10 +57,14 @@ ON CONFLICT (url) DO UPDATE SET
 WHERE excluded.depth < urls.depth
 """
 
+# Rule 5's nofollow, rule 16's text: the newest non-empty.
 _INSERT_LINKS = """
-INSERT INTO links (src_url, dst_url, nofollow) VALUES {rows}
-ON CONFLICT DO UPDATE SET nofollow = min(nofollow, excluded.nofollow)
+INSERT INTO links (src_url, dst_url, nofollow, text) VALUES {rows}
+ON CONFLICT DO UPDATE SET nofollow = min(nofollow, excluded.nofollow),
+    text = iif(excluded.text <> '', excluded.text, coalesce(links.text, ''))
 """
+_INSERT_ALTERNATES = "INSERT OR IGNORE INTO alternates (src_url, hreflang, dst_url) VALUES {rows}"
+_INSERT_SITEMAP_ENTRIES = "INSERT OR IGNORE INTO sitemap_entries (sitemap, url) VALUES {rows}"
 
 # A URL has one page row, its latest version (a recrawl fetches it again).
 _UPSERT_PAGE = f"""
@@ -152,7 +158,9 @@ def save(
         written, fetches = versions(pages, stored, pass_number)
         db.executemany(_UPSERT_PAGE, [page_params(p) for p in written])
         insert_rows(db, _INSERT_FETCHES, fetches, pad=_NO_FETCH)
+        # In order, repeats and all: the upsert applies rules 5 and 16 row by row.
         insert_rows(db, _INSERT_LINKS, [link for o in outcomes for link in o.links])
+        insert_rows(db, _INSERT_ALTERNATES, alternate_rows(outcomes))
         found = discovered(batch)
         _add_hosts(db, {d.host for d in found})
         dropped = upsert_urls(db, found)
@@ -166,8 +174,10 @@ def save(
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 [robots_row(r) for r in batch.robots],
             )
-        sitemaps = [(s.url, s.kind, s.entries, s.left_out) for s in sitemap_records(outcomes)]
+        read = sitemap_records(outcomes)
+        sitemaps = [(s.url, s.kind, s.entries, s.left_out) for s in read]
         db.executemany("INSERT OR REPLACE INTO sitemaps VALUES (?, ?, ?, ?)", sitemaps)
+        insert_rows(db, _INSERT_SITEMAP_ENTRIES, sitemap_entry_rows(read))
         db.executemany(_SAVE_HOST, [(*host_params(h)[1:], h.host, run_id) for h in batch.hosts])
         if pages:
             db.execute(

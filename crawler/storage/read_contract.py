@@ -33,6 +33,24 @@ against both backends, on the same rows written through each backend's `Storage.
  10. Hosts. `hosts()` gives each host seen (in `hosts` or `pages`) with its politeness record
      and its pages, most pages first, then by name.
 
+The live view (`crawler serve`: the live page, /live.json, /metrics; storage/live_reads.py).
+"Now" is the database's clock (PostgreSQL's; the serving machine's for an SQLite file), and
+a run is live as the write contract's rule 12 says: `running`, and its process not gone (on
+this machine its pid is alive; on any, it renewed within its lease).
+ 20. Live runs. `live_runs()` gives the live runs, oldest first: machine, pid, start, last
+     heartbeat, pages, pass, and the event loop's lag so far (written with each heartbeat,
+     every lease / 3 seconds at most; NULL until the first).
+ 21. Hosts held now. `held_hosts()` gives the hosts a live run holds (its lease has not
+     lapsed), by name: the holding run, delay and its reason, requests, errors, pages.
+ 22. Pages over time. `timeline(bucket, buckets)` counts the pages fetched in each of the
+     last `buckets` spans of `bucket` seconds (10 or 60) before now while a run is live, else
+     before the last run's end (the last page's fetch when no run recorded one): oldest first,
+     every span present (0 when empty).
+ 23. The whole view. `live()` gives rules 4, 20-22 and the crawl's state in one snapshot:
+     `running` (a live run), `finished` (no live run, nothing queued, or the last run ended
+     `finished` or `limit`), `stopped` (resumable: the last run was interrupted, failed or
+     crashed, with URLs queued), `empty` (no run yet).
+
 Resource handling: a reader is only valid inside `with open_reader(db) as reader:`; streams
 too (a stream read after the block fails). Synchronous on purpose: `serve` calls it in a
 thread, the CLI straight.
@@ -45,7 +63,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 CLASS_ORDER = ("1xx", *STATUS_CLASSES, "other", "no response")
@@ -119,6 +137,58 @@ class Host:
     pages: int
 
 
+@dataclass(frozen=True, slots=True)
+class LiveRun:
+    """A run crawling now (rule 20)."""
+
+    id: int
+    machine: str | None
+    pid: int | None
+    started_at: str
+    renewed_at: str | None
+    pages: int
+    pass_number: int
+    lag_p99_ms: float | None
+    lag_max_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class HeldHost:
+    """A host a live run holds now (rule 21)."""
+
+    host: str
+    run_id: int
+    delay: float | None
+    delay_reason: str | None
+    requests: int
+    errors: int
+    pages: int
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Pages fetched from `start` (ISO-8601 UTC), for the timeline's bucket (rule 22)."""
+
+    start: str
+    pages: int
+
+
+CrawlState = Literal["running", "finished", "stopped", "empty"]
+
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    """What the live view shows, in one snapshot (rule 23)."""
+
+    now: str  # the database's clock, ISO-8601 UTC
+    state: CrawlState
+    counts: Counts
+    runs: tuple[LiveRun, ...]
+    hosts: tuple[HeldHost, ...]
+    bucket: int  # seconds a timeline span lasts
+    timeline: tuple[Span, ...]
+
+
 Row = tuple[Any, ...]
 
 
@@ -186,4 +256,22 @@ class Reader(Protocol):
         """The user's `sql`, run read-only (rule 1): its column names and its rows, read as
         they are consumed; None for a statement without result columns. StoreError (exit 2)
         if it fails or would write."""
+        ...
+
+    # -- the live view (rules 20-23) --
+
+    def live_runs(self) -> list[LiveRun]:
+        """The runs crawling now, oldest first (rule 20)."""
+        ...
+
+    def held_hosts(self) -> list[HeldHost]:
+        """The hosts live runs hold now, by name (rule 21)."""
+        ...
+
+    def timeline(self, bucket: int, buckets: int) -> list[Span]:
+        """Pages fetched per `bucket` seconds, the last `buckets` spans (rule 22)."""
+        ...
+
+    def live(self, bucket: int = 10, buckets: int = 60) -> Live:
+        """Everything the live view shows, in one snapshot (rule 23)."""
         ...

@@ -1,4 +1,4 @@
-"""The `crawler` command: crawl, resume, recrawl, stats, query, search, export, demo-site.
+"""The `crawler` command: crawl, resume, recrawl, stats, query, search, export, serve, demo-site.
 
 User errors (bad config, missing file, bad SQL) print one line and exit 2; a crawl stopped by
 SIGINT or SIGTERM exits 130 or 143 and can be resumed. Anything else that escapes is a bug and
@@ -105,6 +105,16 @@ def _parser() -> argparse.ArgumentParser:
     exporting.add_argument("--format", choices=EXPORT_FORMATS, required=True)
     exporting.add_argument("-o", "--output", metavar="FILE", help="default: standard output")
     exporting.set_defaults(run=_export)
+
+    text = "serve a crawl's live page, its report and Prometheus /metrics, read-only"
+    serve = commands.add_parser("serve", help=text, description=text)
+    serve.add_argument("db", metavar="DB", help="an SQLite file, or a postgresql:// URL")
+    serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (loopback)")
+    serve.add_argument("--port", type=int, default=8765, help="default: 8765; 0: any free port")
+    serve.add_argument(
+        "--token", metavar="T", help="every request must carry it; needed off loopback"
+    )
+    serve.set_defaults(run=_serve)
 
     demo = commands.add_parser("demo-site", help="serve the bundled demo site on loopback")
     demo.add_argument("--port", type=int, default=8080)
@@ -259,6 +269,13 @@ def _export(args: argparse.Namespace) -> int:
     if args.output not in (None, "-"):
         print(f"crawler: exported {pages} pages to {args.output}", file=sys.stderr)
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .commands.serve import run_serve  # the web server and prometheus_client: only here
+
+    _log_to_stderr(quiet=True)
+    return run_serve(args.db, args.host, args.port, args.token)
 
 
 def _tune_gc() -> None:

@@ -169,17 +169,20 @@ async def test_21_a_host_held_by_a_gone_run_is_not_shown(backend: Backend, store
 # -- rule 22: pages over time -----------------------------------------------------------------
 
 
-async def test_22_the_timeline_ends_at_the_last_runs_end(backend: Backend, store: Storage) -> None:
+async def test_22_the_timeline_of_a_finished_crawl_ends_at_its_last_fetch(
+    backend: Backend, store: Storage
+) -> None:
     await fill(store)  # pages fetched at 00:00:01.5 .. 00:00:10.5, one a second
-    await execute(backend, f"UPDATE runs SET started_at = '{STARTED}', ended_at = '{ENDED}'")
-    spans = await read(backend, lambda r: r.timeline(10, 6))
+    spans = await read(backend, lambda r: r.timeline(10, 4))
     assert spans == [
+        Span("2026-11-24T23:59:40.000Z", 0),
         Span("2026-11-24T23:59:50.000Z", 0),
         Span("2026-11-25T00:00:00.000Z", 9),
         Span("2026-11-25T00:00:10.000Z", 1),
-        Span("2026-11-25T00:00:20.000Z", 0),
-        Span("2026-11-25T00:00:30.000Z", 0),
-        Span("2026-11-25T00:00:40.000Z", 0),  # ENDED: 00:00:42.250
+    ]
+    assert await read(backend, lambda r: r.timeline(1, 2)) == [
+        Span("2026-11-25T00:00:09.000Z", 1),
+        Span("2026-11-25T00:00:10.000Z", 1),
     ]
     by_minute = await read(backend, lambda r: r.timeline(60, 2))
     assert by_minute == [Span("2026-11-24T23:59:00.000Z", 0), Span("2026-11-25T00:00:00.000Z", 10)]

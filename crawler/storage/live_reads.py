@@ -19,8 +19,8 @@ from .read_contract import Counts, CrawlState, HeldHost, Live, LiveRun, Row, Spa
 
 # What run_is_gone reads first (id, machine, pid, renewed_at, lease), then what rule 20 shows.
 _RUN_COLUMNS = (
-    "id", "machine", "pid", "renewed_at", "lease", "outcome", "started_at", "ended_at", "pages",
-    "pass", "lag_p99_ms", "lag_max_ms",
+    "id", "machine", "pid", "renewed_at", "lease", "outcome", "started_at", "pages", "pass",
+    "lag_p99_ms", "lag_max_ms",
 )  # fmt: skip
 HELD_HOSTS = """
 SELECT h.host, h.owner, h.delay, h.delay_reason, coalesce(h.requests, 0), coalesce(h.errors, 0),
@@ -62,8 +62,8 @@ class LiveReads:
 
     def timeline(self, bucket: int, buckets: int) -> list[Span]:
         now = self._now()
-        runs = self._runs()
-        return self._spans(self._timeline_end(runs, now, bool(_live(runs, now))), bucket, buckets)
+        running = bool(_live(self._runs(), now))
+        return self._spans(self._timeline_end(now, running), bucket, buckets)
 
     def live(self, bucket: int = 10, buckets: int = 60) -> Live:
         now = self._now()
@@ -77,7 +77,7 @@ class LiveReads:
             runs=tuple(live),
             hosts=tuple(self._held(now, {run.id for run in live})),
             bucket=bucket,
-            timeline=tuple(self._spans(self._timeline_end(runs, now, bool(live)), bucket, buckets)),
+            timeline=tuple(self._spans(self._timeline_end(now, bool(live)), bucket, buckets)),
         )
 
     def _runs(self) -> list[Row]:
@@ -91,13 +91,10 @@ class LiveReads:
         rows = self._all(HELD_HOSTS, (now,))
         return sorted((HeldHost(*row) for row in rows if row[1] in live), key=lambda h: h.host)
 
-    def _timeline_end(self, runs: list[Row], now: float, running: bool) -> float:
-        """Now while a run is live; else the last run's end, or the last page's fetch."""
+    def _timeline_end(self, now: float, running: bool) -> float:
+        """Now while a run is live; else the last page's fetch (now if there is none)."""
         if running:
             return now
-        ended = [row[7] for row in runs if row[7] is not None]
-        if ended:
-            return _seconds(max(ended))
         ((last,),) = self._all(LAST_FETCH)
         return now if last is None else _seconds(last)
 
@@ -113,8 +110,8 @@ class LiveReads:
 
 def _live(runs: list[Row], now: float) -> list[LiveRun]:
     return [
-        LiveRun(row[0], row[1], row[2], row[6], row[3], int(row[8] or 0), int(row[9] or 1),
-                row[10], row[11])
+        LiveRun(row[0], row[1], row[2], row[6], row[3], int(row[7] or 0), int(row[8] or 1),
+                row[9], row[10])
         for row in runs
         if row[5] == "running" and not run_is_gone(row, now)
     ]  # fmt: skip

@@ -43,9 +43,9 @@ this machine its pid is alive; on any, it renewed within its lease).
  21. Hosts held now. `held_hosts()` gives the hosts a live run holds (its lease has not
      lapsed), by name: the holding run, delay and its reason, requests, errors, pages.
  22. Pages over time. `timeline(bucket, buckets)` counts the pages fetched in each of the
-     last `buckets` spans of `bucket` seconds (10 or 60) before now while a run is live, else
-     before the last run's end (the last page's fetch when no run recorded one): oldest first,
-     every span present (0 when empty).
+     last `buckets` spans of `bucket` seconds (1, 10 or 60, on the clock's round numbers)
+     up to now while a run is live, else up to the last page's fetch: oldest first, every
+     span present (0 when empty).
  23. The whole view. `live()` gives rules 4, 20-22 and the crawl's state in one snapshot:
      `running` (a live run), `finished` (no live run, nothing queued, or the last run ended
      `finished` or `limit`), `stopped` (resumable: the last run was interrupted, failed or

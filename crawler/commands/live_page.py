@@ -120,13 +120,13 @@ _SCRIPT = """
     let legend = 0;
     for (const [name, n] of entries) {
       const colour = COLORS[name] || "#444";
-      const width = 800 * n / total;
+      const width = 600 * n / total;
       svg("title", {}, svg("rect", {x, y: 0, width, height: 30, fill: colour}, chart))
         .textContent = name + ": " + number(n);
       x += width;
       svg("rect", {x: legend, y: 44, width: 12, height: 12, fill: colour}, chart);
       label(chart, legend + 16, 55, name + " " + number(n));
-      legend += 114;
+      legend += 85;
     }
   }
 
@@ -225,7 +225,7 @@ _PAGE = (
   <figure><figcaption>Pages/s, the last ten minutes (10-second spans)</figcaption>
     <svg id="rate" viewBox="0 0 600 160" role="img" aria-label="pages per second"></svg></figure>
   <figure><figcaption>Status mix of the pages fetched</figcaption>
-    <svg id="mix" viewBox="0 0 800 64" role="img" aria-label="status mix"></svg></figure>
+    <svg id="mix" viewBox="0 0 600 64" role="img" aria-label="status mix"></svg></figure>
 </section>
 <h2>Hosts being crawled (<span id="crawling-count">&ndash;</span>)</h2>
 <div class="scroll"><table id="crawling-table"><thead><tr><th>host</th><th>delay (s)</th>

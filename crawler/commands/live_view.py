@@ -19,8 +19,12 @@ def live_view(reader: Reader) -> dict[str, Any]:
     live = reader.live(BUCKET, BUCKETS)
     counts = live.counts
     spans = live.timeline
-    complete = spans[-1 - RATE_SPANS : -1] if live.state == "running" else ()
-    rate = sum(s.pages for s in complete) / (BUCKET * len(complete)) if complete else None
+    complete = list(spans[-1 - RATE_SPANS : -1]) if live.state == "running" else []
+    while complete and not complete[0].pages:  # before the crawl began: no rate of it
+        complete.pop(0)
+    rate: float | None = None  # no rate unless running
+    if live.state == "running":
+        rate = sum(s.pages for s in complete) / (BUCKET * len(complete)) if complete else 0.0
     return {
         "db": reader.name,
         "now": live.now,

@@ -295,7 +295,7 @@ async def test_the_live_page_in_a_browser_changes_while_a_crawl_runs(
     assert 0 < first < second
     assert state == "running"
     assert console == []
-    if os.environ.get("CRAWLER_SCREENSHOTS"):  # `make screenshots`: the one in the docs
+    if os.environ.get("CRAWLER_SCREENSHOTS"):  # CRAWLER_SCREENSHOTS=1: refresh docs/live.png
         shutil.copy(tmp_path / "live.png", DOCS / "live.png")
 
 

@@ -1,4 +1,5 @@
-"""The `crawler` command: crawl, resume, recrawl, stats, query, search, export, report, demo.
+"""The `crawler` command: crawl, resume, recrawl, stats, query, search, export, report, serve,
+demo-site.
 
 User errors (bad config, missing file, bad SQL) print one line and exit 2; a crawl stopped by
 SIGINT or SIGTERM exits 130 or 143 and can be resumed. Anything else that escapes is a bug and
@@ -121,6 +122,16 @@ def _parser() -> argparse.ArgumentParser:
         help="items per list (default 1000)",
     )
     reporting.set_defaults(run=_report)
+
+    text = "serve a crawl's live page, its report and Prometheus /metrics, read-only"
+    serve = commands.add_parser("serve", help=text, description=text)
+    serve.add_argument("db", metavar="DB", help="an SQLite file, or a postgresql:// URL")
+    serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (loopback)")
+    serve.add_argument("--port", type=int, default=8765, help="default: 8765; 0: any free port")
+    serve.add_argument(
+        "--token", metavar="T", help="every request must carry it; needed off loopback"
+    )
+    serve.set_defaults(run=_serve)
 
     demo = commands.add_parser("demo-site", help="serve the bundled demo site on loopback")
     demo.add_argument("--port", type=int, default=8080)
@@ -282,6 +293,13 @@ def _report(args: argparse.Namespace) -> int:
     if args.output not in (None, "-"):
         print(f"crawler: report written to {args.output}", file=sys.stderr)
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .commands.serve import run_serve  # the web server and prometheus_client: only here
+
+    _log_to_stderr(quiet=True)
+    return run_serve(args.db, args.host, args.port, args.token)
 
 
 def _tune_gc() -> None:

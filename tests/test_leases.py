@@ -22,8 +22,10 @@ class HeldBackStore(SQLiteStore):
 
     answer = asyncio.Event()
 
-    async def renew_hosts(self, hosts: Collection[str]) -> set[str]:
-        kept = await super().renew_hosts(hosts)
+    async def renew_hosts(
+        self, hosts: Collection[str], lag: tuple[float, float] | None = None
+    ) -> set[str]:
+        kept = await super().renew_hosts(hosts, lag)
         await self.answer.wait()
         return kept
 

@@ -157,6 +157,7 @@ class Crawler:
             emit=lambda item: writer.put(item),
             parse_robots=functools.partial(_parse_robots, parse_pool),
             lease=self.config.lease,
+            lag=self._lag.so_far,
         )
         writer = Writer(store, frontier.committed, frontier.host_records)
         self._frontier = frontier

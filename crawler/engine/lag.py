@@ -22,6 +22,13 @@ class LoopLag:
             await asyncio.sleep(INTERVAL)
             self._samples.append(max(0.0, loop.time() - before - INTERVAL))
 
+    async def so_far(self) -> tuple[float, float] | None:
+        """(p99, max) in seconds so far, None before the first sample; worked out in a thread,
+        as sorting a long run's samples takes tens of milliseconds."""
+        if not self._samples:
+            return None
+        return await asyncio.to_thread(_p99_and_max, list(self._samples))
+
     @property
     def samples(self) -> int:
         return len(self._samples)
@@ -35,3 +42,10 @@ class LoopLag:
         if len(self._samples) < 2:
             return self.max
         return quantiles(self._samples, n=100, method="inclusive")[98]
+
+
+def _p99_and_max(samples: list[float]) -> tuple[float, float]:
+    worst = max(samples)
+    if len(samples) < 2:
+        return worst, worst
+    return quantiles(samples, n=100, method="inclusive")[98], worst

@@ -10,13 +10,16 @@ outlasts its whole timeout (`can_start`).
 Fair share: each run aims at holding `ceil(hosts with work / live runs)` hosts, so a run that
 joins gets hosts as the others give back the ones they have no work for, and a dead run's hosts
 are claimed by the live ones once its leases lapse.
+
+Each renewal is also the run's heartbeat, and carries the event loop's lag so far (`lag`, the
+engine's LoopLag), which storage writes into the run's row for `crawler serve` to show.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 
 from ..records import HostRecord
 from ..storage import Storage
@@ -34,9 +37,18 @@ def renew_every(lease: float, timeout: float) -> float:
 class Leases:
     """One run's leases on hosts, on a monotonic clock."""
 
-    def __init__(self, store: Storage, clock: Clock, *, lease: float, timeout: float) -> None:
+    def __init__(
+        self,
+        store: Storage,
+        clock: Clock,
+        *,
+        lease: float,
+        timeout: float,
+        lag: Callable[[], Awaitable[tuple[float, float] | None]] | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._lag = lag  # the event loop's lag so far (p99, max, seconds), if measured
         self.lease = lease
         self._timeout = timeout
         self._ends: dict[str, float] = {}  # host: monotonic time its lease ends, at the latest
@@ -68,9 +80,10 @@ class Leases:
 
     async def renew(self) -> set[str]:
         """Renew every lease (and the run's heartbeat); returns the hosts lost meanwhile."""
-        sent = self._clock.now()
+        lag = None if self._lag is None else await self._lag()
+        sent = self._clock.now()  # after the lag's await: the lease counts from here
         asked = dict(self._ends)
-        kept = await self._store.renew_hosts(list(asked))
+        kept = await self._store.renew_hosts(list(asked), lag=lag)
         # While it was asked, a host may have been given back, or given back and claimed again
         # (a new lease): only those still as they were when asked are renewed, or lost.
         unchanged = [host for host, end in asked.items() if self._ends.get(host) == end]

@@ -52,6 +52,7 @@ class Frontier:
         clock: Clock | None = None,
         parse_robots: RobotsParser | None = None,
         lease: float = DEFAULT_LEASE,
+        lag: Callable[[], Awaitable[tuple[float, float] | None]] | None = None,
     ) -> None:
         self._clock = clock or SystemClock()
         self._store = store
@@ -69,7 +70,9 @@ class Frontier:
             ready=self._schedule,
             changed=self._changed.add,
         )
-        self._leases = Leases(store, self._clock, lease=lease, timeout=config.fetch.timeout)
+        self._leases = Leases(
+            store, self._clock, lease=lease, timeout=config.fetch.timeout, lag=lag
+        )
         self._book = HostBook(
             store,
             config,

@@ -299,3 +299,11 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True  # someone else's process: alive
     return True
+
+
+def lag_ms(lag: tuple[float, float] | None) -> tuple[float | None, float | None]:
+    """A run's event-loop lag (p99, max, seconds) as `runs` keeps it: milliseconds, 0.1 ms."""
+    if lag is None:
+        return None, None
+    p99, worst = lag
+    return round(p99 * 1000, 1), round(worst * 1000, 1)

@@ -152,9 +152,13 @@ class Storage(Protocol):
         (rule 8); their saved state comes back (rule 10)."""
         ...
 
-    async def renew_hosts(self, hosts: Collection[str]) -> set[str]:
+    async def renew_hosts(
+        self, hosts: Collection[str], lag: tuple[float, float] | None = None
+    ) -> set[str]:
         """Extend the run's lease on these hosts; returns those it still held. Also the run's
-        heartbeat (rule 12): call it every lease / 3 or so, with no hosts if it holds none."""
+        heartbeat (rule 12): call it every lease / 3 or so, with no hosts if it holds none.
+        `lag`: the event loop's lag so far (p99, max, seconds), written into the run's row
+        (`lag_p99_ms`, `lag_max_ms`) so that `crawler serve` shows it while the run runs."""
         ...
 
     async def release_hosts(self, hosts: Sequence[HostRecord]) -> None:

@@ -2,9 +2,10 @@
 
 Each backend's reader subclasses `PortableReads` and gives it two primitives, `_all` (every
 row of our SQL) and `_stream` (rows as they are consumed), plus `tables` and `columns`, which
-ask each backend's catalog. Parameters are written `?1`, `?2`, … (PostgreSQL's reader turns
-them into `$1`, `$2`, …). Subqueries are named and no function is one dialect's only; text is
-ordered in Python, not by the database's collation, so both give the same order.
+ask each backend's catalog, and `_now`, the database's clock (for the live view). Parameters
+are written `?1`, `?2`, … (PostgreSQL's reader turns them into `$1`, `$2`, …). Subqueries are
+named and no function is one dialect's only; text is ordered in Python, not by the database's
+collation, so both give the same order.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import UsageError
+from .live_reads import LiveReads
 from .read_contract import (
     CLASS_ORDER,
     STATUS_CLASSES,
@@ -66,8 +68,9 @@ LEFT JOIN fetched ON fetched.host = names.host
 """
 
 
-class PortableReads(ABC):
-    """The named reads whose SQL both backends share (reading.Reader, rules 4, 5, 8-10)."""
+class PortableReads(LiveReads, ABC):
+    """The named reads whose SQL both backends share (reading.Reader, rules 4, 5, 8-10; the
+    live view's, 20-23, in live_reads.LiveReads)."""
 
     name: str
 

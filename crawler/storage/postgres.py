@@ -37,6 +37,7 @@ from .common import (
     PAGES_THIS_PASS,
     ROBOTS_SELECT,
     claimed,
+    lag_ms,
     run_is_gone,
     taken_over,
 )
@@ -44,7 +45,7 @@ from .contract import Batch, ResumeState
 from .opening import shown
 from .postgres_schema import SchemaTooNewError, migrate
 from .postgres_sessions import fence, session_name
-from .postgres_writes import NOW, NOW_ISO
+from .postgres_writes import NOW
 
 _T = TypeVar("_T")
 logger = logging.getLogger(__name__)
@@ -178,7 +179,7 @@ class PostgresStore:
         )
 
     async def end_run(self, run_id: int, outcome: str, lag: tuple[float, float] | None) -> None:
-        p99, worst = (round(s * 1000, 1) for s in lag) if lag else (None, None)
+        p99, worst = lag_ms(lag)
         with translated("cannot record the end of the run"):
             await self._statement(
                 lambda conn: conn.execute(runs.END_RUN, run_id, outcome, p99, worst)
@@ -194,16 +195,17 @@ class PostgresStore:
             for row in rows
         ]
 
-    async def renew_hosts(self, hosts: Collection[str]) -> set[str]:
+    async def renew_hosts(
+        self, hosts: Collection[str], lag: tuple[float, float] | None = None
+    ) -> set[str]:
         # Two statements, not one transaction: a save locks its hosts first, its run's row last.
+        p99, worst = lag_ms(lag)
         with translated("cannot renew the hosts' lease"):
             rows = await self._statement(
                 lambda conn: conn.fetch(_RENEW, self._run_id, sorted(hosts), self._lease)
             )
             await self._statement(
-                lambda conn: conn.execute(
-                    f"UPDATE runs SET renewed_at = {NOW_ISO} WHERE id = $1", self._run_id
-                )
+                lambda conn: conn.execute(runs.HEARTBEAT, self._run_id, p99, worst)
             )
         return {row[0] for row in rows}
 

@@ -47,6 +47,7 @@ from .portable_reads import MARK, SNIPPET_WORDS, PortableReads, parsed_search, u
 from .postgres import CONNECT_TIMEOUT, translated
 from .postgres_names import first_word, is_empty, sqlite_names
 from .postgres_schema import SEARCH_DOCUMENT
+from .postgres_writes import NOW
 from .read_contract import Row
 from .report_reads import ReportReads
 from .search_syntax import to_tsquery
@@ -115,6 +116,10 @@ class PgReader(ReportReads, PortableReads):
 
     def tables(self) -> set[str]:
         return {name for (name,) in self._all(_TABLES)}
+
+    def _now(self) -> float:
+        ((now,),) = self._all(f"SELECT {NOW}")  # the clock the runs' leases are kept on
+        return float(now)
 
     def columns(self, table: str) -> list[str]:
         if table not in self.tables():

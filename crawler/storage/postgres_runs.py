@@ -27,6 +27,12 @@ UPDATE runs SET ended_at = {NOW_ISO}, outcome = $2, lag_p99_ms = $3, lag_max_ms 
     reserved = 0
 WHERE id = $1
 """
+# The run's heartbeat (renew_hosts): its lag so far, where measured ($2, $3: ms or NULL).
+HEARTBEAT = f"""
+UPDATE runs SET renewed_at = {NOW_ISO}, lag_p99_ms = coalesce($2, lag_p99_ms),
+    lag_max_ms = coalesce($3, lag_max_ms)
+WHERE id = $1
+"""
 # (id, machine, pid, renewed_at, lease, reserved, now): what run_is_gone reads, and more.
 RUNNING = f"SELECT id, machine, pid, renewed_at, lease, reserved, {NOW} FROM runs"
 _PASS_UNFINISHED = PASS_UNFINISHED.format(pass_="$1")

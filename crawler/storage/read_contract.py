@@ -64,6 +64,24 @@ are cut at report_reads.MEMBERS. Nothing is loaded whole into Python.
  16. Slowest. `slowest(limit)`: url, elapsed_ms, bytes, the slowest first; count: the pages
      with a time.
 
+The live view (`crawler serve`: the live page, /live.json, /metrics; storage/live_reads.py).
+"Now" is the database's clock (PostgreSQL's; the serving machine's for an SQLite file), and
+a run is live as the write contract's rule 12 says: `running`, and its process not gone (on
+this machine its pid is alive; on any, it renewed within its lease).
+ 17. Live runs. `live_runs()` gives the live runs, oldest first: machine, pid, start, last
+     heartbeat, pages, pass, and the event loop's lag so far (written with each heartbeat,
+     every lease / 3 seconds at most; NULL until the first).
+ 18. Hosts held now. `held_hosts()` gives the hosts a live run holds (its lease has not
+     lapsed), by name: the holding run, delay and its reason, requests, errors, pages.
+ 19. Pages over time. `timeline(bucket, buckets)` counts the pages fetched in each of the
+     last `buckets` spans of `bucket` seconds (1, 10 or 60, on the clock's round numbers)
+     up to now while a run is live, else up to the last page's fetch: oldest first, every
+     span present (0 when empty).
+ 20. The whole view. `live()` gives rules 4, 17-19 and the crawl's state in one snapshot:
+     `running` (a live run), `finished` (no live run, nothing queued, or the last run ended
+     `finished` or `limit`), `stopped` (resumable: the last run was interrupted, failed or
+     crashed, with URLs queued), `empty` (no run yet).
+
 Resource handling: a reader is only valid inside `with open_reader(db) as reader:`; streams
 too (a stream read after the block fails). Synchronous on purpose: `serve` calls it in a
 thread, the CLI straight.
@@ -76,7 +94,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 CLASS_ORDER = ("1xx", *STATUS_CLASSES, "other", "no response")
@@ -148,6 +166,58 @@ class Host:
     errors: int
     min_gap_ms: float | None
     pages: int
+
+
+@dataclass(frozen=True, slots=True)
+class LiveRun:
+    """A run crawling now (rule 17)."""
+
+    id: int
+    machine: str | None
+    pid: int | None
+    started_at: str
+    renewed_at: str | None
+    pages: int
+    pass_number: int
+    lag_p99_ms: float | None
+    lag_max_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class HeldHost:
+    """A host a live run holds now (rule 18)."""
+
+    host: str
+    run_id: int
+    delay: float | None
+    delay_reason: str | None
+    requests: int
+    errors: int
+    pages: int
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Pages fetched from `start` (ISO-8601 UTC), for the timeline's bucket (rule 19)."""
+
+    start: str
+    pages: int
+
+
+CrawlState = Literal["running", "finished", "stopped", "empty"]
+
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    """What the live view shows, in one snapshot (rule 20)."""
+
+    now: str  # the database's clock, ISO-8601 UTC
+    state: CrawlState
+    counts: Counts
+    runs: tuple[LiveRun, ...]
+    hosts: tuple[HeldHost, ...]
+    bucket: int  # seconds a timeline span lasts
+    timeline: tuple[Span, ...]
 
 
 Row = tuple[Any, ...]
@@ -280,4 +350,22 @@ class Reader(Protocol):
         """The user's `sql`, run read-only (rule 1): its column names and its rows, read as
         they are consumed; None for a statement without result columns. StoreError (exit 2)
         if it fails or would write."""
+        ...
+
+    # -- the live view (rules 17-20) --
+
+    def live_runs(self) -> list[LiveRun]:
+        """The runs crawling now, oldest first (rule 17)."""
+        ...
+
+    def held_hosts(self) -> list[HeldHost]:
+        """The hosts live runs hold now, by name (rule 18)."""
+        ...
+
+    def timeline(self, bucket: int, buckets: int) -> list[Span]:
+        """Pages fetched per `bucket` seconds, the last `buckets` spans (rule 19)."""
+        ...
+
+    def live(self, bucket: int = 10, buckets: int = 60) -> Live:
+        """Everything the live view shows, in one snapshot (rule 20)."""
         ...

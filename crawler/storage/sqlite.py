@@ -104,9 +104,13 @@ class SQLiteStore:
         with translated("cannot claim hosts"):
             return await self._writer.call(writes.claim_hosts, self._run_id, limit, self._lease)
 
-    async def renew_hosts(self, hosts: Collection[str]) -> set[str]:
+    async def renew_hosts(
+        self, hosts: Collection[str], lag: tuple[float, float] | None = None
+    ) -> set[str]:
         with translated("cannot renew the hosts' lease"):
-            return await self._writer.call(writes.renew_hosts, self._run_id, hosts, self._lease)
+            return await self._writer.call(
+                writes.renew_hosts, self._run_id, hosts, self._lease, lag
+            )
 
     async def release_hosts(self, hosts: Sequence[HostRecord]) -> None:
         with translated("cannot release hosts"):

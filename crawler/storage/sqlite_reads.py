@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -82,6 +83,9 @@ class SQLiteReader(ReportReads, PortableReads):
 
     def tables(self) -> set[str]:
         return {n for (n,) in self._all("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    def _now(self) -> float:
+        return time.time()  # the file's writers are on this machine: its clock is theirs
 
     def columns(self, table: str) -> list[str]:
         sql = "SELECT name FROM pragma_table_info(?1) ORDER BY cid"

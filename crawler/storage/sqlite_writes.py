@@ -28,6 +28,7 @@ from .common import (
     discovered,
     held_part,
     host_params,
+    lag_ms,
     latest,
     least_depths,
     page_params,
@@ -132,7 +133,7 @@ def start_run(
 def end_run(
     db: sqlite3.Connection, run_id: int, outcome: str, lag: tuple[float, float] | None
 ) -> None:
-    p99, worst = (round(s * 1000, 1) for s in lag) if lag else (None, None)
+    p99, worst = lag_ms(lag)
     if outcome != "failed":  # after a failure (a full disk, say) only the rows below
         db.execute(INDEX_LINKS_DST)
     with transaction(db):
@@ -280,12 +281,21 @@ def claim_hosts(db: sqlite3.Connection, run_id: int, limit: int, lease: float) -
 
 
 def renew_hosts(
-    db: sqlite3.Connection, run_id: int, hosts: Collection[str], lease: float
+    db: sqlite3.Connection,
+    run_id: int,
+    hosts: Collection[str],
+    lease: float,
+    lag: tuple[float, float] | None = None,
 ) -> set[str]:
     now = time.time()
     held: set[str] = set()
+    p99, worst = lag_ms(lag)
     with transaction(db):
-        db.execute("UPDATE runs SET renewed_at = ? WHERE id = ?", (utc_at(now), run_id))
+        db.execute(
+            "UPDATE runs SET renewed_at = ?, lag_p99_ms = coalesce(?, lag_p99_ms),"
+            " lag_max_ms = coalesce(?, lag_max_ms) WHERE id = ?",
+            (utc_at(now), p99, worst, run_id),
+        )
         for chunk in chunks(sorted(hosts)):
             held.update(
                 host

@@ -4,8 +4,10 @@ site.test: broken links (/missing 404 from three pages, /gone 500 from two), a 3
 chain (/r3 → /r2 → /r1 → /final) and a loop (/loop1 → /loop2 → /loop1), two pages sharing a
 title and two sharing a body (/twin1, /twin2: the same body, so the same title too), a page
 without a title, a too-long title, two pages with one hostile title (markup and a script end
-tag), a slow page. slow.test: a robots Crawl-delay. Every 2xx page has a meta description,
-shared only where the title is, so that R1's description columns find nothing missing.
+tag), a slow page, a page canonicalised to another and one whose canonical answers 404, a
+noindex page, an hreflang alternate without a return link, a page without a description and
+one with a description too long, a sitemap that lists an orphan and a 404. slow.test: a robots
+Crawl-delay. Every other 2xx page has a meta description, shared only where the title is.
 """
 
 from __future__ import annotations
@@ -22,16 +24,33 @@ SLOW_SECONDS = 1.0  # every other page answers at once
 CRAWL_DELAY = 0.2
 HOME_LINKS = (
     "/a", "/b", "/twin1", "/twin2", "/long", "/hostile1", "/hostile2", "/notitle", "/r3",
-    "/loop1", "/missing", "/gone", "/slow",
+    "/loop1", "/missing", "/gone", "/slow", "/canon", "/canon-broken", "/noindex", "/en", "/de",
+    "/nodesc", "/longdesc",
 )  # fmt: skip
+LONG_DESCRIPTION = "A description that says far more than any search result could show. " * 3
+SITEMAP = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+    "<url><loc>http://site.test:{port}/</loc></url>"
+    "<url><loc>http://site.test:{port}/orphan</loc></url>"
+    "<url><loc>http://site.test:{port}/listed-missing</loc></url>"
+    "</urlset>"
+)
 
 
-def page(title: str | None, *hrefs: str, body: str = "") -> Page:
-    """An HTML page with `title` (None: no <title>), a description of its own, and links."""
-    head = "" if title is None else f"<title>{html.escape(title)}</title>"
-    described = f'<meta name="description" content="About {html.escape(title or "nothing")}">'
+def page(
+    title: str | None, *hrefs: str, body: str = "", head: str = "", description: str | None = ""
+) -> Page:
+    """An HTML page with `title` (None: no <title>), a description (by default one of its own,
+    None: none), more `head` markup, and links."""
+    if description == "":
+        description = f"About {title or 'nothing'}"
+    if title is not None:
+        head += f"<title>{html.escape(title)}</title>"
+    if description is not None:
+        head += f'<meta name="description" content="{html.escape(description)}">'
     anchors = "".join(f'<a href="{href}">{href}</a>' for href in hrefs)
-    return Page(f"<html><head>{head}{described}</head><body>{body}{anchors}</body></html>")
+    return Page(f"<html><head>{head}</head><body>{body}{anchors}</body></html>")
 
 
 TWIN = Page(
@@ -44,7 +63,7 @@ def planted_site() -> Any:
     """The aiohttp app of the planted site (serve it with `aiohttp_server`)."""
     routes = {
         "/": page("Home", *HOME_LINKS, "http://slow.test:{port}/"),
-        "/a": page("Same title", "/missing", body="a"),
+        "/a": page("Same title", "/missing", "/", body="a"),
         "/b": page("Same title", "/missing", "/gone", body="b"),
         "/twin1": TWIN,
         "/twin2": TWIN,
@@ -61,6 +80,16 @@ def planted_site() -> Any:
         "/missing": Page("not here", status=404),
         "/gone": Page("broken", status=500),
         "/slow": Page(page("Slow").body, sleep=SLOW_SECONDS),
+        "/canon": page("Canonicalised", head='<link rel="canonical" href="/a">'),
+        "/canon-broken": page("Broken canonical", head='<link rel="canonical" href="/missing">'),
+        "/noindex": page("Kept out", head='<meta name="robots" content="noindex">'),
+        "/en": page("English", head='<link rel="alternate" hreflang="de" href="/de">'),
+        "/de": page("Deutsch"),
+        "/nodesc": page("Undescribed", description=None),
+        "/longdesc": page("Overdescribed", description=LONG_DESCRIPTION),
+        "/orphan": page("Orphan"),
+        "/listed-missing": Page("not here either", status=404),
+        "/sitemap.xml": Page(SITEMAP, content_type="application/xml"),
     }
     slow_routes = {"/": page("Slow host", "/next"), "/next": page("Slow host, next")}
     return make_site(
@@ -81,6 +110,7 @@ def expected(origin: str) -> dict[str, Any]:
         return origin + path
 
     return {
+        "origin": origin,
         "broken_links": [
             {"url": u("/missing"), "status": 404, "error": None, "inlinks": 3,
              "sources": {u("/"), u("/a"), u("/b")}},
@@ -107,4 +137,14 @@ def expected(origin: str) -> dict[str, Any]:
             f"About {HOSTILE}": {u("/hostile1"), u("/hostile2")},
         },
         "slowest": u("/slow"),
+        "descriptions_missing": [u("/nodesc")],
+        "descriptions_too_long": {u("/longdesc"): LONG_DESCRIPTION.strip()},
+        "canonicalised": {u("/canon"): u("/a"), u("/canon-broken"): u("/missing")},
+        "canonical_broken": [
+            {"url": u("/canon-broken"), "canonical": u("/missing"), "status": 404}
+        ],
+        "noindex": [u("/noindex")],
+        "hreflang_no_return": [{"url": u("/en"), "hreflang": "de", "target": u("/de")}],
+        "sitemap_orphans": {u("/orphan"), u("/listed-missing")},
+        "sitemap_not_200": [u("/listed-missing")],
     }  # fmt: skip

@@ -112,6 +112,11 @@ async def test_the_report_lists_exactly_what_the_site_plants(
         {"pass": 1, "new": 30, "changed": 0, "unchanged": 0, "gone": 0}
     ]
     assert_report_data_sections(report, want)
+    stats = await run_in_thread(capsys, "stats", backend.location)
+    assert (
+        "  look at    broken links 2, redirect chains 2, orphans 2, duplicate bodies 1,"
+        " duplicate titles 3 (crawler report lists them)"
+    ) in stats.out.splitlines()
 
     cut = await report_of(capsys, backend.location, tmp_path / "cut.json", "--limit", "1")
     assert cut["broken_links"]["count"] == 2

@@ -83,6 +83,8 @@ def test_format_stats(db_path: Path) -> None:
         "  bytes      1.9 MB  (1938357 bytes)",
         "  errors     3",
         f"  duration   14.8 s   {13 / DURATION:.1f} pages/s",
+        "  look at    broken links 0, redirect chains 0, orphans 0, duplicate bodies 0,"
+        " duplicate titles 0 (crawler report lists them)",
         "  runs       1: 2026-11-25 00:00:00 → 00:00:10 interrupted, 8 pages",
         "             2: 2026-11-25 00:01:00 → ? crashed, 5 pages",
         "             3: 2026-11-25 00:02:00 → ? running, 0 pages",

@@ -24,8 +24,8 @@ from ..errors import UsageError
 from ..storage import open_reader
 from ..storage.read_contract import Reader
 from ..storage.report_reads import RESPONSE_BUCKETS_MS
+from .durations import crawl_duration
 from .output import destination
-from .stats import crawl_duration
 
 FORMATS = ("html", "json")
 DEFAULT_LIMIT = 1000
@@ -144,4 +144,16 @@ def _charts(reader: Reader) -> dict[str, Any]:
             {"under_ms": edge, "pages": n}
             for edge, (_, n) in zip(edges, reader.response_times(), strict=True)
         ],
+    }
+
+
+def findings(reader: Reader) -> dict[str, int]:
+    """How many of what a site's owner looks at first the crawl found: `crawler report`'s
+    totals (read rules 11-14), counted only."""
+    return {
+        "broken links": reader.broken_links(0).count,
+        "redirect chains": reader.redirect_chains(0).count,
+        "orphans": reader.sitemap_gaps(0)["orphans"].count,
+        "duplicate bodies": reader.duplicate_bodies(0).count,
+        "duplicate titles": reader.page_texts("title", TITLE_MAX, 0)["duplicate"].count,
     }

@@ -10,13 +10,14 @@ counts up to the last page fetched in its span, if any.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..storage import open_reader
-from ..storage.read_contract import STATUS_CLASSES, URL_STATES, Host, Pass, Reader, Run
+from ..storage.read_contract import STATUS_CLASSES, URL_STATES, Host, Pass, Run
+from .durations import crawl_duration
 from .query import write_table
+from .report import findings
 
 __all__ = [
     "STATUS_CLASSES", "URL_STATES", "Pass", "Run", "Stats", "format_hosts", "format_pass",
@@ -42,6 +43,7 @@ class Stats:
     duration: float  # seconds
     runs: tuple[Run, ...]
     passes: tuple[Pass, ...] = ()  # shown once there was a recrawl
+    findings: dict[str, int] = field(default_factory=dict)  # what `crawler report` lists
 
     @property
     def pages_per_second(self) -> float | None:
@@ -68,6 +70,7 @@ def read_stats(db: str | Path) -> Stats:
             duration=crawl_duration(reader, runs),
             runs=runs,
             passes=passes if len(passes) >= 2 else (),  # shown once there was a recrawl
+            findings=findings(reader),
         )
 
 
@@ -76,35 +79,6 @@ def read_pass(db: str | Path, number: int) -> Pass:
     with open_reader(db) as reader:
         found = [p for p in reader.passes() if p.number == number]
     return found[0] if found else Pass(number, 0, 0, 0, 0, 0)
-
-
-def crawl_duration(db: Reader, runs: tuple[Run, ...]) -> float:
-    """Seconds the runs crawled, added up (a run that never ended: up to its last page)."""
-    total = 0.0
-    for i, run in enumerate(runs):
-        following = runs[i + 1].started_at if i + 1 < len(runs) else None
-        end = run.ended_at
-        if end is None:  # never ended: count up to its last page
-            end = db.last_fetched_at(run.started_at, following)
-        seconds = _seconds_between(run.started_at, end)
-        total += max(seconds or 0.0, 0.0)
-    return total
-
-
-def _parse(stamp: str | None) -> datetime | None:
-    if stamp is None:
-        return None
-    try:
-        return datetime.fromisoformat(stamp)
-    except ValueError:
-        return None
-
-
-def _seconds_between(start: str, end: str | None) -> float | None:
-    a, b = _parse(start), _parse(end)
-    if a is None or b is None or (a.tzinfo is None) != (b.tzinfo is None):
-        return None
-    return (b - a).total_seconds()
 
 
 def format_stats(stats: Stats) -> str:
@@ -125,6 +99,9 @@ def format_stats(stats: Stats) -> str:
         f"  duration   {_span(stats.duration)}"
         + (f"   {rate:.1f} pages/s" if rate is not None else ""),
     ]
+    if stats.findings:
+        found = ", ".join(f"{what} {n}" for what, n in stats.findings.items())
+        lines.append(f"  look at    {found} (crawler report lists them)")
     shown = stats.runs[-SHOWN_RUNS:]
     runs = [_run(run) for run in shown] or ["none"]
     if len(stats.runs) > len(shown):

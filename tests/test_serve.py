@@ -293,6 +293,7 @@ async def test_the_live_view_follows_a_crawl_in_another_process_and_its_end(
             assert process["pid"] == crawl.pid
             assert [h["host"] for h in view["crawling"]] == [SITE]
             assert view["crawling"][0]["delay"] == 0.2
+            assert view["pages_per_s"] > 0  # from the first page on, not after a whole span
             ran = await finish(crawl)
             assert ran.code == 0, ran.err
             after = await live(base)

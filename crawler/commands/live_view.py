@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from ..storage import Reader
+from ..storage.read_contract import Live
 
 POLL_SECONDS = 2  # how often the live page asks again
 BUCKET = 10  # seconds a span of the pages-over-time chart lasts
 BUCKETS = 60  # spans shown: the last ten minutes
-RATE_SPANS = 6  # pages/s: over the last minute's complete spans
+RATE_WINDOW = 60.0  # seconds: pages/s counts the pages of the last minute (or since the start)
 NO_RESPONSE = "none"  # the status class of a request that got no answer, as the report names it
 
 
@@ -19,12 +21,7 @@ def live_view(reader: Reader) -> dict[str, Any]:
     live = reader.live(BUCKET, BUCKETS)
     counts = live.counts
     spans = live.timeline
-    complete = list(spans[-1 - RATE_SPANS : -1]) if live.state == "running" else []
-    while complete and not complete[0].pages:  # before the crawl began: no rate of it
-        complete.pop(0)
-    rate: float | None = None  # no rate unless running
-    if live.state == "running":
-        rate = sum(s.pages for s in complete) / (BUCKET * len(complete)) if complete else 0.0
+    rate = _rate(live) if live.state == "running" else None  # no rate unless running
     return {
         "db": reader.name,
         "now": live.now,
@@ -68,6 +65,20 @@ def live_view(reader: Reader) -> dict[str, Any]:
             for r in live.runs
         ],
     }
+
+
+def _rate(live: Live) -> float:
+    """Pages a second over the last RATE_WINDOW seconds, or since the oldest live run began
+    if that is later (the span under way counts, so a crawl's first seconds show a rate)."""
+    now = _seconds(live.now)
+    started = min((_seconds(run.started_at) for run in live.runs), default=now - RATE_WINDOW)
+    since = max(now - RATE_WINDOW, started)
+    pages = sum(s.pages for s in live.timeline if _seconds(s.start) + live.bucket > since)
+    return pages / max(now - since, 1.0)
+
+
+def _seconds(stamp: str) -> float:
+    return datetime.fromisoformat(stamp).timestamp()
 
 
 def _status_class(name: str) -> str:

@@ -4,7 +4,8 @@
     /             the live page (live_page.py): polls /live.json every POLL_SECONDS
     /live.json    what the live page shows (storage's read rules 17-20)
     /metrics      the Prometheus text format (metrics.CrawlCollector)
-    /report       the report (`crawler report`'s), as HTML and as JSON: see `_report`
+    /report       the report (`crawler report`'s), as HTML and as JSON (`_built`), made in the
+                  reading thread
     /report.json
 
 Every request reads in a thread (`asyncio.to_thread`) through a reader of its own

@@ -43,8 +43,8 @@ class Credentials:
         if auth is None or not self.for_host(host):
             return {}
         headers = dict(auth.headers)
-        if auth.user:
-            pair = f"{auth.user}:{auth.password}".encode()
+        if auth.basic.user:
+            pair = f"{auth.basic.user}:{auth.basic.password}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         cookies = {**auth.cookies, **self._jar.get(host, {})}
         if cookies:

@@ -32,6 +32,12 @@ ErrorFor = Callable[[str, str], ConfigError]
 
 
 @dataclass(frozen=True, slots=True)
+class BasicAuth:
+    user: str = ""
+    password: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class LoginForm:
     url: str = ""
     fields: dict[str, str] = field(default_factory=dict, repr=False)
@@ -42,8 +48,7 @@ class AuthConfig:
     """`[auth]`, its secrets resolved. `hosts` as `host_entry` writes them."""
 
     hosts: tuple[str, ...] = ()
-    user: str = field(default="", repr=False)
-    password: str = field(default="", repr=False)
+    basic: BasicAuth = field(default_factory=BasicAuth)
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     cookies: dict[str, str] = field(default_factory=dict, repr=False)
     login: LoginForm = field(default_factory=LoginForm)
@@ -51,11 +56,11 @@ class AuthConfig:
 
     @property
     def has_credentials(self) -> bool:
-        return bool(self.user or self.headers or self.cookies or self.login.url)
+        return bool(self.basic.user or self.headers or self.cookies or self.login.url)
 
     def secrets(self) -> list[str]:
         """Every value that is a credential (what must never be written anywhere)."""
-        values = [self.password, *self.headers.values(), *self.cookies.values()]
+        values = [self.basic.password, *self.headers.values(), *self.cookies.values()]
         values += self.login.fields.values()
         return [value for value in values if value]
 
@@ -78,8 +83,7 @@ def read_auth(
     fields = _table(login.get("fields", {}), "auth.login.fields", error, env)
     auth = AuthConfig(
         hosts=tuple(host_entry(h) for h in hosts),
-        user=basic.get("user", ""),
-        password=basic.get("password", ""),
+        basic=BasicAuth(basic.get("user", ""), basic.get("password", "")),
         headers=_table(table.get("headers", {}), "auth.headers", error, env),
         cookies=_table(table.get("cookies", {}), "auth.cookies", error, env),
         login=LoginForm(url=login.get("url", ""), fields=fields),
@@ -100,7 +104,7 @@ def _check(auth: AuthConfig, error: ErrorFor) -> None:
     for entry in auth.hosts:
         if not entry.strip(".") or "/" in entry or ":" in entry:
             raise error("auth.hosts", f"expected a host name, got {entry!r}")
-    if auth.password and not auth.user:
+    if auth.basic.password and not auth.basic.user:
         raise error("auth.basic.user", "missing while auth.basic.password is set")
     if auth.login.fields and not auth.login.url:
         raise error("auth.login.url", "missing while auth.login.fields is set")

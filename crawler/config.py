@@ -16,6 +16,7 @@ from typing import Any
 
 from yarl import URL
 
+from .auth.settings import AuthConfig, read_auth
 from .errors import ConfigError
 
 # Links to these are not fetched (crawl.skip_extensions): files a site crawler has no use for,
@@ -31,6 +32,8 @@ DEFAULT_SKIP_EXTENSIONS = (
 # Seconds a run holds what it claims without renewing it (storage.lease): the one default,
 # which the storage backends and the frontier take too.
 DEFAULT_LEASE = 60.0
+# A table of header name = value (fetch.headers): names kept as written.
+Headers = dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,8 @@ class FetchConfig:
     max_redirects: int = 5
     retries: int = 2
     resolve: dict[str, str] = field(default_factory=dict)
+    headers: Headers = field(default_factory=dict)  # on every request
+    proxy: str = ""  # "http://host:port", or "env": HTTP_PROXY, HTTPS_PROXY, NO_PROXY
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +98,7 @@ class Config:
     fetch: FetchConfig = field(default_factory=FetchConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     source: Path = Path("config.toml")
+    auth: AuthConfig | None = None  # [auth]; None: no credentials are sent
 
     @property
     def database(self) -> str | Path:
@@ -127,11 +133,14 @@ class Config:
         reader = _Reader(source)
         sections: dict[str, Any] = {}
         for name, value in raw.items():
-            if name not in _SECTIONS:
+            if name not in _SECTIONS and name != "auth":
                 raise reader.error(name, "unknown section")
             if not isinstance(value, dict):
                 raise reader.error(name, f"must be a table, got {value!r}")
-            sections[name] = reader.section(name, _SECTIONS[name], value)
+            if name == "auth":
+                sections[name] = read_auth(value, reader.error)
+            else:
+                sections[name] = reader.section(name, _SECTIONS[name], value)
         config = cls(source=source, **sections)
         _check(config, reader)
         storage = raw.get("storage", {})
@@ -151,7 +160,8 @@ _SECTIONS: dict[str, type[Any]] = {
 }
 
 
-_MAY_BE_EMPTY = frozenset({"storage.url"})  # "" means not set, as SPEC's example writes it
+# "" means not set, as SPEC's example writes it
+_MAY_BE_EMPTY = frozenset({"storage.url", "fetch.proxy"})
 
 
 class _Reader:
@@ -198,6 +208,10 @@ class _Reader:
             if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
                 return {k.lower(): v for k, v in value.items()}
             raise self.error(key, f"expected a table of host = address strings, got {value!r}")
+        if kind == "Headers":
+            if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+                return dict(value)
+            raise self.error(key, f"expected a table of header = value strings, got {value!r}")
         raise AssertionError(f"no reader for {kind}")  # a field type this module forgot
 
 
@@ -233,6 +247,7 @@ def _check(config: Config, reader: _Reader) -> None:
         key = "fetch.timeout" if config.fetch.timeout <= 0 else "fetch.connect_timeout"
         raise reader.error(key, "must be more than 0")
     _check_storage(config, reader)
+    _check_fetch_headers(config.fetch, reader)
     for host, address in config.fetch.resolve.items():
         if not address.strip() or "/" in address:
             raise reader.error(f"fetch.resolve.{host}", f"expected an IP address, got {address!r}")
@@ -258,6 +273,33 @@ def _check_storage(config: Config, reader: _Reader) -> None:
             "storage.lease",
             f"must be longer than fetch.timeout ({timeout:g} s), got {storage.lease:g}",
         )
+
+
+# fetch.headers go to every host: a credential there would too, and User-Agent has its key.
+_NOT_IN_FETCH_HEADERS = {
+    "authorization": "a credential: put it in auth.headers, which go to auth.hosts only",
+    "proxy-authorization": "a credential: write it in fetch.proxy as http://user:password@host",
+    "cookie": "a credential: put it in auth.cookies, which go to auth.hosts only",
+    "user-agent": "set politeness.user_agent instead",
+}
+
+
+def _check_fetch_headers(fetch: FetchConfig, reader: _Reader) -> None:
+    for name in fetch.headers:
+        if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+            raise reader.error(f"fetch.headers.{name}", "not a valid header name")
+        problem = _NOT_IN_FETCH_HEADERS.get(name.lower())
+        if problem is not None:
+            raise reader.error(f"fetch.headers.{name}", problem)
+    if fetch.proxy not in ("", "env"):
+        try:
+            proxy = URL(fetch.proxy)
+        except (ValueError, TypeError) as exc:
+            raise reader.error("fetch.proxy", f"bad URL: {exc}") from None
+        if proxy.scheme != "http" or not proxy.host or proxy.path not in ("", "/"):
+            raise reader.error(
+                "fetch.proxy", f'expected "http://host:port" or "env", got {proxy.host or ""!r}'
+            )
 
 
 def _check_url(reader: _Reader, key: str, value: str) -> None:

@@ -28,6 +28,7 @@ from aiohttp.resolver import DefaultResolver
 from aiohttp.tracing import Trace
 from yarl import URL
 
+from .auth.credentials import Credentials
 from .config import Config
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -127,10 +128,15 @@ class _CheckingConnector(aiohttp.TCPConnector):
 
 
 class Fetcher:
-    """GETs URLs with the crawl's User-Agent, timeouts and body cap."""
+    """GETs URLs with the crawl's User-Agent, fetch.headers, timeouts, body cap and proxy;
+    `credentials` go to their hosts only, and come back `[redacted]` in every head kept.
+    The one other method is `post_form`, the login."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, credentials: Credentials | None = None) -> None:
         fetch = config.fetch
+        self._credentials = credentials or Credentials(None)
+        # "env": aiohttp reads HTTP_PROXY, HTTPS_PROXY and NO_PROXY itself (trust_env).
+        self._proxy = fetch.proxy if fetch.proxy not in ("", "env") else None
         self._session = aiohttp.ClientSession(
             connector=_CheckingConnector(
                 resolver=PinnedResolver(fetch.resolve),
@@ -138,8 +144,9 @@ class Fetcher:
                 ttl_dns_cache=300,
             ),
             timeout=aiohttp.ClientTimeout(total=fetch.timeout, sock_connect=fetch.connect_timeout),
-            headers={"User-Agent": config.politeness.user_agent},
-            cookie_jar=aiohttp.DummyCookieJar(),
+            headers={**fetch.headers, "User-Agent": config.politeness.user_agent},
+            cookie_jar=aiohttp.DummyCookieJar(),  # cookies: only auth hosts', in Credentials
+            trust_env=fetch.proxy == "env",
         )
 
     async def __aenter__(self) -> Fetcher:
@@ -175,6 +182,30 @@ class Fetcher:
         finally:
             _BEFORE_SEND.reset(token)
 
+    async def post_form(
+        self, url: str, fields: dict[str, str], *, before_send: Callable[[], bool] | None = None
+    ) -> tuple[Response, bool]:
+        """The login: one POST of `fields` to `url`, no redirect followed. Returns the answer
+        (its body not read) and whether it set a cookie, which is kept for the URL's host."""
+        token = _BEFORE_SEND.set(before_send)
+        started = time.monotonic()
+        target = URL(url)
+        host = target.raw_host or ""
+        try:
+            async with self._session.post(
+                target, data=fields, allow_redirects=False, proxy=self._proxy,
+                headers=self._credentials.headers(host),
+            ) as resp:  # fmt: skip
+                kept = self._credentials.keep_cookies(host, resp.cookies.values())
+                return self._response(url, resp, b"", False, started, time.monotonic()), kept
+        except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
+            return _failure(url, _describe(exc), started), False
+        except _NotSent:
+            failed = _failure(url, "not sent", time.monotonic())
+            return dataclasses.replace(failed, sent=False), False
+        finally:
+            _BEFORE_SEND.reset(token)
+
     async def _get(
         self,
         url: str,
@@ -192,17 +223,45 @@ class Fetcher:
         try:
             # The URL is normalized already: sent as it is, not parsed and re-encoded again.
             target = URL(url, encoded=True)
-            async with self._session.get(target, allow_redirects=False, headers=headers) as resp:
+            host = target.raw_host or ""
+            headers.update(self._credentials.headers(host))
+            async with self._session.get(
+                target, allow_redirects=False, headers=headers, proxy=self._proxy
+            ) as resp:
                 answered_at = time.monotonic()
+                self._credentials.keep_cookies(host, resp.cookies.values())
                 html = _media_type(resp) in ("text/html", "application/xhtml+xml", None)
                 body, truncated = b"", False
                 if read_body or html:
                     body, truncated = await _read_capped(resp, max_bytes)
                 if truncated:
                     resp.close()  # drop the connection instead of draining the rest
-                return _response(url, resp, body, truncated, started, answered_at)
+                return self._response(url, resp, body, truncated, started, answered_at)
         except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
-            return _failure(url, _describe(exc), started)
+            return _failure(url, self._credentials.scrub(_describe(exc)), started)
+
+    def _response(
+        self,
+        url: str,
+        resp: aiohttp.ClientResponse,
+        body: bytes,
+        truncated: bool,
+        started: float,
+        answered_at: float,
+    ) -> Response:
+        """The Response, its request and response heads with credentials redacted."""
+        response = _response(url, resp, body, truncated, started, answered_at)
+        credentials = self._credentials
+        sent = [(name, value) for name, value in resp.request_info.headers.items()]
+        received = [
+            (name.decode("latin-1"), value.decode("latin-1")) for name, value in resp.raw_headers
+        ]
+        host = resp.request_info.url.raw_host or ""
+        return dataclasses.replace(
+            response,
+            request_head=_head(_request_line(resp.request_info), credentials.redact_request(sent)),
+            response_head=_head(_status_line(resp), credentials.redact_response(host, received)),
+        )
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int) -> tuple[bytes, bool]:
@@ -242,26 +301,22 @@ def _response(
         answered_at=answered_at,
         etag=headers.get("ETag"),
         last_modified=headers.get("Last-Modified"),
-        request_head=_request_head(resp.request_info),
-        response_head=_response_head(resp),
     )
 
 
-def _request_head(info: aiohttp.RequestInfo) -> str:
-    """The request line and the headers aiohttp sent (its defaults included), CRLF-separated."""
-    lines = [f"{info.method} {info.url.raw_path_qs} HTTP/1.1"]
-    lines += [f"{name}: {value}" for name, value in info.headers.items()]
-    return "\r\n".join(lines)
+def _request_line(info: aiohttp.RequestInfo) -> str:
+    return f"{info.method} {info.url.raw_path_qs} HTTP/1.1"
 
 
-def _response_head(resp: aiohttp.ClientResponse) -> str:
-    """The status line and headers as received, bytes kept as they were (latin-1 text)."""
+def _status_line(resp: aiohttp.ClientResponse) -> str:
     version = resp.version or aiohttp.HttpVersion11
-    lines = [f"HTTP/{version.major}.{version.minor} {resp.status} {resp.reason or ''}".rstrip()]
-    lines += [
-        f"{name.decode('latin-1')}: {value.decode('latin-1')}" for name, value in resp.raw_headers
-    ]
-    return "\r\n".join(lines)
+    return f"HTTP/{version.major}.{version.minor} {resp.status} {resp.reason or ''}".rstrip()
+
+
+def _head(first: str, headers: list[tuple[str, str]]) -> str:
+    """A head as kept: its first line and its headers (aiohttp's defaults included; received
+    bytes as latin-1 text), CRLF-separated."""
+    return "\r\n".join([first, *(f"{name}: {value}" for name, value in headers)])
 
 
 def _failure(url: str, error: str, started: float) -> Response:

@@ -24,6 +24,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
+from ..auth.credentials import Credentials
+from ..auth.login import LoginGate, take_login_turn
 from ..config import Config
 from ..errors import StoreError
 from ..extract.html import parse_html
@@ -109,7 +111,8 @@ class Crawler:
             if self.config.storage.store_text:
                 await require_extractor(text_pool, self.config.source)
             store = await stack.enter_async_context(open_store(self.config))
-            fetcher = await stack.enter_async_context(Fetcher(self.config))
+            credentials = Credentials(self.config.auth)
+            fetcher = await stack.enter_async_context(Fetcher(self.config, credentials))
             parse_pool = stack.enter_context(ParsePool())
             resume = await store.start_run(
                 self._seeds(), self.config.crawl.max_depth, self.config.lease, self._recrawl
@@ -118,7 +121,9 @@ class Crawler:
                 logger.info("recrawl: %s", _pass_news(resume))
             ended = "interrupted"  # what `runs` records if this run is cancelled
             try:
-                frontier = await self._crawl(store, fetcher, parse_pool, text_pool, resume)
+                frontier = await self._crawl(
+                    store, fetcher, LoginGate(credentials), parse_pool, text_pool, resume
+                )
                 outcome = self._outcome(frontier)
                 ended = outcome
             except Exception:
@@ -145,6 +150,7 @@ class Crawler:
         self,
         store: Storage,
         fetcher: Fetcher,
+        login: LoginGate,
         parse_pool: ParsePool,
         text_pool: TextPool,
         resume: ResumeState,
@@ -164,11 +170,13 @@ class Crawler:
         if self._stop_requested.is_set():
             frontier.stop()
         await frontier.load()
-        extractor = Extractor(self.config, Scope(self.config.crawl))
+        extractor = Extractor(self.config, Scope.of(self.config))
         extracted_in = self._extracted_in
         texts = TextStage(text_pool, writer.put)
         extraction = _Extraction(extractor, texts.put, self.config.crawl.concurrency, extracted_in)
-        worker = _Worker(self.config, frontier, fetcher, extraction, parse_pool, extracted_in)
+        worker = _Worker(
+            self.config, frontier, fetcher, login, extraction, parse_pool, extracted_in
+        )
         progress = Progress(frontier, store, self._reporter)
         async with asyncio.TaskGroup() as group:
             group.create_task(writer.run(), name="writer")
@@ -252,6 +260,7 @@ class _Worker:
         config: Config,
         frontier: Frontier,
         fetcher: Fetcher,
+        login: LoginGate,
         extraction: _Extraction,
         parse_pool: ParsePool,
         extracted_in: Counter[ExtractedIn],
@@ -259,6 +268,7 @@ class _Worker:
         self._frontier = frontier
         self._extracted_in = extracted_in
         self._fetcher = fetcher
+        self._login = login
         self._extraction = extraction
         self._extractor = extraction.extractor
         self._parse_pool = parse_pool
@@ -309,11 +319,16 @@ class _Worker:
         if task.url.sitemap is not None:
             await self._sitemap(task)
             return
+        still_held = self._still_held(task)
+        if await take_login_turn(self._login, task, self._frontier, self._fetcher, still_held):
+            return  # this turn of the host went to the login
         response = await self._fetcher.get(
             task.url.url, max_bytes=self._max_bytes, read_body=self._store_body,
-            etag=task.url.etag, last_modified=task.url.last_modified,
-            before_send=self._still_held(task),
+            etag=task.url.etag, last_modified=task.url.last_modified, before_send=still_held,
         )  # fmt: skip
+        if response.sent and self._login.expired(task.url.url, response):
+            self._frontier.page_again(task, response)  # after a new login, in a later turn
+            return
         if not response.sent or self._frontier.page_done(task, response):
             return  # retried later, when politeness allows
         body = response.body

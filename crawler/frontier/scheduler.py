@@ -20,6 +20,7 @@ and claims more; the crawl is over when no host anywhere has queued URLs.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import heapq
 from collections.abc import Awaitable, Callable, Iterable
 
@@ -166,6 +167,11 @@ class Frontier:
         if self._leases.can_start(task.slot.host, self._clock.now()):
             return True
         task.slot.unstart()
+        self._give_back(task)
+        return False
+
+    def _give_back(self, task: Task) -> None:
+        """A task taken whose request did not go out: its URL (or robots.txt) first in line."""
         self._open -= 1
         host = self._hosts[task.slot.host]
         if isinstance(task, PageTask):
@@ -177,7 +183,30 @@ class Frontier:
         self._tend_now.set()
         self._schedule(host)
         self._wake.set()
-        return False
+
+    def page_again(self, task: PageTask, response: Response) -> None:
+        """The page's turn went to another request of its host (the login), or its answer
+        said the session expired: the request counts for pacing, and the page is first in
+        line again, no attempt spent."""
+        self._finish(task.slot, response)
+        self._hosts[task.url.host].give_back(task.url)
+        self.pages_started -= 1
+        self._budget.give_back()
+        self._open -= 1
+        self._schedule(self._hosts[task.url.host])
+        self._wake.set()
+
+    def robots_allow(self, task: PageTask, url: str) -> bool | None:
+        """Whether robots.txt lets `url`, a URL of the task's host, be requested now; None
+        when its origin's rules are not known yet (then they are asked for, and the task,
+        whose request did not go out, is given back to wait for them)."""
+        host = self._hosts[task.url.host]
+        rules = self._robots.rules_for(host, dataclasses.replace(task.url, url=url))
+        if rules is None:
+            task.slot.unstart()
+            self._give_back(task)
+            return None
+        return rules.allows(url)
 
     def page_done(self, task: PageTask, response: Response) -> bool:
         """A page request ended. True when it is not final: it will be tried again (in this run,

@@ -4,7 +4,9 @@ comes. Pure: no I/O.
 At discovery (a link, a redirect's target, a seed), `Scope` keeps out other domains (they stay
 in `links` only) and gives the reasons a URL on an allowed domain is recorded as skipped:
 `too-long`, `exclude`, `include`, `extension` (a file of `skip_extensions`; seeds are fetched
-whatever their name: the user asked for them), `depth`, `trap` (a repeated path segment).
+whatever their name: the user asked for them), `depth`, `trap` (a repeated path segment);
+with `[auth]` set, first `auth-exclude`: a URL that `auth.exclude` matches is never requested,
+seed, sitemap or page (a logged-in crawler must not follow "log out" or "delete").
 Sitemap documents are asked only what concerns every request (the domain, robots.txt, the
 host's limits): the rules above are for pages. At dequeue, just
 before the request, `SkipRules.at_dequeue` asks the scope again (a resumed crawl's config may
@@ -32,11 +34,13 @@ from ..urls import normalize
 class Scope:
     """Decides which discovered URLs are ours (allowed domains) and which of those to queue."""
 
-    def __init__(self, crawl: CrawlConfig) -> None:
+    def __init__(self, crawl: CrawlConfig, auth_exclude: Iterable[str] = ()) -> None:
         domains = crawl.allowed_domains or _seed_hosts(crawl.seeds)
         self._domains = tuple(_host_of(d) for d in domains)
         self._include = _any_of(crawl.include)
         self._exclude = _any_of(crawl.exclude)
+        # Each its own: "(?i)log-?out" sets a global flag, which cannot be joined with others.
+        self._auth_exclude = tuple(re.compile(pattern) for pattern in auth_exclude)
         self._max_depth = crawl.max_depth
         self._max_url_length = crawl.max_url_length
         self._extensions = frozenset(e.strip(".").lower() for e in crawl.skip_extensions)
@@ -52,8 +56,19 @@ class Scope:
                 self._host_allowed[host] = allowed
         return allowed
 
+    @classmethod
+    def of(cls, config: Config) -> Scope:
+        """The scope of `config`: its crawl section and, with `[auth]`, auth.exclude."""
+        return cls(config.crawl, config.auth.exclude if config.auth is not None else ())
+
+    def auth_excluded(self, url: str) -> bool:
+        """True when `auth.exclude` matches `url`: never to be requested."""
+        return any(pattern.search(url) for pattern in self._auth_exclude)
+
     def skip_reason(self, url: str, depth: int) -> str | None:
         """Why an allowed-domain URL found at `depth` is not queued, or None to queue it."""
+        if self.auth_excluded(url):
+            return "auth-exclude"
         if len(url) > self._max_url_length:
             return "too-long"
         if self._exclude is not None and self._exclude.search(url):
@@ -106,7 +121,7 @@ class SkipRules:
     """The rules at dequeue: the scope again, then host limits, robots.txt and query traps."""
 
     def __init__(self, config: Config, scope: Scope | None = None) -> None:
-        self.scope = scope or Scope(config.crawl)
+        self.scope = scope or Scope.of(config)
         self._per_host = config.crawl.max_pages_per_host
         self._max_crawl_delay = config.politeness.max_crawl_delay
         self._query_variants = QueryVariants(config.crawl.max_query_variants)
@@ -116,6 +131,8 @@ class SkipRules:
         `host_pages`: pages fetched from its host so far; `rules`: its origin's robots.txt."""
         if not self.scope.allows_host(queued.host):
             return "domain"
+        if self.scope.auth_excluded(queued.url):
+            return "auth-exclude"
         if queued.sitemap is None:
             reason = self.scope.skip_reason(queued.url, queued.depth)
             if reason is not None:

@@ -1,0 +1,138 @@
+"""The form login's state: whether the login host's next turn goes to the login, and whether
+an answer says the session expired.
+
+The login is one POST sent in a turn of its host's pacing slot, like any request there: the
+first turn after robots.txt (so before any page of that host), and again after a page of that
+host answered 401 or redirected to the login URL. That page is then fetched again, once.
+Each run starts logged out, so a resumed crawl, and each process of a PostgreSQL crawl that
+holds the login host, logs in again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from yarl import URL
+
+from ..errors import CrawlerError
+from ..fetch import Fetcher, Response
+from ..frontier.hosts import PageTask
+from ..frontier.scheduler import Frontier
+from .credentials import Credentials
+from .hosts import url_host
+
+logger = logging.getLogger(__name__)
+
+
+class LoginError(CrawlerError):
+    """The login failed: the crawl cannot go on logged in (exit 2)."""
+
+    exit_code = 2
+
+
+class LoginGate:
+    """When the login is due, and what an answer means for it."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        auth = credentials.auth
+        self.url = auth.login.url if auth is not None else ""
+        self.fields = dict(auth.login.fields) if auth is not None else {}
+        self.host = url_host(self.url) if self.url else ""
+        self._credentials = credentials
+        self._due = bool(self.url)
+        self._running = asyncio.Event()
+        self._running.set()  # set: no login is under way
+        self._again: set[str] = set()  # pages already fetched again after an expired session
+        self.logins = 0
+
+    def due(self, host: str) -> bool:
+        """True when this turn of `host` is to be the login (and it is taken: call `done`)."""
+        if not self._due or host != self.host or not self._running.is_set():
+            return False
+        self._due = False
+        self._running.clear()
+        return True
+
+    async def settled(self, host: str) -> None:
+        """Wait while a login of `host` is under way (another worker's turn sent it)."""
+        if host == self.host:
+            await self._running.wait()
+
+    def done(self, response: Response, kept_cookie: bool) -> None:
+        """The login's answer: 2xx or 3xx setting a cookie, or LoginError."""
+        self._running.set()
+        self.logins += 1
+        if response.status is None:
+            raise LoginError(f"login at {self.url!r} failed: {response.error}")
+        if not 200 <= response.status < 400:
+            raise LoginError(f"login at {self.url!r} failed: it answered {response.status}")
+        if not kept_cookie:
+            raise LoginError(f"login at {self.url!r} failed: it answered {response.status} "
+                             "but set no cookie")  # fmt: skip
+
+    def done_without_request(self) -> None:
+        """The login could not be sent at all (robots.txt forbids it)."""
+        self._running.set()
+
+    def not_sent(self) -> None:
+        """The login's turn was called off (its host's lease ran short): due again."""
+        self._due = True
+        self._running.set()
+
+    def expired(self, url: str, response: Response) -> bool:
+        """True when `response` for the page `url` says the session expired (401, or a
+        redirect to the login URL) and the page is to be fetched again after a new login."""
+        if not self.url or url_host(url) != self.host or url in self._again:
+            return False
+        if response.status == 401 or _to_login(url, response, self.url):
+            self._again.add(url)
+            self._credentials.forget_cookies(self.host)
+            self._due = True
+            return True
+        return False
+
+
+def _to_login(url: str, response: Response, login_url: str) -> bool:
+    """True when `response` redirects to the login URL (its query aside)."""
+    if response.status is None or not 300 <= response.status < 400 or not response.location:
+        return False
+    try:
+        target, login = URL(url).join(URL(response.location)), URL(login_url)
+    except ValueError:
+        return False
+    return (target.scheme, target.raw_host, target.port, target.raw_path) == (
+        login.scheme, login.raw_host, login.port, login.raw_path,
+    )  # fmt: skip
+
+
+async def take_login_turn(
+    gate: LoginGate,
+    task: PageTask,
+    frontier: Frontier,
+    fetcher: Fetcher,
+    still_held: Callable[[], bool],
+) -> bool:
+    """If the login is due on the task's host, send it in this turn (robots.txt asked first,
+    the page given back for a later turn) and return True; else wait for a login under way
+    and return False: the page goes out now."""
+    host = task.url.host
+    if not gate.due(host):
+        await gate.settled(host)
+        return False
+    allowed = frontier.robots_allow(task, gate.url)
+    if allowed is None:  # the login URL's origin waits for its robots.txt: the task went back
+        gate.not_sent()
+        return True
+    if not allowed:
+        gate.done_without_request()
+        raise LoginError(f"login at {gate.url!r}: robots.txt disallows it")
+    response, kept_cookie = await fetcher.post_form(gate.url, gate.fields, before_send=still_held)
+    if not response.sent:  # the host's lease ran short: the task was given back
+        gate.not_sent()
+        return True
+    gate.done(response, kept_cookie)  # first: a failed login gives no page back to go out
+    frontier.page_again(task, response)
+    logger.info("logged in at %s (answered %s)", gate.url, response.status)
+    return True

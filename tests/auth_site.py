@@ -1,0 +1,159 @@
+"""A site for logged-in crawls: a host behind basic auth, one behind a form login whose
+session expires after a few pages, one that needs a header, and two hosts outside `auth.hosts`
+(one a look-alike) that auth hosts redirect to; each request's credentials are in the log.
+
+`auth_site()` returns the app and the `Secrets` the crawl's config and environment hold; the
+session ids the login handed out are added to them as it runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from kit import HostPlan, Page, Request, html, links, make_site
+from kit.site import Handler
+
+USER = "auditor"
+ROBOTS = Page("User-agent: *\nAllow: /\n", content_type="text/plain")
+SESSION_PAGES = 3  # a session answers this many pages, then it has expired
+
+
+@dataclass
+class Secrets:
+    password: str = "pw-basic-s3cret-41"
+    api_key: str = "key-h3ader-s3cret-42"
+    login_password: str = "pw-login-s3cret-43"
+    sessions: list[str] = field(default_factory=list)  # ids the login handed out
+
+    @property
+    def basic(self) -> str:
+        return base64.b64encode(f"{USER}:{self.password}".encode()).decode()
+
+    def all(self) -> list[str]:
+        return [self.password, self.api_key, self.login_password, self.basic, *self.sessions]
+
+    def environment(self) -> dict[str, str]:
+        """What the crawl's environment holds ("env:NAME" in its config)."""
+        return {
+            "A23_PASSWORD": self.password,
+            "A23_API_KEY": self.api_key,
+            "A23_LOGIN_PASSWORD": self.login_password,
+        }
+
+
+def auth_section(port: int) -> dict[str, object]:
+    """The `[auth]` section for this site."""
+    return {
+        "hosts": [".site.test"],
+        "basic": {"user": USER, "password": "env:A23_PASSWORD"},
+        "headers": {"X-Api-Key": "env:A23_API_KEY"},
+        "login": {
+            "url": f"http://login.site.test:{port}/login",
+            "fields": {"user": USER, "password": "env:A23_LOGIN_PASSWORD"},
+        },
+    }
+
+
+def credential_of(request: Request) -> str:
+    """Which credentials a request carried, "" for none: basic, header, cookie."""
+    carried = []
+    if request.headers.get("Authorization", "").startswith("Basic "):
+        carried.append("basic")
+    if "X-Api-Key" in request.headers:
+        carried.append("header")
+    if "Cookie" in request.headers:
+        carried.append("cookie")
+    return "+".join(carried)
+
+
+def auth_site(secrets: Secrets) -> web.Application:
+    """The app; hosts basic.site.test, login.site.test, header.site.test, other.test and
+    evil-site.test."""
+    remaining: dict[str, int] = {}  # session id -> pages it may still see
+    numbers = itertools.count(1)
+
+    async def login(request: web.Request) -> web.StreamResponse:
+        if request.method != "POST":
+            return html("<form method=post action=/login></form>")
+        form = await request.post()
+        if form.get("user") != USER or form.get("password") != secrets.login_password:
+            return web.Response(status=403, text="bad login")
+        session = f"sess-{next(numbers)}-9f3c2a"
+        secrets.sessions.append(session)
+        remaining[session] = SESSION_PAGES
+        response = web.Response(status=302, headers={"Location": "/"})
+        response.set_cookie("sid", session, httponly=True)
+        return response
+
+    async def member_page(request: web.Request) -> web.StreamResponse:
+        session = request.cookies.get("sid", "")
+        if remaining.get(session, 0) <= 0:
+            return web.Response(status=302, headers={"Location": "/login"})  # expired
+        remaining[session] -= 1
+        found = [f"/m/{n}" for n in range(1, 7)] + ["/logout", "/m/1/delete"]
+        page = html(f"<title>{request.path}</title>" + links(found))
+        page.set_cookie("seen", session)  # a cookie an auth host sets: a credential too
+        return page
+
+    def needs(header: str, value: str) -> Handler:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            if request.headers.get(header) != value:
+                return web.Response(status=401, headers={"WWW-Authenticate": "Basic"})
+            found = ["/b/1", "/b/2", "/admin/users", "/go-other", "/go-evil"]
+            return html(f"<title>{request.path}</title>" + links(found))
+
+        return handler
+
+    basic = needs("Authorization", "Basic " + secrets.basic)
+    return make_site(
+        {
+            "basic.site.test": HostPlan(
+                pages=0,
+                routes={
+                    "/go-other": away("other.test"),
+                    "/go-evil": away("evil-site.test"),
+                    "/robots.txt": ROBOTS,
+                    "/*": basic,
+                },
+            ),
+            "header.site.test": HostPlan(
+                pages=0,
+                routes={"/robots.txt": ROBOTS, "/*": needs("X-Api-Key", secrets.api_key)},
+            ),
+            "login.site.test": HostPlan(
+                pages=0, routes={"/robots.txt": ROBOTS, "/login": login, "/*": member_page}
+            ),
+            "other.test": HostPlan(pages=0, routes={"/*": html_page}),
+            "evil-site.test": HostPlan(pages=0, routes={"/*": html_page}),
+        }
+    )
+
+
+def away(host: str) -> Handler:
+    """A 302 to `host`'s /landing on the port the request came to."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        port = request.host.rsplit(":", 1)[-1]
+        return web.Response(status=302, headers={"Location": f"http://{host}:{port}/landing"})
+
+    return handler
+
+
+async def html_page(request: web.Request) -> web.StreamResponse:
+    return html(f"<title>{request.path}</title>")
+
+
+HOSTS = ("basic.site.test", "login.site.test", "header.site.test", "other.test", "evil-site.test")
+
+
+def request_table(requests: list[Request]) -> list[tuple[str, int, int, int]]:
+    """Per host: requests, with a credential, without one."""
+    table = []
+    for host in HOSTS:
+        hits = [r for r in requests if r.host == host]
+        carrying = sum(1 for r in hits if credential_of(r))
+        table.append((host, len(hits), carrying, len(hits) - carrying))
+    return table

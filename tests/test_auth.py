@@ -1,0 +1,276 @@
+"""[auth]: credentials go to auth.hosts only, are written nowhere, the form login runs in its
+host's turns (again when the session expires), and excluded URLs are never requested.
+
+The crawls are real `crawler crawl` processes against tests/auth_site.py on loopback; the
+outputs searched for the secrets are the SQLite file, a PostgreSQL dump, a JSONL and a WARC
+export, and the crawl's stderr.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from auth_site import (
+    HOSTS,
+    SESSION_PAGES,
+    Secrets,
+    auth_section,
+    auth_site,
+    credential_of,
+    request_table,
+)
+from backends import Backend
+from kit import SITE, run_cli_async, write_config
+from pgserver import SUPERUSER, PgServer
+
+from crawler.auth.credentials import Credentials
+from crawler.config import Config
+
+
+def _config(tmp_path: Path, port: int, backend: Backend, **auth: Any) -> Path:
+    seeds = [
+        f"http://{host}:{port}/"
+        for host in ("basic.site.test", "header.site.test", "login.site.test")
+    ]
+    return write_config(
+        tmp_path / "config.toml",
+        seeds,
+        hosts=HOSTS,
+        **backend.where,
+        crawl={"allowed_domains": ["site.test", "other.test", "evil-site.test"], "concurrency": 4},
+        auth={**auth_section(port), **auth},
+    )
+
+
+def _text_of(path: Path) -> str:
+    """A file's bytes as text, a gzipped one (WARC) decompressed."""
+    data = path.read_bytes()
+    return (gzip.decompress(data) if path.suffix == ".warc" else data).decode("latin-1")
+
+
+def _database_files(folder: Path) -> dict[str, str]:
+    """The SQLite database's files (the WAL too, if left) as text."""
+    return {path.name: _text_of(path) for path in folder.glob("crawl.db*")}
+
+
+def _pg_dump(pg_server: PgServer, url: str) -> str:
+    """The database's dump, made by pg_dump as the postgres user."""
+    dbname = url.rsplit("/", 1)[-1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    return subprocess.run(
+        [str(pg_server.bindir / "pg_dump"), f"--host={pg_server.socket_dir}",
+         f"--port={pg_server.port}", f"--username={SUPERUSER}", dbname],
+        capture_output=True, text=True, check=True, env=env, timeout=120,
+        cwd=pg_server.socket_dir,
+    ).stdout  # fmt: skip
+
+
+async def test_a_logged_in_crawl_keeps_credentials_to_their_hosts_and_writes_none(
+    aiohttp_server: Any,
+    backend: Backend,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    secrets = Secrets()
+    for name, value in secrets.environment().items():
+        monkeypatch.setenv(name, value)
+    server = await aiohttp_server(auth_site(secrets))
+    log = server.app[SITE].log
+    config = _config(tmp_path, server.port, backend)
+
+    ran = await run_cli_async("crawl", str(config))
+    assert ran.code == 0, ran.err
+
+    # Every page is fetched, logged in: nothing answered 401 or 403 in the end.
+    pages = dict(await backend.rows("SELECT url, status FROM pages"))
+    port = server.port
+    for n in range(1, 7):
+        assert pages[f"http://login.site.test:{port}/m/{n}"] == 200
+    for host in ("basic.site.test", "header.site.test"):
+        assert pages[f"http://{host}:{port}/b/2"] == 200
+    assert pages[f"http://other.test:{port}/landing"] == 200
+    assert pages[f"http://evil-site.test:{port}/landing"] == 200
+
+    # Credentials go to auth.hosts only: the look-alike and the other host got none, though
+    # auth hosts redirected to them.
+    for request_ in log:
+        carried = credential_of(request_)
+        if request_.host in ("other.test", "evil-site.test"):
+            assert carried == "", request_
+        else:
+            assert {"basic", "header"} <= set(carried.split("+")), request_
+    # robots.txt of auth hosts is asked with them.
+    robots = [r for r in log if r.path == "/robots.txt" and r.host.endswith(".site.test")]
+    assert len(robots) == 3
+    assert all(credential_of(r) for r in robots)
+
+    # Only GET and HEAD, but the logins; excluded URLs never requested, recorded as skipped.
+    assert {(r.method, r.path) for r in log if r.method not in ("GET", "HEAD")} == {
+        ("POST", "/login")
+    }
+    assert not [r for r in log if "logout" in r.path or "delete" in r.path or "admin" in r.path]
+    skipped = await backend.rows("SELECT url FROM urls WHERE reason = 'auth-exclude' ORDER BY url")
+    assert [u for (u,) in skipped] == [
+        f"http://basic.site.test:{port}/admin/users",
+        f"http://header.site.test:{port}/admin/users",
+        f"http://login.site.test:{port}/logout",
+        f"http://login.site.test:{port}/m/1/delete",
+    ]
+
+    # The login: after robots.txt, before any page of its host; again when the session
+    # expired (a page redirected to /login), and that page fetched again after it.
+    login_host = [(r.method, r.path, r.status) for r in log.hits("login.site.test")]
+    assert login_host[:2] == [("GET", "/robots.txt", 200), ("POST", "/login", 302)]
+    logins = [i for i, (method, _, _) in enumerate(login_host) if method == "POST"]
+    member = [r for r in login_host if r[0] == "GET" and r[1] != "/robots.txt"]
+    assert len(logins) == len(secrets.sessions) >= 3  # 7 pages at most 3 a session
+    for before in logins[1:]:
+        _, path, status = login_host[before - 1]
+        assert status == 302, login_host  # the expired session's answer
+        assert login_host[before + 1] == ("GET", path, 200), login_host  # that page again
+    assert sum(1 for r in member if r[2] == 200) == 7
+    assert SESSION_PAGES == 3
+    # The session cookie goes back to its host only.
+    assert all("Cookie" not in r.headers for r in log if r.host != "login.site.test")
+
+    # The secrets are nowhere: database, exports, the crawl's output.
+    outputs = {"stderr": ran.err + ran.out}
+    for kind in ("jsonl", "warc"):
+        target = tmp_path / f"export.{kind}"
+        exported = await run_cli_async(
+            "export", backend.location, "--format", kind, "-o", str(target)
+        )
+        assert exported.code == 0, exported.err
+        outputs[kind] = _text_of(target)
+    assert "[redacted]" in outputs["warc"]
+    if backend.kind == "sqlite":
+        outputs.update(_database_files(tmp_path))
+    else:
+        pg_server: PgServer = request.getfixturevalue("pg_server")
+        outputs["pg_dump"] = _pg_dump(pg_server, backend.location)
+        assert f"login.site.test:{port}/m/6" in outputs["pg_dump"]  # the dump has the crawl
+    heads = await backend.rows("SELECT request_head, response_head FROM pages")
+    assert any("Authorization: [redacted]" in (req or "") for req, _ in heads)
+    assert any("Set-Cookie: [redacted]" in (resp or "") for _, resp in heads)
+    for where, text in outputs.items():
+        for secret in secrets.all():
+            assert secret not in text, (where, secret)
+
+    table = request_table(list(log))
+    print("\nhost                requests  with credential  without")
+    for host, requests, carrying, without in table:
+        print(f"{host:<20}{requests:>8}{carrying:>17}{without:>9}")
+    assert [row[0] for row in table if row[3]] == ["other.test", "evil-site.test"]
+
+
+async def test_a_failed_login_is_one_line_and_exit_2(
+    aiohttp_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = Secrets()
+    for name, value in secrets.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("A23_LOGIN_PASSWORD", "wrong-password-77")
+    server = await aiohttp_server(auth_site(secrets))
+    config = _config(tmp_path, server.port, Backend("sqlite", "crawl.db"))
+
+    ran = await run_cli_async("crawl", str(config))
+
+    assert ran.code == 2, ran.err
+    assert ran.err.strip().splitlines()[-1] == (
+        f"crawler: error: login at 'http://login.site.test:{server.port}/login' failed: "
+        "it answered 403"
+    )
+    assert "Traceback" not in ran.err
+    assert "wrong-password-77" not in ran.err + ran.out
+    hits = server.app[SITE].log.hits("login.site.test")
+    assert [(r.method, r.path) for r in hits] == [("GET", "/robots.txt"), ("POST", "/login")]
+
+
+async def test_a_resumed_crawl_logs_in_again(
+    aiohttp_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = Secrets()
+    for name, value in secrets.environment().items():
+        monkeypatch.setenv(name, value)
+    server = await aiohttp_server(auth_site(secrets))
+    log = server.app[SITE].log
+    config = _config(tmp_path, server.port, Backend("sqlite", "crawl.db"))
+    text = config.read_text().replace("concurrency = 4", "concurrency = 4\nmax_pages = 4")
+    config.write_text(text)
+
+    first = await run_cli_async("crawl", str(config))
+    assert first.code == 0, first.err
+    assert [r.method for r in log].count("POST") == 1
+    first_run = len(log)
+    config.write_text(text.replace("max_pages = 4", "max_pages = 0"))
+    second = await run_cli_async("crawl", str(config))
+    assert second.code == 0, second.err
+
+    # The second run's session is its own: it logs in before any page of the login host.
+    second_run = [r for r in log[first_run:] if r.host == "login.site.test"]
+    assert next((r.method, r.path) for r in second_run if r.path != "/robots.txt") == (
+        "POST",
+        "/login",
+    )
+    assert len(secrets.sessions) >= 2
+
+
+AUTH_ERRORS = [
+    pytest.param({"exclude": ["(unclosed"]}, "auth.exclude: bad regex", id="bad-exclude"),
+    pytest.param(
+        {"basic": {"user": "u", "password": "p"}},
+        "auth.hosts: empty while credentials are set",
+        id="no-hosts",
+    ),
+    pytest.param(
+        {"hosts": ["site.test"], "login": {"url": "http://elsewhere.test/login"}},
+        "auth.login.url: 'http://elsewhere.test/login' is not on a host of auth.hosts",
+        id="login-elsewhere",
+    ),
+    pytest.param(
+        {"hosts": ["site.test"], "headers": {"X-Key": "env:A23_NOT_SET_ANYWHERE"}},
+        "auth.headers.X-Key: environment variable 'A23_NOT_SET_ANYWHERE' is not set",
+        id="env-missing",
+    ),
+    pytest.param({"hosts": ["site.test"], "user": "u"}, "auth.user: unknown key", id="unknown"),
+]
+
+
+@pytest.mark.parametrize(("auth", "message"), AUTH_ERRORS)
+async def test_a_bad_auth_section_is_one_line_and_exit_2(
+    tmp_path: Path, auth: dict[str, Any], message: str
+) -> None:
+    config = write_config(
+        tmp_path / "config.toml", ["http://site.test/"], hosts=["site.test"], auth=auth
+    )
+    ran = await run_cli_async("crawl", str(config))
+    assert ran.code == 2
+    assert ran.err == f"crawler: error: {config}: {message}" + ran.err.split(message, 1)[1]
+    assert len(ran.err.strip().splitlines()) == 1
+    assert not (tmp_path / "crawl.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("host", "listed"),
+    [
+        pytest.param("staging.example.com", True, id="exact"),
+        pytest.param("example.com", True, id="dot-entry-itself"),
+        pytest.param("a.b.example.com", True, id="subdomain"),
+        pytest.param("evil-example.com", False, id="look-alike"),
+        pytest.param("example.com.evil.test", False, id="prefix"),
+        pytest.param("other.staging.example.org", False, id="other"),
+    ],
+)
+def test_which_hosts_get_credentials(host: str, listed: bool) -> None:
+    raw = {
+        "crawl": {"seeds": ["http://x.test/"]},
+        "auth": {"hosts": ["staging.example.com", ".Example.COM"]},
+    }
+    credentials = Credentials(Config.from_dict(raw, source=Path("c.toml")).auth)
+    assert credentials.for_host(host) is listed

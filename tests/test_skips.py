@@ -49,6 +49,27 @@ def test_scope_allowed_domains_cover_subdomains() -> None:
             "exclude",
             id="exclude-wins",
         ),
+        pytest.param(
+            {"exclude": ["(?i)DRAFT", r"\.pdf$"]},
+            "http://site.test/docs/Draft",
+            0,
+            "exclude",
+            id="flags-of-one-pattern",
+        ),
+        pytest.param(
+            {"exclude": ["(?i)DRAFT", r"\.PHP$"]},
+            "http://site.test/a.php",
+            0,
+            None,
+            id="flags-stay-with-their-pattern",
+        ),
+        pytest.param(
+            {"include": ["(?i)/DOCS/", "(?s)/blog/"]},
+            "http://site.test/docs/x",
+            0,
+            None,
+            id="include-with-flags",
+        ),
     ],
 )
 def test_scope_skip_reason(crawl: dict[str, object], url: str, depth: int, reason: str) -> None:

@@ -39,8 +39,7 @@ class Scope:
         self._domains = tuple(_host_of(d) for d in domains)
         self._include = _any_of(crawl.include)
         self._exclude = _any_of(crawl.exclude)
-        # Each its own: "(?i)log-?out" sets a global flag, which cannot be joined with others.
-        self._auth_exclude = tuple(re.compile(pattern) for pattern in auth_exclude)
+        self._auth_exclude = _any_of(auth_exclude)
         self._max_depth = crawl.max_depth
         self._max_url_length = crawl.max_url_length
         self._extensions = frozenset(e.strip(".").lower() for e in crawl.skip_extensions)
@@ -63,7 +62,7 @@ class Scope:
 
     def auth_excluded(self, url: str) -> bool:
         """True when `auth.exclude` matches `url`: never to be requested."""
-        return any(pattern.search(url) for pattern in self._auth_exclude)
+        return self._auth_exclude is not None and self._auth_exclude.search(url) is not None
 
     def skip_reason(self, url: str, depth: int) -> str | None:
         """Why an allowed-domain URL found at `depth` is not queued, or None to queue it."""
@@ -160,7 +159,20 @@ def _host_of(domain: str) -> str:
 
 
 def _any_of(patterns: Iterable[str]) -> re.Pattern[str] | None:
+    """One regex that matches where any of `patterns` does. A pattern's leading global flags
+    ("(?i)log-?out") apply to it alone: they become a scoped group ("(?i:log-?out)"), since
+    Python refuses global flags anywhere but at the start of the whole expression."""
     patterns = list(patterns)
     if not patterns:
         return None
-    return re.compile("|".join(f"(?:{p})" for p in patterns))
+    return re.compile("|".join(_scoped(p) for p in patterns))
+
+
+_GLOBAL_FLAGS = re.compile(r"\(\?([aiLmsux]+)\)")
+
+
+def _scoped(pattern: str) -> str:
+    flags = _GLOBAL_FLAGS.match(pattern)
+    if flags is None:
+        return f"(?:{pattern})"
+    return f"(?{flags.group(1)}:{pattern[flags.end() :]})"

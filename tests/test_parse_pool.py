@@ -14,7 +14,7 @@ from aiohttp import web
 from conftest import ConfigFactory, crawl, rows
 from kit import HostPlan, Page, make_site
 
-from crawler.engine.crawl import BIG_PAGE
+from crawler.engine.workers import BIG_PAGE
 
 HOST = "big.test"
 PADDING = "<!-- " + "x" * BIG_PAGE + " -->"  # over BIG_PAGE: parsed in the separate process

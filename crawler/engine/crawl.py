@@ -15,58 +15,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Literal
 
 from ..auth.credentials import Credentials
-from ..auth.login import LoginGate, take_login_turn
+from ..auth.login import LoginGate
 from ..config import Config
 from ..errors import StoreError
-from ..extract.html import parse_html
 from ..extract.page import Extractor
 from ..extract.parse_pool import ParsePool
-from ..fetch import Fetcher, Response
-from ..frontier.hosts import PageTask, RobotsTask, Task
+from ..fetch import Fetcher
 from ..frontier.scheduler import Frontier
 from ..frontier.skips import Scope
-from ..records import Discovered, Outcome
-from ..robots.origins import MAX_ROBOTS_BYTES, RobotsRules, rules_from_status
-from ..sitemaps.document import MAX_BYTES as SITEMAP_BYTES
-from ..sitemaps.document import Sitemap, read_sitemap
-from ..sitemaps.entries import configured_sitemaps, sitemap_outcome
+from ..records import Discovered
+from ..robots.origins import RobotsRules, rules_from_status
+from ..sitemaps.entries import configured_sitemaps
 from ..storage import ResumeState, Storage, open_store
 from ..text.pool import TextPool, TextStage, require_extractor
 from ..urls import host_key, normalize
 from .lag import LoopLag
 from .progress import Progress, Reporter
+from .workers import BIG_ROBOTS, ExtractedIn, Extraction, Worker
 from .writer import Writer
 
 logger = logging.getLogger(__name__)
 
 GRACE_SECONDS = 5.0  # how long in-flight requests may finish after a stop is asked for
-# Heavy pages are not extracted in the event loop, where they would stall every timer (30,000
-# links: 0.3 s). Those over BIG_PAGE bytes are parsed in a separate process, because the regex
-# pass and lexbor hold the GIL for as long as one call takes (80 ms for 5 MB); their links are
-# resolved in a thread. Smaller pages with more than about MANY_LINKS links go to a thread as a
-# whole: no call there holds the GIL for long, and starting the process costs 0.3 s of CPU.
-BIG_PAGE = 1_000_000
-MANY_LINKS = 2_000
-# A robots.txt over this many bytes is parsed in that process too. In threads, a crawl of many
-# hosts with 512 KiB files parses dozens at once, each holding the GIL: lag p99 60-250 ms
-# (bench/robots.py), against 6-13 ms in the process.
-BIG_ROBOTS = 32 * 1024
-
-_T = TypeVar("_T")
 RunOutcome = Literal["finished", "limit", "interrupted"]
-# Where a page's links were extracted: in the event loop (in steps), in a thread, or parsed in
-# the page-parsing process (and resolved in a thread).
-ExtractedIn = Literal["loop", "thread", "process"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,10 +152,8 @@ class Crawler:
         extractor = Extractor(self.config, Scope.of(self.config))
         extracted_in = self._extracted_in
         texts = TextStage(text_pool, writer.put)
-        extraction = _Extraction(extractor, texts.put, self.config.crawl.concurrency, extracted_in)
-        worker = _Worker(
-            self.config, frontier, fetcher, login, extraction, parse_pool, extracted_in
-        )
+        extraction = Extraction(extractor, texts.put, self.config.crawl.concurrency, extracted_in)
+        worker = Worker(self.config, frontier, fetcher, login, extraction, parse_pool, extracted_in)
         progress = Progress(frontier, store, self._reporter)
         async with asyncio.TaskGroup() as group:
             group.create_task(writer.run(), name="writer")
@@ -250,166 +227,3 @@ async def _parse_robots(
     if body is None or len(body) <= BIG_ROBOTS:
         return rules_from_status(status, body, token, expires)
     return await pool.run(rules_from_status, status, body, token, expires)
-
-
-class _Worker:
-    """The loop each worker coroutine runs: take a task, fetch, hand the response on."""
-
-    def __init__(
-        self,
-        config: Config,
-        frontier: Frontier,
-        fetcher: Fetcher,
-        login: LoginGate,
-        extraction: _Extraction,
-        parse_pool: ParsePool,
-        extracted_in: Counter[ExtractedIn],
-    ):
-        self._frontier = frontier
-        self._extracted_in = extracted_in
-        self._fetcher = fetcher
-        self._login = login
-        self._extraction = extraction
-        self._extractor = extraction.extractor
-        self._parse_pool = parse_pool
-        self._token = config.politeness.robots_token
-        self._max_bytes = config.fetch.max_bytes
-        self._store_body = config.storage.store_body
-
-    async def run(self) -> None:
-        while (task := await self._frontier.next_task()) is not None:
-            if not self._frontier.confirm(task):
-                continue  # its host's lease ran short (the process was stopped?): given back
-            if isinstance(task, RobotsTask):
-                response = await self._fetcher.get(
-                    task.url, max_bytes=MAX_ROBOTS_BYTES, before_send=self._still_held(task)
-                )
-                if response.sent:
-                    await self._frontier.robots_done(task, response)
-            else:
-                await self._page(task)
-
-    def _still_held(self, task: Task) -> Callable[[], bool]:
-        """The check once the request's connection is ready: the frontier's confirm, asked
-        again as late as can be (it gives the task back if the lease ran short meanwhile)."""
-        return lambda: self._frontier.confirm(task)
-
-    async def _sitemap(self, task: PageTask) -> None:
-        max_bytes = max(self._max_bytes, SITEMAP_BYTES)  # sitemaps.org allows 50 MB
-        response = await self._fetcher.get(
-            task.url.url, max_bytes=max_bytes, etag=task.url.etag,
-            last_modified=task.url.last_modified, before_send=self._still_held(task),
-        )  # fmt: skip
-        if not response.sent or self._frontier.page_done(task, response):
-            return  # retried later, when politeness allows
-        try:
-            outcome = await sitemap_outcome(task.url, response, self._extractor, self._read)
-        except Exception as exc:
-            outcome = _failed_outcome(self._extractor, task, response, exc)
-        await self._extraction.emit(outcome)
-
-    async def _read(self, body: bytes) -> Sitemap:
-        """A sitemap parsed in a thread, or in the parse process if it is big or compressed
-        (a few MB of gzip can be 50 MB of XML)."""
-        if len(body) <= BIG_ROBOTS and not body.startswith(b"\x1f\x8b"):
-            return await asyncio.to_thread(read_sitemap, body)
-        return await self._parse_pool.run(read_sitemap, body)
-
-    async def _page(self, task: PageTask) -> None:
-        if task.url.sitemap is not None:
-            await self._sitemap(task)
-            return
-        still_held = self._still_held(task)
-        if await take_login_turn(self._login, task, self._frontier, self._fetcher, still_held):
-            return  # this turn of the host went to the login
-        response = await self._fetcher.get(
-            task.url.url, max_bytes=self._max_bytes, read_body=self._store_body,
-            etag=task.url.etag, last_modified=task.url.last_modified, before_send=still_held,
-        )  # fmt: skip
-        if response.sent and self._login.expired(task.url.url, response):
-            self._frontier.page_again(task, response)  # after a new login, in a later turn
-            return
-        if not response.sent or self._frontier.page_done(task, response):
-            return  # retried later, when politeness allows
-        body = response.body
-        if len(body) <= BIG_PAGE and body.count(b"<a ") + body.count(b"<A ") <= MANY_LINKS:
-            await self._extraction.put(task, response)
-            return
-        try:
-            if len(body) <= BIG_PAGE:
-                self._extracted_in["thread"] += 1
-                outcome = await asyncio.to_thread(self._extractor.extract, task.url, response)
-            else:
-                self._extracted_in["process"] += 1
-                parsed = None
-                if self._extractor.parses(response):
-                    parsed = await self._parse_pool.run(
-                        parse_html, body, response.charset, self._token
-                    )
-                outcome = await asyncio.to_thread(
-                    self._extractor.outcome, task.url, response, parsed
-                )
-        except Exception as exc:
-            outcome = _failed_outcome(self._extractor, task, response, exc)
-        await self._extraction.emit(outcome)
-
-
-class _Extraction:
-    """Extracts the pages workers hand over, in one task, at most one step of one page per turn
-    of the event loop.
-
-    Workers finish their fetches in bursts; if each parsed its own page, one turn of the loop
-    would run a dozen parses back to back and every timer (politeness delays included) would
-    fire that much late. Here the loop gets back control between any two pages, and within a
-    page of many links between slices of them (`Extractor.extract_steps`).
-    """
-
-    def __init__(
-        self,
-        extractor: Extractor,
-        emit: Callable[[Outcome], Awaitable[None]],
-        backlog: int,
-        extracted_in: Counter[ExtractedIn],
-    ) -> None:
-        self.extractor = extractor
-        self.emit = emit  # on to the text stage and the writer
-        self._extracted_in = extracted_in
-        self._queue: asyncio.Queue[tuple[PageTask, Response] | None] = asyncio.Queue(backlog)
-
-    async def put(self, task: PageTask, response: Response) -> None:
-        await self._queue.put((task, response))
-
-    async def close(self) -> None:
-        """Extract what was handed over, then let `run` return."""
-        await self._queue.put(None)
-
-    async def run(self) -> None:
-        while (item := await self._queue.get()) is not None:
-            task, response = item
-            self._extracted_in["loop"] += 1
-            try:
-                outcome = await self._extract(task, response)
-            except Exception as exc:
-                outcome = _failed_outcome(self.extractor, task, response, exc)
-            await self.emit(outcome)
-            await asyncio.sleep(0)
-
-    async def _extract(self, task: PageTask, response: Response) -> Outcome:
-        """Extract in steps, letting the loop run between them (a page of hundreds of new
-        links takes milliseconds)."""
-        steps = self.extractor.extract_steps(task.url, response)
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            await asyncio.sleep(0)
-
-
-def _failed_outcome(
-    extractor: Extractor, task: PageTask, response: Response, exc: Exception
-) -> Outcome:
-    """A bug on one page must not stop the crawl: the page is stored with the error, logged."""
-    logger.exception("extracting %s failed", task.url.url, exc_info=exc)
-    failed = dataclasses.replace(response, body=b"", error=f"extract: {exc!r}")
-    return extractor.outcome(task.url, failed, None)

@@ -39,7 +39,7 @@ def _config_keys() -> list[str]:
     defaults = Config()
     keys: list[str] = []
     for section in dataclasses.fields(Config):
-        if section.name != "source":
+        if section.name not in ("source", "fields"):  # [fields]' keys are the user's names
             fields = dataclasses.fields(getattr(defaults, section.name))
             keys.extend(f"{section.name}.{key.name}" for key in fields)
     return keys
@@ -50,12 +50,13 @@ def _toml_blocks(markdown: str) -> list[str]:
 
 
 def _block_keys(toml: str) -> list[str]:
-    """The `section.key` names a TOML block sets, one a line, as the docs write them."""
+    """The `section.key` names a TOML block sets, one a line, as the docs write them
+    (not [fields], whose keys are the user's names: test_the_readme_shows_fields)."""
     section, keys = "", []
     for line in toml.splitlines():
         if match := re.match(r"\[(\w+)\]", line):
             section = match.group(1)
-        elif match := re.match(r"(\w+) = ", line):
+        elif section != "fields" and (match := re.match(r"(\w+) = ", line)):
             keys.append(f"{section}.{match.group(1)}")
     return keys
 
@@ -83,7 +84,10 @@ def test_the_readme_config_block_loads_with_every_key_at_its_default(tmp_path: P
     block = _readme_config_block()
     assert sorted(_block_keys(block)) == sorted(_config_keys())
     assert sorted(_block_keys(block)) == sorted(
-        f"{section}.{key}" for section, table in tomllib.loads(block).items() for key in table
+        f"{section}.{key}"
+        for section, table in tomllib.loads(block).items()
+        if section != "fields"
+        for key in table
     )
     path = tmp_path / "config.toml"
     path.write_text(block, encoding="utf-8")
@@ -95,6 +99,13 @@ def test_the_readme_config_block_loads_with_every_key_at_its_default(tmp_path: P
         assert value == getattr(getattr(defaults, section), name), key
     assert loaded.crawl.seeds  # the one required key
     assert loaded.storage.path == tmp_path / defaults.storage.path
+
+
+def test_the_readme_shows_fields_in_each_form(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(_readme_config_block(), encoding="utf-8")
+    forms = {(f.attr is not None, f.many) for f in Config.load(path).fields}
+    assert forms == {(False, False), (True, False), (False, True), (True, True)}
 
 
 def test_every_toml_block_of_the_readme_is_a_config(tmp_path: Path) -> None:

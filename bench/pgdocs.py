@@ -32,6 +32,7 @@ import argparse
 import csv
 import hashlib
 import io
+import json
 import os
 import posixpath
 import re
@@ -205,7 +206,16 @@ resolve = {{ "{HOST}" = "127.0.0.1" }}
 [storage]
 path = "{db}"
 store_text = {"true" if args.store_text else "false"}
-"""
+{_fields_section(args)}"""
+
+
+def _fields_section(args: argparse.Namespace) -> str:
+    """--fields: bench/fields.py's ten fields, as a [fields] table."""
+    if not args.fields:
+        return ""
+    from fields import TEN_FIELDS
+
+    return "\n[fields]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in TEN_FIELDS.items())
 
 
 @dataclass
@@ -505,6 +515,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--timeout", type=float, default=60, help="seconds before the crawl is interrupted"
+    )
+    parser.add_argument(
+        "--fields", action="store_true", help="crawl with bench/fields.py's ten [fields]"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
     parser.add_argument("--stats", action="store_true", help="also print `crawler stats`")

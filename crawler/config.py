@@ -18,6 +18,7 @@ from yarl import URL
 
 from .auth.settings import AuthConfig, read_auth
 from .errors import ConfigError
+from .extract.fields import Field, parse_field
 
 # Links to these are not fetched (crawl.skip_extensions): files a site crawler has no use for,
 # whose downloads cost the site bandwidth. Lower case, without the dot.
@@ -97,6 +98,7 @@ class Config:
     politeness: PolitenessConfig = field(default_factory=PolitenessConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    fields: tuple[Field, ...] = ()  # [fields]: what to pull out of every 2xx HTML page
     source: Path = Path("config.toml")
     auth: AuthConfig | None = None  # [auth]; None: no credentials are sent
 
@@ -133,6 +135,9 @@ class Config:
         reader = _Reader(source)
         sections: dict[str, Any] = {}
         for name, value in raw.items():
+            if name == "fields":
+                sections[name] = _fields(reader, value)
+                continue
             if name not in _SECTIONS and name != "auth":
                 raise reader.error(name, "unknown section")
             if not isinstance(value, dict):
@@ -300,6 +305,25 @@ def _check_fetch_headers(fetch: FetchConfig, reader: _Reader) -> None:
             raise reader.error(
                 "fetch.proxy", f'expected "http://host:port" or "env", got {proxy.host or ""!r}'
             )
+
+
+def _fields(reader: _Reader, table: Any) -> tuple[Field, ...]:
+    """[fields]: name = "CSS selector [@attr] [[]]", each selector tried once (fields.py).
+    A name is any non-empty TOML key: every string is a JSON object's key."""
+    if not isinstance(table, dict):
+        raise reader.error("fields", f"must be a table, got {table!r}")
+    fields = []
+    for name, spec in table.items():
+        key = f"fields.{name}"
+        if not name.strip():
+            raise reader.error(key, "expected a field name that is not blank")
+        if not isinstance(spec, str):
+            raise reader.error(key, f"expected a CSS selector string, got {spec!r}")
+        try:
+            fields.append(parse_field(name, spec))
+        except ValueError as exc:
+            raise reader.error(key, str(exc)) from None
+    return tuple(fields)
 
 
 def _check_url(reader: _Reader, key: str, value: str) -> None:

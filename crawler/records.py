@@ -102,6 +102,7 @@ class PageRecord:
     description: str | None = None  # <meta name=description>, whitespace collapsed
     h1: str | None = None  # the first <h1>'s text, whitespace collapsed
     robots: str | None = None  # meta robots then X-Robots-Tag directives, as found ("a, b")
+    fields: str | None = None  # [fields]' values, a JSON object; None: no fields or not parsed
 
 
 # What a fetch of a page was, against the version stored before (`fetches.change`).

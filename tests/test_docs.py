@@ -26,21 +26,16 @@ EVERYTHING = "\n".join(page.read_text(encoding="utf-8") for page in PAGES)
 SPEC = ROOT.parent / "shared" / "SPEC.md"
 README_LIMIT = 12 * 1024
 
-# Written by another engineer in this same issue (#20): linked before it lands, and checked like
-# any other page once it does.
-PAGES_TO_COME = {ROOT / "docs" / "roles.md"}
-
-# SPEC.md keys that config.py does not have yet (their issue is still to come). Listed so that
-# test_spec_keys_are_all_implemented knows them; once they land in config.py, the README tests
-# below ask for them like any other key.
-SPEC_KEYS_TO_COME = ("fields.",)
+# SPEC.md's [fields] keys are examples of names a user picks (price, image, tags), not keys of
+# config.py: test_the_readme_shows_every_field_form checks the README shows their forms.
+USER_NAMED = ("fields.",)
 
 
 def _config_keys() -> list[str]:
     defaults = Config(auth=AuthConfig())  # [auth] is None unless set
     keys: list[str] = []
     for section in dataclasses.fields(Config):
-        if section.name != "source":
+        if section.name not in ("source", "fields"):  # [fields]' keys are the user's names
             fields = dataclasses.fields(getattr(defaults, section.name))
             keys.extend(f"{section.name}.{key.name}" for key in fields)
     return keys
@@ -51,12 +46,13 @@ def _toml_blocks(markdown: str) -> list[str]:
 
 
 def _block_keys(toml: str) -> list[str]:
-    """The `section.key` names a TOML block sets, one a line, as the docs write them."""
+    """The `section.key` names a TOML block sets, one a line, as the docs write them
+    (not [fields], whose keys are the user's names: test_the_readme_shows_fields)."""
     section, keys = "", []
     for line in toml.splitlines():
         if match := re.match(r"\[(\w+)\]", line):
             section = match.group(1)
-        elif match := re.match(r"(\w+) = ", line):
+        elif section != "fields" and (match := re.match(r"(\w+) = ", line)):
             keys.append(f"{section}.{match.group(1)}")
     return keys
 
@@ -84,7 +80,10 @@ def test_the_readme_config_block_loads_with_every_key_at_its_default(tmp_path: P
     block = _readme_config_block()
     assert sorted(_block_keys(block)) == sorted(_config_keys())
     assert sorted(_block_keys(block)) == sorted(
-        f"{section}.{key}" for section, table in tomllib.loads(block).items() for key in table
+        f"{section}.{key}"
+        for section, table in tomllib.loads(block).items()
+        if section != "fields"
+        for key in table
     )
     path = tmp_path / "config.toml"
     path.write_text(block, encoding="utf-8")
@@ -96,6 +95,13 @@ def test_the_readme_config_block_loads_with_every_key_at_its_default(tmp_path: P
         assert value == getattr(getattr(defaults, section), name), key
     assert loaded.crawl.seeds  # the one required key
     assert loaded.storage.path == tmp_path / defaults.storage.path
+
+
+def test_the_readme_shows_fields_in_each_form(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(_readme_config_block(), encoding="utf-8")
+    forms = {(f.attr is not None, f.many) for f in Config.load(path).fields}
+    assert forms == {(False, False), (True, False), (False, True), (True, True)}
 
 
 def test_every_toml_block_of_the_readme_is_a_config(tmp_path: Path) -> None:
@@ -117,10 +123,10 @@ def _spec_keys() -> list[str]:
 
 
 def test_spec_keys_are_all_implemented() -> None:
-    """The spec's names are kept (we may add), save the keys of issues still to come."""
+    """The spec's names are kept (we may add), save the names a user picks."""
     implemented = set(_config_keys())
     missing = {k for k in _spec_keys() if k not in implemented}
-    assert {k for k in missing if not k.startswith(SPEC_KEYS_TO_COME)} == set()
+    assert {k for k in missing if not k.startswith(USER_NAMED)} == set()
 
 
 def test_spec_keys_that_config_has_are_documented() -> None:
@@ -214,8 +220,6 @@ def _links() -> list[Any]:
 def test_every_relative_link_leads_to_a_file(page: Path, target: str) -> None:
     path, _, anchor = target.partition("#")
     file = (page.parent / path).resolve() if path else page
-    if file in PAGES_TO_COME and not file.exists():
-        return
     assert file.exists(), f"{page.name}: {target}"
     if anchor and file.suffix == ".md":
         assert anchor in _anchors(file), f"{page.name}: {target}"

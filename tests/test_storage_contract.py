@@ -614,13 +614,33 @@ async def test_rule_16_the_report_data_is_kept(db: Db, store: Storage) -> None:
     assert entries == [(sitemap, SEED), (sitemap, a), (sitemap, b)]
 
 
+async def test_rule_17_fields_are_kept_as_given(db: Db, store: Storage) -> None:
+    a = "http://a.test/a"
+    await begin(store, seeds=[SEED, a])
+    seed, other = await take(store, SEED), await take(store, a)
+    first = fetched(seed)
+    assert first.page is not None
+    # Key order, non-ASCII and spacing as written: PostgreSQL's text column keeps them all.
+    given = '{"z":"Préis 1","a":null,"tags":["x","y"]}'
+    first.page = replace(first.page, fields='{"z":"old"}')
+    await store.save(Batch([first]))
+    first.page = replace(first.page, fields=given)  # a later version replaces the column
+    await store.save(Batch([first, fetched(other)]))
+
+    assert await db.rows("SELECT url, fields FROM pages ORDER BY 1") == [(SEED, given), (a, None)]
+    price = "SELECT json_extract(fields, '$.z') FROM pages WHERE fields IS NOT NULL"
+    if db.kind == "postgres":
+        price = "SELECT fields::json->>'z' FROM pages WHERE fields IS NOT NULL"
+    assert await db.rows(price) == [("Préis 1",)]
+
+
 # -- both backends alike --------------------------------------------------------------------
 
 _PUBLIC = {  # table: its columns compared (times that differ between two runs left out)
     "urls": "url, depth, state, reason, discovered_from, host, redirects, sitemap, lastmod",
     "pages": "url, host, status, content_type, title, body, bytes, truncated, depth, fetched_at,"
     " elapsed_ms, error, location, etag, last_modified, sha256, canonical, description, h1,"
-    " robots",
+    " robots, fields",
     "fetches": "url, pass, fetched_at, status, etag, last_modified, sha256, change, host",
     "links": "src_url, dst_url, nofollow, text",
     "alternates": "*",

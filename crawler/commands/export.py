@@ -31,7 +31,7 @@ from .output import destination
 FORMATS = ("jsonl", "warc")
 JSONL_COLUMNS = (
     "url", "status", "content_type", "title", "fetched_at", "depth", "text", "host", "bytes",
-    "truncated", "error", "location", "etag", "last_modified", "sha256",
+    "truncated", "error", "location", "etag", "last_modified", "sha256", "fields",
 )  # fmt: skip
 BATCH_ROWS = 50  # rows read per round trip (each may hold a body of max_bytes)
 
@@ -79,9 +79,13 @@ def _require_bodies(reader: Reader) -> None:
 def _write_jsonl(reader: Reader, out: IO[bytes]) -> int:
     count = 0
     truncated = JSONL_COLUMNS.index("truncated")
-    for row in reader.pages(JSONL_COLUMNS, batch=BATCH_ROWS * 20):
-        obj = dict(zip(JSONL_COLUMNS, row, strict=True))
+    columns = JSONL_COLUMNS if "fields" in reader.columns("pages") else JSONL_COLUMNS[:-1]
+    for row in reader.pages(columns, batch=BATCH_ROWS * 20):
+        obj = dict(zip(columns, row, strict=True))
         obj["truncated"] = bool(row[truncated])
+        # [fields]' values as the object they are, not their JSON text (None: no fields)
+        fields = obj.get("fields")
+        obj["fields"] = json.loads(fields) if isinstance(fields, str) else None
         out.write(json.dumps(obj, ensure_ascii=False).encode("utf-8") + b"\n")
         count += 1
     return count

@@ -70,6 +70,7 @@ class Worker:
         self._extractor = extraction.extractor
         self._parse_pool = parse_pool
         self._token = config.politeness.robots_token
+        self._fields = config.fields
         self._max_bytes = config.fetch.max_bytes
         self._store_body = config.storage.store_body
 
@@ -141,7 +142,7 @@ class Worker:
                 parsed = None
                 if self._extractor.parses(response):
                     parsed = await self._parse_pool.run(
-                        parse_html, body, response.charset, self._token
+                        parse_html, body, response.charset, self._token, self._fields
                     )
                 outcome = await asyncio.to_thread(
                     self._extractor.outcome, task.url, response, parsed

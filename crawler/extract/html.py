@@ -1,6 +1,6 @@
 """Pure HTML extraction: body bytes in, what the crawler keeps of a page out: title, base href,
 links with their anchor text, robots rules and directives, canonical, meta description, first
-h1, hreflang alternates.
+h1, hreflang alternates; and the config's `[fields]` (fields.py), on the same tree.
 
 No I/O. The crawler's hot path, so the tree is walked once, and kept small (below).
 
@@ -8,7 +8,9 @@ Resource handling: lexbor's tree builder follows the HTML spec, and the spec is 
 deep nesting (100,000 nested ``<div>`` take ~50 s) and on runs of distinct formatting elements
 (``<b id=1>x<p><b id=2>x<p>...`` clones O(n²) nodes: 4,096 tags take ~2.5 s). So `parse_html`
 first drops, in one linear regex scan, everything it does not read (`_flatten`); the tree
-lexbor then builds is a few levels deep whatever the input.
+lexbor then builds is a few levels deep whatever the input. With `[fields]` set, selectors need
+the page's real structure: the page goes to lexbor whole, unless `fields.tangled` finds it
+leaves too many elements open (then it is flattened as without fields, and its fields are None).
 
 Error handling: nothing here raises on any input; bad bytes are replaced, unknown charsets fall
 back to UTF-8, broken markup is whatever lexbor's error recovery makes of it.
@@ -29,6 +31,7 @@ from .directives import (
     merge_rules,
     parse_robots_directives,
 )
+from .fields import Field, FieldValue, evaluate, tangled
 
 __all__ = [
     "Alternate",
@@ -70,6 +73,9 @@ class ParsedPage:
     h1: str | None = None  # the first <h1>'s text, collapsed, cut
     alternates: tuple[Alternate, ...] = ()
     robots: tuple[str, ...] = ()  # the contents of the meta robots (and our token's) as found
+    # Each [fields] entry's value (href/src not yet resolved); None: no fields asked for.
+    fields: dict[str, FieldValue] | None = None
+    tangled: bool = False  # fields were asked for, but the page was too tangled to build whole
 
 
 _BOMS = (
@@ -166,10 +172,19 @@ def decode_html(body: bytes, header_charset: str | None) -> str:
         return body.decode("utf-8", "replace")
 
 
-def parse_html(body: bytes, header_charset: str | None, robots_token: str) -> ParsedPage:
-    """Parse a page. robots_token is our crawler's product token, lower-cased (e.g. "crawler")."""
-    tree = LexborHTMLParser(_flatten(decode_html(body, header_charset)))
+def parse_html(
+    body: bytes, header_charset: str | None, robots_token: str, fields: tuple[Field, ...] = ()
+) -> ParsedPage:
+    """Parse a page. robots_token is our crawler's product token, lower-cased (e.g. "crawler");
+    `fields` are evaluated on the same tree (a module-level function with picklable arguments:
+    the parse process runs it for big pages)."""
+    text = decode_html(body, header_charset)
+    whole = bool(fields) and not tangled(text)
+    tree = LexborHTMLParser(text if whole else _flatten(text))
     page = _Collector(robots_token)
+    if fields:
+        page.tangled = not whole
+        page.fields = evaluate(tree, fields) if whole else dict.fromkeys(f.name for f in fields)
     # One walk over the flattened tree, which holds little more than the elements read here:
     # a CSS query per kind of element cost as much again (each walks the tree too).
     for node in tree.root.traverse() if tree.root is not None else ():
@@ -208,6 +223,8 @@ class _Collector:
         self.alternates: dict[Alternate, None] = {}
         self.robots: list[str] = []
         self.rules = PageRules()
+        self.fields: dict[str, FieldValue] | None = None
+        self.tangled = False
 
     def link_to(self, node: LexborNode) -> None:
         attrs = node.attributes  # one dict per node: cheaper than node.attrs.get per attribute
@@ -255,6 +272,8 @@ class _Collector:
             h1=self.h1 or None,
             alternates=tuple(self.alternates),
             robots=tuple(self.robots),
+            fields=self.fields,
+            tangled=self.tangled,
         )
 
 

@@ -8,6 +8,7 @@ stored already (`KnownURLs`).
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable, Generator
 from typing import Literal, NamedTuple, TypeVar
@@ -28,7 +29,10 @@ from ..records import (
 )
 from ..urls import host_key, normalize
 from .directives import directive_list
+from .fields import fields_json
 from .html import Alternate, Link, PageRules, ParsedPage, header_rules, merge_rules, parse_html
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 # Work done in steps: the generator yields between steps (so that an event loop can run its
@@ -65,7 +69,7 @@ class Extractor:
         """The parsed page if `parses(response)`."""
         if not self.parses(response):
             return None
-        return parse_html(response.body, response.charset, self._token)
+        return parse_html(response.body, response.charset, self._token, self._config.fields)
 
     def extract(self, queued: QueuedURL, response: Response) -> Outcome:
         """parse, then outcome."""
@@ -91,12 +95,13 @@ class Extractor:
         links: list[LinkRecord] = []
         alternates: list[AlternateRecord] = []
         discovered: list[Discovered] = []
-        canonical = None
+        canonical = fields = None
         status = response.status or 0
         if parsed is not None:
             rules = merge_rules(rules, parsed.rules)
             base = _base_url(page_url, parsed.base_href)
             canonical = _resolved(parsed.canonical, base)
+            fields = self._fields_json(queued.url, base, parsed)
             alternates = _alternates(queued.url, base, parsed.alternates)
             links, discovered = yield from self._links(queued, base, parsed.links, rules)
         location = None
@@ -106,7 +111,8 @@ class Extractor:
             if target is not None:
                 discovered.extend(self._redirect(queued, target))
         meta = parsed.robots if parsed is not None else ()
-        head = _Head(canonical, location, directive_list(meta, response.robots_tags, self._token))
+        robots = directive_list(meta, response.robots_tags, self._token)
+        head = _Head(canonical, location, robots, fields)
         wants_text = parsed is not None and self._config.storage.store_text and not rules.noindex
         return Outcome(
             url=queued,
@@ -152,7 +158,16 @@ class Extractor:
             description=parsed.description if parsed is not None else None,
             h1=parsed.h1 if parsed is not None else None,
             robots=head.robots,
+            fields=head.fields,
         )
+
+    def _fields_json(self, url: str, base: URL, parsed: ParsedPage) -> str | None:
+        """The page's `fields` column: its [fields] values, href/src resolved, as JSON."""
+        if parsed.fields is None:
+            return None
+        if parsed.tangled:
+            logger.warning("%s: too deeply nested to evaluate [fields]; all stored null", url)
+        return fields_json(self._config.fields, parsed.fields, base)
 
     def _links(
         self, queued: QueuedURL, base: URL, found: list[Link], rules: PageRules
@@ -221,6 +236,7 @@ class _Head(NamedTuple):
     canonical: str | None
     location: str | None
     robots: str | None
+    fields: str | None  # the JSON of the page's [fields]
 
 
 def _resolved(href: str | None, base: URL) -> str | None:

@@ -100,7 +100,7 @@ def sitemap_records(outcomes: Iterable[Outcome]) -> list[SitemapRecord]:
 PAGE_COLUMNS = (
     "url", "host", "status", "content_type", "title", "body", "bytes", "truncated", "depth",
     "fetched_at", "elapsed_ms", "error", "location", "etag", "last_modified", "sha256", "text",
-    "request_head", "response_head", "canonical", "description", "h1", "robots",
+    "request_head", "response_head", "canonical", "description", "h1", "robots", "fields",
 )  # fmt: skip
 
 
@@ -110,7 +110,7 @@ def page_params(p: PageRecord) -> tuple[object, ...]:
         p.url, p.host, p.status, p.content_type, p.title, p.body, p.bytes, int(p.truncated),
         p.depth, p.fetched_at, p.elapsed_ms, p.error, p.location, p.etag, p.last_modified,
         p.sha256, p.text, p.request_head, p.response_head, p.canonical, p.description, p.h1,
-        p.robots,
+        p.robots, p.fields,
     )  # fmt: skip
 
 

@@ -85,6 +85,13 @@ The report's data
      found first elsewhere (not an index's child sitemaps). Both only grow, as `links` does.
      A database from an older version gets these columns NULL and these tables empty.
 
+Fields
+ 17. A saved page's `fields` is its `[fields]` values as a JSON object (text, one key per
+     field, in the config's order), the latest version's as every page column is (rule 14),
+     stored as given (PostgreSQL's column is text too, so both backends give back the same
+     string); NULL when the crawl has no `[fields]` or the page was not parsed (not 2xx HTML).
+     A database from an older version gets the column NULL.
+
 Errors: each backend translates its driver's exceptions into StoreError at its own boundary
 (`sqlite.translated`, `postgres.translated`); nothing above storage sees a driver exception.
 """

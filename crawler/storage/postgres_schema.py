@@ -190,12 +190,19 @@ CREATE UNIQUE INDEX sitemap_entries_key
 CREATE INDEX sitemap_entries_url ON sitemap_entries USING hash (url);
 """
 
+# As sqlite_schema._fields: text, not jsonb, so that a read gives back what SQLite's does, key
+# order and all (`fields::json->>'price'` queries it).
+_FIELDS = """
+ALTER TABLE pages ADD COLUMN fields TEXT;
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("initial", _INITIAL),
     ("sitemaps", _SITEMAPS),
     ("recrawl", _RECRAWL),
     ("text-search", _TEXT_SEARCH),
     ("report-data", _REPORT_DATA),
+    ("fields", _FIELDS),
 ]
 
 _LOCK = 0x63726177  # pg_advisory_xact_lock key of schema changes ("craw")

@@ -41,7 +41,7 @@ NOW_ISO = """to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI
 
 _PAGE_TYPES = ["text", "text", "int", "text", "text", "bytea", "int", "int", "int", "text", "int",
                "text", "text", "text", "text", "text", "text", "text", "text", "text", "text",
-               "text", "text"]  # fmt: skip
+               "text", "text", "text"]  # fmt: skip
 # A URL has one page row, its latest version (a recrawl fetches it again).
 _UPSERT_PAGES = f"""
 INSERT INTO pages ({", ".join(PAGE_COLUMNS)})

@@ -258,6 +258,11 @@ def _report_data(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX sitemap_entries_url ON sitemap_entries (url)")
 
 
+def _fields(db: sqlite3.Connection) -> None:
+    # Each page's [fields] values (rule 21): a JSON object as text, json_extract() reads it.
+    db.execute("ALTER TABLE pages ADD COLUMN fields TEXT")
+
+
 def _sha256_hex(body: bytes | None) -> str | None:
     return None if body is None else hashlib.sha256(body).hexdigest()
 
@@ -274,6 +279,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("recrawl", _recrawl),
     ("text-search", _text_search),
     ("report-data", _report_data),
+    ("fields", _fields),
 ]
 
 

@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--pages",
-        type=lambda s: [int(n) for n in s.split(",")],
+        type=lambda s: [int(n) for n in s.split(",") if n],
         default=[100_000, 1_000_000],
         help="sizes of the synthetic crawls, comma-separated",
     )

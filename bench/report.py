@@ -40,8 +40,8 @@ from pgdocs import DEFAULT_CRAWLER, DEFAULT_DOCS, HOST, TIME, Usage, crawler_con
 from pgdocs import run_crawl as run_pgdocs_crawl
 from synthetic import build
 
+from crawler.commands.durations import crawl_duration
 from crawler.commands.report import DESCRIPTION_MAX, TITLE_MAX
-from crawler.commands.stats import crawl_duration
 from crawler.storage import open_reader
 
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "crawler-report-bench"

@@ -12,13 +12,15 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yarl import URL
 
 from .auth.settings import AuthConfig, read_auth
 from .errors import ConfigError
-from .extract.fields import Field, parse_field
+
+if TYPE_CHECKING:
+    from .extract.fields import Field
 
 # Links to these are not fetched (crawl.skip_extensions): files a site crawler has no use for,
 # whose downloads cost the site bandwidth. Lower case, without the dot.
@@ -310,6 +312,10 @@ def _check_fetch_headers(fetch: FetchConfig, reader: _Reader) -> None:
 def _fields(reader: _Reader, table: Any) -> tuple[Field, ...]:
     """[fields]: name = "CSS selector [@attr] [[]]", each selector tried once (fields.py).
     A name is any non-empty TOML key: every string is a JSON object's key."""
+    # Here, not at the top: the selectors are extraction's business, and whatever imports the
+    # config (the frontier) need not load it.
+    from .extract.fields import parse_field
+
     if not isinstance(table, dict):
         raise reader.error("fields", f"must be a table, got {table!r}")
     fields = []

@@ -59,6 +59,7 @@ def stacked_bars(
     span = (WIDTH - PAD_LEFT - 6) / len(bars)
     plot = HEIGHT - PAD_BOTTOM - PAD_TOP
     shapes = [_axis(top)]
+    every = _label_every(len(bars), max(len(label) for label, _ in bars))
     for i, (label, parts) in enumerate(bars):
         x = PAD_LEFT + i * span + span * 0.15
         width = max(span * 0.7, 1.0)
@@ -73,12 +74,19 @@ def stacked_bars(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{h:.1f}"'
                 f' fill="{colour}"><title>{text(label)}: {text(key)} {text(n)}</title></rect>'
             )
-        if len(bars) <= 24 or i % max(len(bars) // 12, 1) == 0:
+        if i % every == 0:
             shapes.append(
                 f'<text x="{x + width / 2:.1f}" y="{HEIGHT - PAD_BOTTOM + 14}"'
                 f' text-anchor="middle" class="tick">{text(label)}</text>'
             )
     return _figure(chart_id, title, "".join(shapes) + _legend(bars), caption)
+
+
+def _label_every(count: int, longest: int) -> int:
+    """Label every n-th bar, n as small as lets the labels stand apart (11 px text, about
+    7 px a character, in a chart WIDTH wide)."""
+    fits = max(int((WIDTH - PAD_LEFT) / (longest * 7 + 8)), 1)
+    return -(-count // fits)
 
 
 def bars(chart_id: str, title: str, values: Sequence[tuple[str, int]], caption: str) -> str:

@@ -292,6 +292,7 @@ def read_time(report: Path, code: int, timed_out: bool = False) -> Usage:
 def in_temp_dir(name: str, bench: Callable[[Path], int], keep: bool) -> int:
     """bench(a temp dir): its exit status, 2 if it could not run; the dir removed unless kept."""
     tmp = Path(tempfile.mkdtemp(prefix=f"{name}-bench-"))
+    os.chmod(tmp, 0o755)  # nginx workers run as nobody when started by root
     try:
         return bench(tmp)
     except BenchError as exc:

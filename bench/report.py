@@ -36,7 +36,16 @@ from pathlib import Path
 from typing import Any
 
 from nginx import BenchError, Nginx, server
-from pgdocs import DEFAULT_CRAWLER, DEFAULT_DOCS, HOST, TIME, Usage, crawler_conf, read_time
+from pgdocs import (
+    DEFAULT_CRAWLER,
+    DEFAULT_DOCS,
+    HOST,
+    TIME,
+    Usage,
+    crawler_conf,
+    in_temp_dir,
+    read_time,
+)
 from pgdocs import run_crawl as run_pgdocs_crawl
 from synthetic import build
 
@@ -250,18 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
     args = parser.parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="report-bench-"))
-    os.chmod(tmp, 0o755)  # nginx workers run as nobody when started by root
-    try:
-        return run(args, tmp)
-    except BenchError as exc:
-        print(f"report bench: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            subprocess.run(["rm", "-rf", str(tmp)], check=False)
+    return in_temp_dir("report", lambda tmp: run(args, tmp), args.keep)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -50,6 +49,7 @@ from pgdocs import (
     Usage,
     children,
     crawler_conf,
+    in_temp_dir,
     read_time,
     run_crawl,
 )
@@ -258,18 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     # What crawler_conf (bench/pgdocs.py) reads besides --delay.
     args.max_depth, args.concurrency, args.per_host_concurrency = 1000, 16, 16
     args.obey_robots, args.store_text = True, False
-    tmp = Path(tempfile.mkdtemp(prefix="serve-cost-bench-"))
-    os.chmod(tmp, 0o755)  # nginx workers run as nobody when started by root
-    try:
-        return bench(args, tmp)
-    except BenchError as exc:
-        print(f"serve_cost bench: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            subprocess.run(["rm", "-rf", str(tmp)], check=False)
+    return in_temp_dir("serve_cost", lambda tmp: bench(args, tmp), args.keep)
 
 
 if __name__ == "__main__":

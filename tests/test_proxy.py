@@ -179,4 +179,5 @@ async def test_https_through_the_proxy_by_connect_fetches_the_page(
     assert len(seen) == 2  # no request reached the site
     [(url, status, error)] = untrusted
     assert (url, status) == (f"{origin}/p/0", None)
+    assert error.startswith("connection failed: "), error
     assert "certificate verify failed" in error, error

@@ -199,7 +199,7 @@ class Fetcher:
                 kept = self._credentials.keep_cookies(host, resp.cookies.values())
                 return self._response(url, resp, b"", False, started, time.monotonic()), kept
         except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
-            return _failure(url, _describe(exc), started), False
+            return _failure(url, self._credentials.scrub(_describe(exc)), started), False
         except _NotSent:
             failed = _failure(url, "not sent", time.monotonic())
             return dataclasses.replace(failed, sent=False), False

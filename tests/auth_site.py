@@ -3,22 +3,37 @@ session expires after a few pages, one that needs a header, and two hosts outsid
 (one a look-alike) that auth hosts redirect to; each request's credentials are in the log.
 
 `auth_site()` returns the app and the `Secrets` the crawl's config and environment hold; the
-session ids the login handed out are added to them as it runs.
+session ids the login handed out are added to them as it runs, with the User-Agent of the
+login that got each and when (`Secrets.issued`). `pg_dump` gives a PostgreSQL crawl's dump, to
+search for the secrets.
 """
 
 from __future__ import annotations
 
 import base64
 import itertools
+import os
+import subprocess
+import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
 from kit import HostPlan, Page, Request, html, links, make_site
 from kit.site import Handler
+from pgserver import SUPERUSER, PgServer
 
 USER = "auditor"
 ROBOTS = Page("User-agent: *\nAllow: /\n", content_type="text/plain")
 SESSION_PAGES = 3  # a session answers this many pages, then it has expired
+MEMBER_PAGES = 6  # /m/1 ... /m/6 on the login host (and its /)
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A session the login handed out: to which User-Agent, at which time.monotonic()."""
+
+    user_agent: str
+    at: float
 
 
 @dataclass
@@ -27,6 +42,7 @@ class Secrets:
     api_key: str = "key-h3ader-s3cret-42"
     login_password: str = "pw-login-s3cret-43"
     sessions: list[str] = field(default_factory=list)  # ids the login handed out
+    issued: dict[str, Issued] = field(default_factory=dict)  # the same, with who and when
 
     @property
     def basic(self) -> str:
@@ -69,9 +85,18 @@ def credential_of(request: Request) -> str:
     return "+".join(carried)
 
 
-def auth_site(secrets: Secrets) -> web.Application:
-    """The app; hosts basic.site.test, login.site.test, header.site.test, other.test and
-    evil-site.test."""
+def session_of(request: Request) -> str:
+    """The session id a request's Cookie header carried, "" for none."""
+    for pair in request.headers.get("Cookie", "").split(";"):
+        name, _, value = pair.strip().partition("=")
+        if name == "sid":
+            return value
+    return ""
+
+
+def auth_site(secrets: Secrets, member_pages: int = MEMBER_PAGES) -> web.Application:
+    """The app; hosts basic.site.test, login.site.test (with `member_pages` pages /m/{n}),
+    header.site.test, other.test and evil-site.test."""
     remaining: dict[str, int] = {}  # session id -> pages it may still see
     numbers = itertools.count(1)
 
@@ -83,6 +108,7 @@ def auth_site(secrets: Secrets) -> web.Application:
             return web.Response(status=403, text="bad login")
         session = f"sess-{next(numbers)}-9f3c2a"
         secrets.sessions.append(session)
+        secrets.issued[session] = Issued(request.headers.get("User-Agent", ""), time.monotonic())
         remaining[session] = SESSION_PAGES
         response = web.Response(status=302, headers={"Location": "/"})
         response.set_cookie("sid", session, httponly=True)
@@ -93,7 +119,7 @@ def auth_site(secrets: Secrets) -> web.Application:
         if remaining.get(session, 0) <= 0:
             return web.Response(status=302, headers={"Location": "/login"})  # expired
         remaining[session] -= 1
-        found = [f"/m/{n}" for n in range(1, 7)] + ["/logout", "/m/1/delete"]
+        found = [f"/m/{n}" for n in range(1, member_pages + 1)] + ["/logout", "/m/1/delete"]
         page = html(f"<title>{request.path}</title>" + links(found))
         page.set_cookie("seen", session)  # a cookie an auth host sets: a credential too
         return page
@@ -157,3 +183,15 @@ def request_table(requests: list[Request]) -> list[tuple[str, int, int, int]]:
         carrying = sum(1 for r in hits if credential_of(r))
         table.append((host, len(hits), carrying, len(hits) - carrying))
     return table
+
+
+def pg_dump(pg_server: PgServer, url: str) -> str:
+    """The dump of the database at `url`, made by pg_dump as the postgres user."""
+    dbname = url.rsplit("/", 1)[-1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    return subprocess.run(
+        [str(pg_server.bindir / "pg_dump"), f"--host={pg_server.socket_dir}",
+         f"--port={pg_server.port}", f"--username={SUPERUSER}", dbname],
+        capture_output=True, text=True, check=True, env=env, timeout=120,
+        cwd=pg_server.socket_dir,
+    ).stdout  # fmt: skip

@@ -9,8 +9,6 @@ export, and the crawl's stderr.
 from __future__ import annotations
 
 import gzip
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +16,31 @@ import pytest
 from auth_site import (
     HOSTS,
     SESSION_PAGES,
+    USER,
     Secrets,
     auth_section,
     auth_site,
     credential_of,
+    pg_dump,
     request_table,
 )
 from backends import Backend
 from kit import SITE, run_cli_async, write_config
-from pgserver import SUPERUSER, PgServer
+from pgserver import PgServer, free_port
 
 from crawler.auth.credentials import Credentials
 from crawler.config import Config
 
 
-def _config(tmp_path: Path, port: int, backend: Backend, **auth: Any) -> Path:
+def _config(
+    tmp_path: Path,
+    port: int,
+    backend: Backend,
+    *,
+    auth: dict[str, Any] | None = None,
+    **sections: dict[str, Any],
+) -> Path:
+    """The auth site's config: `auth` keys over auth_section's, `sections` over the kit's."""
     seeds = [
         f"http://{host}:{port}/"
         for host in ("basic.site.test", "header.site.test", "login.site.test")
@@ -43,7 +51,8 @@ def _config(tmp_path: Path, port: int, backend: Backend, **auth: Any) -> Path:
         hosts=HOSTS,
         **backend.where,
         crawl={"allowed_domains": ["site.test", "other.test", "evil-site.test"], "concurrency": 4},
-        auth={**auth_section(port), **auth},
+        auth={**auth_section(port), **(auth or {})},
+        **sections,
     )
 
 
@@ -56,18 +65,6 @@ def _text_of(path: Path) -> str:
 def _database_files(folder: Path) -> dict[str, str]:
     """The SQLite database's files (the WAL too, if left) as text."""
     return {path.name: _text_of(path) for path in folder.glob("crawl.db*")}
-
-
-def _pg_dump(pg_server: PgServer, url: str) -> str:
-    """The database's dump, made by pg_dump as the postgres user."""
-    dbname = url.rsplit("/", 1)[-1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    return subprocess.run(
-        [str(pg_server.bindir / "pg_dump"), f"--host={pg_server.socket_dir}",
-         f"--port={pg_server.port}", f"--username={SUPERUSER}", dbname],
-        capture_output=True, text=True, check=True, env=env, timeout=120,
-        cwd=pg_server.socket_dir,
-    ).stdout  # fmt: skip
 
 
 async def test_a_logged_in_crawl_keeps_credentials_to_their_hosts_and_writes_none(
@@ -153,7 +150,7 @@ async def test_a_logged_in_crawl_keeps_credentials_to_their_hosts_and_writes_non
         outputs.update(_database_files(tmp_path))
     else:
         pg_server: PgServer = request.getfixturevalue("pg_server")
-        outputs["pg_dump"] = _pg_dump(pg_server, backend.location)
+        outputs["pg_dump"] = pg_dump(pg_server, backend.location)
         assert f"login.site.test:{port}/m/6" in outputs["pg_dump"]  # the dump has the crawl
     heads = await backend.rows("SELECT request_head, response_head FROM pages")
     assert any("Authorization: [redacted]" in (req or "") for req, _ in heads)
@@ -190,6 +187,45 @@ async def test_a_failed_login_is_one_line_and_exit_2(
     assert "wrong-password-77" not in ran.err + ran.out
     hits = server.app[SITE].log.hits("login.site.test")
     assert [(r.method, r.path) for r in hits] == [("GET", "/robots.txt"), ("POST", "/login")]
+
+
+LOGIN_FIELDS = {"user": USER, "password": "env:A23_LOGIN_PASSWORD"}
+
+
+async def test_a_login_that_gets_no_answer_is_retried_then_one_line_and_exit_2(
+    aiohttp_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = Secrets()
+    for name, value in secrets.environment().items():
+        monkeypatch.setenv(name, value)
+    server = await aiohttp_server(auth_site(secrets))
+    dead = free_port()  # nothing listens there
+    login_url = f"http://login.site.test:{dead}/login"
+    config = _config(
+        tmp_path,
+        server.port,
+        Backend("sqlite", str(tmp_path / "crawl.db")),
+        auth={"login": {"url": login_url, "fields": LOGIN_FIELDS}},
+        fetch={"retries": 2},
+        # robots.txt not obeyed: the dead origin's would be unreachable, which disallows all
+        # (RFC 9309), and the login would stop there without a request.
+        politeness={"obey_robots": False},
+    )
+
+    ran = await run_cli_async("crawl", str(config))
+
+    assert ran.code == 2, ran.err
+    lines = ran.err.strip().splitlines()
+    assert lines[-1].startswith(f"crawler: error: login at {login_url!r} failed: connection failed")
+    assert "Traceback" not in ran.err
+    # Tried three times: twice again (fetch.retries), each after the host's back-off.
+    again = [line for line in lines if "trying again" in line]
+    assert len(again) == 2, ran.err
+    assert all(login_url in line and "connection failed" in line for line in again)
+    # No page of the login host went out logged out; the other hosts may have had turns.
+    assert not server.app[SITE].log.hits("login.site.test")
+    for secret in secrets.all():
+        assert secret not in ran.err + ran.out
 
 
 async def test_a_resumed_crawl_logs_in_again(

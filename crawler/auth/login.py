@@ -35,8 +35,10 @@ class LoginError(CrawlerError):
 class LoginGate:
     """When the login is due, and what an answer means for it."""
 
-    def __init__(self, credentials: Credentials) -> None:
+    def __init__(self, credentials: Credentials, retries: int = 0) -> None:
         auth = credentials.auth
+        self.retries = retries
+        self._failed = 0  # attempts in a row that got no usable answer
         self.url = auth.login.url if auth is not None else ""
         self.fields = dict(auth.login.fields) if auth is not None else {}
         self.host = url_host(self.url) if self.url else ""
@@ -49,7 +51,11 @@ class LoginGate:
 
     def due(self, host: str) -> bool:
         """True when this turn of `host` is to be the login (and it is taken: call `done`)."""
-        if not self._due or host != self.host or not self._running.is_set():
+        if not self._due or host != self.host:
+            return False
+        # A login under way holds its host's pages back; one whose attempt failed stays under
+        # way until a later turn (after the host's back-off) sends it again: that turn may.
+        if not self._running.is_set() and not self._failed:
             return False
         self._due = False
         self._running.clear()
@@ -60,10 +66,20 @@ class LoginGate:
         if host == self.host:
             await self._running.wait()
 
+    def again(self, response: Response) -> bool:
+        """True when the login's `response` is a fault retried like a page's (no answer, 429,
+        some 5xx) and attempts remain: the login is due again, in a later turn."""
+        if not response.retryable or self._failed >= self.retries:
+            return False
+        self._failed += 1
+        self._due = True
+        return True
+
     def done(self, response: Response, kept_cookie: bool) -> None:
         """The login's answer: 2xx or 3xx setting a cookie, or LoginError."""
         self._running.set()
         self.logins += 1
+        self._failed = 0
         if response.status is None:
             raise LoginError(f"login at {self.url!r} failed: {response.error}")
         if not 200 <= response.status < 400:
@@ -131,6 +147,11 @@ async def take_login_turn(
     response, kept_cookie = await fetcher.post_form(gate.url, gate.fields, before_send=still_held)
     if not response.sent:  # the host's lease ran short: the task was given back
         gate.not_sent()
+        return True
+    if gate.again(response):  # the page goes back; the answer counts for back-off
+        frontier.page_again(task, response)
+        failure = response.error or f"it answered {response.status}"
+        logger.warning("login at %s failed (%s): trying again", gate.url, failure)
         return True
     gate.done(response, kept_cookie)  # first: a failed login gives no page back to go out
     frontier.page_again(task, response)

@@ -99,10 +99,9 @@ class Crawler:
             if self._recrawl:
                 logger.info("recrawl: %s", _pass_news(resume))
             ended = "interrupted"  # what `runs` records if this run is cancelled
+            login = LoginGate(credentials, retries=self.config.fetch.retries)
             try:
-                frontier = await self._crawl(
-                    store, fetcher, LoginGate(credentials), parse_pool, text_pool, resume
-                )
+                frontier = await self._crawl(store, fetcher, login, parse_pool, text_pool, resume)
                 outcome = self._outcome(frontier)
                 ended = outcome
             except Exception:

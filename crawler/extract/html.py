@@ -117,11 +117,15 @@ def element_pattern(name: str) -> str:
 
 
 _RAW_TEXT = ("script", "style", "textarea", "xmp", "iframe", "noembed", "noframes")
+_SPECIAL = rf"(?:a|area|base|meta|link|h1|title|{'|'.join(_RAW_TEXT)}|plaintext){NAME_END}"
 # Group 1 is a kept span less its "<"; every alternative starts after one literal "<", which
-# lets re jump from "<" to "<".
+# lets re jump from "<" to "<". The first alternative is the common case, a tag dropped whole
+# (no element named in the others): tried first, it halves the scan's cost on the PostgreSQL
+# docs (re tries alternatives in order, and most tags failed all the others first).
 _TOKEN = re.compile(
     r"<(?:"
-    rf"(/?(?:a|area|base|meta|link|h1){NAME_END}{TAG_ATTRS}|{element_pattern('title')})"
+    rf"/?(?!{_SPECIAL})[a-z]{TAG_ATTRS}"
+    rf"|(/?(?:a|area|base|meta|link|h1){NAME_END}{TAG_ATTRS}|{element_pattern('title')})"
     r"|!--(?:-?>|[^-]*+(?:-(?!-!?>)[^-]*+)*+(?:--!?>)?)"
     r"|(?:!|\?|/(?![a-z]))[^>]*+>?"
     rf"|{'|'.join(element_pattern(name) for name in _RAW_TEXT)}"

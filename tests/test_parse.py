@@ -542,7 +542,7 @@ def test_directive_list(meta: list[str], header: list[str], robots: str | None) 
 
 
 def test_flatten_equals_the_scan_with_the_dropped_tag_tried_last() -> None:
-    # _TOKEN tries "a tag dropped whole" first, for speed; the order must not change a single
+    # _token() tries "a tag dropped whole" first, for speed; the order must not change a single
     # span: the same pattern with that alternative last (as it was) flattens alike.
     reference = re.compile(
         r"<(?:"

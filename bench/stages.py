@@ -39,7 +39,6 @@ START, END = "<!-- profile table: start -->", "<!-- profile table: end -->"
 # folder) and function), first match wins.
 STAGES: list[tuple[str, str, str]] = [
     ("parse: regex pre-pass (linear guard for lexbor)", "extract/html.py", "_flatten"),
-    ("parse: shape check (is the page safe for lexbor whole?)", "extract/shape.py", ""),
     ("parse: lexbor tree, walk, attributes", "extract/html.py", ""),
     ("links: resolve, normalize, scope (cached)", "extract/page.py", "LinkTargets"),
     ("links: resolve, normalize, scope (cached)", "extract/page.py", "_simple_url"),

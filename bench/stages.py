@@ -5,11 +5,12 @@ sites, summed by pipeline stage. This is the profile behind the targets `make be
     .venv/bin/python bench/stages.py [--sites pgdocs,multihost] [--rate 250] [--write-readme]
 
 The kernel gives each thread's CPU time (/proc); py-spy's samples split it. A main-thread sample
-counts for the stage of its innermost crawler frame: fetch.py and the aiohttp code it calls is
-`fetch`, parse.py is `parse`, and so on. Event-loop frames with no crawler frame beneath (socket
-reads, aiohttp protocol callbacks) are `event loop`. Other threads are told apart by their
-frames: the writer's run store.py. py-spy counts a thread waiting for the GIL as busy, so the
-split between threads is the kernel's, and the samples only split each side's share.
+counts for the stage of its innermost crawler frame (STAGES): fetch.py and the aiohttp code it
+calls is `fetch`, extract/html.py is `parse`, engine/workers.py the engine, and so on.
+Event-loop frames with no crawler frame beneath (socket reads, aiohttp protocol callbacks) are
+`event loop`. Other threads are told apart by their frames: the writer's run storage/. py-spy
+counts a thread waiting for the GIL as busy, so the split between threads is the kernel's, and
+the samples only split each side's share.
 """
 
 from __future__ import annotations
@@ -48,8 +49,10 @@ STAGES: list[tuple[str, str, str]] = [
     ("fetch: aiohttp request and response", "fetch.py", ""),
     ("frontier and politeness", "frontier/", ""),
     ("frontier and politeness", "robots/", ""),
+    ("engine: workers, extraction task", "engine/workers.py", ""),
     ("writer task: hand-over, batching", "engine/writer.py", ""),
     ("writer task: hand-over, batching", "storage/", ""),
+    ("text stage (main process side)", "text/", ""),
 ]
 
 

@@ -24,7 +24,6 @@ from .commands.export import export
 from .commands.query import FORMATS, run_query, write_rows
 from .commands.report import DEFAULT_LIMIT, report
 from .commands.report import FORMATS as REPORT_FORMATS
-from .commands.stats import format_hosts, format_pass, format_stats, read_pass, read_stats
 from .config import Config
 from .engine.processes import config_path, run_processes
 from .engine.progress import Reporter
@@ -218,6 +217,8 @@ def _run_crawl(config: Config, args: argparse.Namespace, *, recrawl: bool = Fals
                 file=sys.stderr,
             )
     if result.pass_number > 1:  # a recrawl's pass, or one resumed: what changed, one line
+        from .commands.stats import format_pass, read_pass
+
         changes = format_pass(read_pass(config.database, result.pass_number))
         print(f"pass {result.pass_number}: {changes}")
     return 0
@@ -257,6 +258,8 @@ async def _run_with_signals(
 
 
 def _stats(args: argparse.Namespace) -> int:
+    from .commands.stats import format_hosts, format_stats, read_stats  # not needed to crawl
+
     print(format_hosts(args.db) if args.hosts else format_stats(read_stats(args.db)))
     return 0
 

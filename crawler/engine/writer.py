@@ -51,11 +51,13 @@ class Writer:
     async def put(self, item: Item) -> None:
         """Hand an item over, waiting while too much is pending (one item always gets in)."""
         size = weight(item)
-        async with self._room:
-            await self._room.wait_for(
-                lambda: self._pending + size <= MAX_PENDING or not self._pending
-            )
-            self._pending += size
+        if self._pending + size > MAX_PENDING and self._pending:
+            # Only then the condition: with room to spare (nearly always) a page needs no lock.
+            async with self._room:
+                await self._room.wait_for(
+                    lambda: self._pending + size <= MAX_PENDING or not self._pending
+                )
+        self._pending += size
         self._queue.put_nowait(item)
 
     async def close(self) -> None:

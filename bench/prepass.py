@@ -1,0 +1,85 @@
+"""The parse's pre-pass on the PostgreSQL 15 HTML docs: today's pattern (`html._token()`, which
+tries "a tag dropped whole" first) against the same pattern with that alternative last (as it
+was before issue 22), in one process, rounds interleaved; CPU time (process_time) per page of
+`_flatten` and of the whole `parse_html`, best and median of the rounds. The two patterns'
+output is compared on every page first.
+
+    .venv/bin/python bench/prepass.py [--docs DIR] [--rounds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from crawler.extract import html
+
+DOCS = Path("/usr/share/doc/postgresql-doc-15/html")
+
+TAG_LAST = re.compile(
+    r"<(?:"
+    rf"(/?(?:a|area|base|meta|link|h1){html.NAME_END}{html.TAG_ATTRS}"
+    rf"|{html.element_pattern('title')})"
+    r"|!--(?:-?>|[^-]*+(?:-(?!-!?>)[^-]*+)*+(?:--!?>)?)"
+    r"|(?:!|\?|/(?![a-z]))[^>]*+>?"
+    rf"|{'|'.join(html.element_pattern(name) for name in html._RAW_TEXT)}"
+    rf"|plaintext{html.NAME_END}[\s\S]*"
+    rf"|/?[a-z]{html.TAG_ATTRS})",
+    re.IGNORECASE | re.ASCII,
+)
+
+
+def per_page(work: Callable[[], object], pages: int) -> float:
+    started = time.process_time()
+    work()
+    return (time.process_time() - started) / pages * 1000
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=Path, default=DOCS)
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args(argv)
+    bodies = [path.read_bytes() for path in sorted(args.docs.glob("*.html"))]
+    if not bodies:
+        print(f"prepass: no HTML files in {args.docs} (make bench-deps)", file=sys.stderr)
+        return 2
+    texts = [html.decode_html(body, "utf-8") for body in bodies]
+    patterns = {"tag dropped last (before)": TAG_LAST, "tag dropped first (now)": html._token()}
+    outputs = [[pattern.split(text) for text in texts] for pattern in patterns.values()]
+    if outputs[0] != outputs[1]:
+        print("prepass: the two patterns flatten some page differently", file=sys.stderr)
+        return 1
+    times: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in patterns}
+    real_token = html._token
+    try:
+        for _ in range(args.rounds):
+            for name, pattern in patterns.items():
+                html._token = lambda pattern=pattern: pattern  # type: ignore[assignment]
+                flat, parse = times[name]
+                flat.append(per_page(lambda: [html._flatten(t) for t in texts], len(texts)))
+                parse.append(
+                    per_page(
+                        lambda: [html.parse_html(b, "utf-8", "c") for b in bodies], len(bodies)
+                    )
+                )
+    finally:
+        html._token = real_token
+    print(f"{len(bodies)} pages of {args.docs}, {args.rounds} interleaved rounds, ms CPU a page")
+    print("| pattern | _flatten best | median | parse_html best | median |")
+    print("|---|---:|---:|---:|---:|")
+    for name, (flat, parse) in times.items():
+        print(
+            f"| {name} | {min(flat):.3f} | {statistics.median(flat):.3f}"
+            f" | {min(parse):.3f} | {statistics.median(parse):.3f} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

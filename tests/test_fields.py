@@ -18,6 +18,7 @@ from yarl import URL
 
 import crawler.extract.html as html_module
 from crawler.extract.fields import (
+    MAX_FORMATTING,
     MAX_ITEMS,
     MAX_OPEN,
     MAX_VALUE,
@@ -138,6 +139,10 @@ def _lexbor_inputs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         pytest.param("<div>" * 100_000 + "<h1>x</h1><a href=/end>e</a>", id="nested"),
         pytest.param("".join(f"<b id={i}>x<p>" for i in range(20_000)) + "<a href=/end>", id="b"),
         pytest.param("<div/>" * 100_000 + "<a href=/end>", id="html-self-closing"),
+        pytest.param(
+            "".join(f"<b id={i}>" for i in range(150)) + "<p>x" * 100_000 + "<a href=/end>",
+            id="formatting-cloned-into-every-paragraph",
+        ),
     ],
 )
 def test_a_tangled_page_reaches_lexbor_flat_with_its_fields_null(
@@ -163,6 +168,9 @@ def test_a_tangled_page_reaches_lexbor_flat_with_its_fields_null(
         pytest.param("<script>" + "<div>" * 10_000 + "</script>", False, id="script"),
         pytest.param("<!--" + "<div>" * 10_000 + "-->", False, id="comment"),
         pytest.param("<div>" + "</span>" * 10_000 + "<div>" * MAX_OPEN, True, id="other-ends"),
+        pytest.param("<b>" * MAX_FORMATTING + "<p>x" * 1000, False, id="formatting-at-bound"),
+        pytest.param("<b><i>" * MAX_FORMATTING, True, id="formatting-past-it"),
+        pytest.param("<b>x</b>" * 10_000, False, id="formatting-closed"),
     ],
 )
 def test_tangled(html: str, expected: bool) -> None:

@@ -44,6 +44,10 @@ __all__ = [
 MAX_VALUE = 10_000  # characters of one value
 MAX_ITEMS = 1_000  # values of one list field
 MAX_OPEN = 200  # elements a page may leave open before it is too tangled to build whole
+# Formatting elements left open are cloned by lexbor into every block that follows (the HTML
+# spec's "reconstruct the active formatting elements"): N of them before M paragraphs build
+# N x M elements. A few are common (an unclosed <b>); more than this many is a trap.
+MAX_FORMATTING = 16
 
 FieldValue = str | list[str] | None
 
@@ -151,6 +155,9 @@ _NOT_COUNTED = frozenset({
     "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "rb", "rt", "rtc", "rp",
     "thead", "tbody", "tfoot", "colgroup", "caption", "html", "head", "body",
 })  # fmt: skip
+_FORMATTING = frozenset({
+    "a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u",
+})  # fmt: skip
 _RAW = ("script", "style", "textarea", "xmp", "iframe", "noembed", "noframes", "title")
 # A comment, a raw text element whole (its content holds no tags), or a tag: "/"? and name. A
 # tag ends at the next "<" or ">", so that "<a<a<a..." without a ">" stays a linear scan.
@@ -163,11 +170,12 @@ _SCAN = re.compile(
 
 
 def tangled(text: str) -> bool:
-    """Whether a page leaves more than MAX_OPEN elements open at some point, counting per
-    element name, in document order (a linear estimate of lexbor's stack and list of active
-    formatting elements: deep nesting and unclosed `<b>`s both count)."""
+    """Whether a page leaves more than MAX_OPEN elements, or more than MAX_FORMATTING
+    formatting elements, open at some point, counting per element name, in document order (a
+    linear estimate of lexbor's stack and list of active formatting elements: deep nesting and
+    unclosed `<b>`s both count)."""
     open_now: dict[str, int] = {}
-    total = 0
+    total = formatting = 0
     for match in _SCAN.finditer(text):
         name = match[3]
         if name is None:
@@ -175,14 +183,17 @@ def tangled(text: str) -> bool:
         name = name.lower()
         if name in _NOT_COUNTED or (match[0].endswith("/>") and _foreign(open_now)):
             continue  # "/>" closes an element in SVG and MathML only
+        counted = 1 if name in _FORMATTING else 0
         if match[2]:
             if open_now.get(name):
                 open_now[name] -= 1
                 total -= 1
+                formatting -= counted
         else:
             open_now[name] = open_now.get(name, 0) + 1
             total += 1
-            if total > MAX_OPEN:
+            formatting += counted
+            if total > MAX_OPEN or formatting > MAX_FORMATTING:
                 return True
     return False
 

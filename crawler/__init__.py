@@ -1,10 +1,11 @@
 """A polite async web crawler that leaves everything it saw in one database: an SQLite file,
 or PostgreSQL for a crawl of many processes on many machines.
 
-The package reads as the pipeline: frontier/, robots/, fetch, extract/, text/, sitemaps/,
-storage/ (the write contract, storage/contract.py, and the read contract,
-storage/read_contract.py, each kept by both backends), engine/, and commands/ for the read
-commands; cli, config, errors, records and urls are the whole's.
+The package reads as the pipeline: frontier/, robots/, fetch (with auth/ for one's own sites),
+extract/, text/, sitemaps/, storage/ (the write contract, storage/contract.py, and the read
+contract, storage/read_contract.py, each kept by both backends), engine/, and commands/ for
+the read commands (stats, query, search, export, report, serve); cli, config, errors, records
+and urls are the whole's.
 """
 
 from __future__ import annotations

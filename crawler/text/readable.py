@@ -1,24 +1,22 @@
 """A page's readable text for `pages.text`: body bytes in, plain text (or None) out.
 
-The main content where it can be told apart from navigation and boilerplate (trafilatura),
+The main content where it can be told apart from navigation and boilerplate (resiliparse),
 else the page's visible text (selectolax). Pure and synchronous: no I/O, no state, and nothing
 escapes on any input. It runs in helper processes (crawler/text/pool.py), which give each call
 a time limit and kill a process that overruns it.
 
-Why trafilatura: on 1,169 PostgreSQL doc pages and 19 MkDocs pages, measured against each page's
-known main element (bench/text.py), it keeps 93-98% of the main text's words at 99.7-100%
-precision and lets the navigation through on 1% of pages, where the whole body's visible text
-has 83-92% precision and leaks it on every page; `fast=True` (no readability/jusText fallbacks)
-scored the same as the default at ~20% less CPU (3.5 ms vs 4.3 ms median), so it is used.
-`favor_recall` gained half a point of recall on the PostgreSQL pages only, and is off: it
-trades precision for recall on the open web, which the bench cannot measure.
+Why resiliparse (`extract_plain_text(main_content=True)`, lexbor underneath): on the PostgreSQL,
+MkDocs and Django docs, measured against each page's known main element (bench/text.py), it
+keeps as much of the main text as trafilatura `fast=True` (which `pages.text` held before issue
+22) at about the same precision, for a fraction of its CPU; trafilatura, lxml and
+lxml_html_clean are no dependencies any more. The figures are in bench/README.md.
 
-Resource handling: lxml (under trafilatura) stops nesting at depth 255, so deep pages cost it
-little. lexbor's tree builder is quadratic on deep nesting (50,000 nested ``<div>`` take ~5 s)
-and on runs of formatting elements (see crawler/parse.py), so the fallback first flattens the
-page in one linear regex scan (`_flatten`): invisible elements (script, style, template, ...)
-go with their content, block tags become line breaks, other tags go; lexbor then only decodes
-the character references of a tree one level deep.
+Resource handling: lexbor's tree builder is quadratic on deep nesting (50,000 nested ``<div>``
+take seconds) and on runs of formatting elements (see crawler/parse.py); the helper's time
+limit bounds that. The fallback first flattens the page in one linear regex scan
+(`visible_text`): invisible elements (script, style, template, ...) go with their content,
+block tags become line breaks, other tags go; lexbor then only decodes the character
+references of a tree one level deep.
 
 Output: runs of whitespace become one space, each block's text is a line, no empty lines, no
 NUL (PostgreSQL's text type refuses it).
@@ -26,18 +24,13 @@ NUL (PostgreSQL's text type refuses it).
 
 from __future__ import annotations
 
-import logging
 import re
+from itertools import accumulate
 
-import trafilatura
+from resiliparse.extract.html2text import extract_plain_text
 from selectolax.lexbor import LexborHTMLParser
 
 from ..extract.html import NAME_END, TAG_ATTRS, decode_html, element_pattern
-
-# trafilatura logs per-page input conditions at WARNING and ERROR ("discarding data",
-# "empty HTML tree", "parsed tree length: ... not valid HTML"), i.e. on every tiny or non-HTML
-# page; page_text falls back on all of them anyway, so those records are noise here.
-logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
 
 # The scan follows the HTML tokenizer as crawler/parse.py's `_flatten` does, with its pieces
 # (possessive repeats keep it linear).
@@ -67,33 +60,48 @@ _MARKUP = re.compile(
     re.IGNORECASE | re.ASCII,
 )
 _SPACES = re.compile(r"\s+")
+# Left out of the main content besides what resiliparse's heuristics drop: elements whose class
+# or id starts with "nav" (navbar, navigation, DocBook's navheader and navfooter), which those
+# heuristics keep (on 99.8% of the PostgreSQL docs' pages: bench/text.py).
+_NAVIGATION = ['[class^="nav"]', '[id^="nav"]']
+# The nesting a page can reach, estimated in one linear scan: +1 for each start tag, -1 for each
+# end tag, not counting void elements, elements whose end tag may be left out, or self-closed
+# tags. lexbor takes seconds past a few thousand levels (quadratic), so a page estimated deeper
+# than MAX_DEPTH gets its visible text instead (a flat tree); real pages nest a few dozen deep.
+MAX_DEPTH = 1_000
+_UNCOUNTED = (
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+    "source", "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "thead", "tbody",
+    "tfoot", "colgroup", "caption", "option", "optgroup", "rb", "rt", "rtc", "rp",
+)  # fmt: skip
+_COUNTED_TAG = re.compile(
+    rf"<(/?)(?!(?:{'|'.join(_UNCOUNTED)}){NAME_END})[a-z][^>]*+(?<!/)>", re.IGNORECASE | re.ASCII
+)
+_STEP = {"": 1, "/": -1}.__getitem__
 
 
-def main_text(
-    html: str, url: str | None = None, *, fast: bool = True, favor_recall: bool = False
-) -> str | None:
-    """trafilatura's main content as plain text, tables kept; no comments, links, images or
-    metadata. `fast`: its own pass only (as good as with its fallbacks on bench/text.py, ~20%
-    less CPU)."""
-    return trafilatura.extract(
-        html, url=url, fast=fast, favor_recall=favor_recall, output_format="txt",
-        include_comments=False, include_tables=True, include_links=False, include_images=False,
-        include_formatting=False, with_metadata=False,
+def main_text(html: str) -> str | None:
+    """resiliparse's main content as plain text, one line per block; no comments, link
+    targets, alt texts, form fields or list bullets (what trafilatura gave before), and no
+    element whose class or id starts with "nav"."""
+    return extract_plain_text(
+        html, main_content=True, preserve_formatting=True, list_bullets=False, alt_texts=False,
+        links=False, form_fields=False, noscript=False, comments=False, skip_elements=_NAVIGATION,
     )  # fmt: skip
 
 
 def page_text(body: bytes, charset: str | None, url: str | None = None) -> str | None:
-    """The page's main text (trafilatura), else its visible text, else None.
+    """The page's main text (resiliparse), else its visible text, else None.
 
-    `charset` is the Content-Type header's charset, `url` the page's URL (trafilatura uses it
-    only to resolve links, which the text does not show). Never raises."""
+    `charset` is the Content-Type header's charset; `url`, the page's URL, is not used (the
+    text shows no links). Never raises."""
     try:
         html = decode_html(body, charset)
     except Exception:  # decode_html does not raise; nothing may escape from here, though
         return None
     try:
-        main = main_text(html, url)
-    except Exception:  # lxml and trafilatura errors on odd input: fall back
+        main = main_text(html) if nesting(html) <= MAX_DEPTH else None
+    except Exception:  # resiliparse's errors on odd input (a parse that failed): fall back
         main = None
     text = normalize(main) if main else None
     if text:
@@ -102,6 +110,11 @@ def page_text(body: bytes, charset: str | None, url: str | None = None) -> str |
         return visible_text(html)
     except Exception:
         return None
+
+
+def nesting(html: str) -> int:
+    """How deep the page's elements nest, estimated (see MAX_DEPTH): linear, in C."""
+    return max(accumulate(map(_STEP, _COUNTED_TAG.findall(html))), default=0)
 
 
 def visible_text(html: str) -> str | None:

@@ -1,0 +1,114 @@
+"""The peak resident memory of a crawl's whole process tree (the crawl and its helpers).
+
+GNU time reports the largest single process's peak only. `TreeRSS` samples /proc in a thread
+(every 20 ms) and sums VmRSS over the crawl processes (`crawler crawl` or `-m crawler crawl`
+under `root`) and all their descendants: shared pages count once per process, so the figure is
+an upper bound. As a command, it runs another and prints the tree's peak:
+
+    .venv/bin/python bench/tree_rss.py -- .venv/bin/python bench/traps.py
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from types import TracebackType
+
+INTERVAL = 0.02  # seconds between samples
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += [int(c) for c in (task / "children").read_text().split()]
+    except OSError:  # the process ended meanwhile
+        pass
+    return found
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _is_crawl(pid: int) -> bool:
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return any(
+        a.endswith(b"crawler") and args[i + 1 : i + 2] == [b"crawl"] for i, a in enumerate(args)
+    )
+
+
+def _tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        pids.append(current := todo.pop())
+        todo += _children(current)
+    return pids
+
+
+def _crawls(root: int) -> list[int]:
+    """The outermost crawl processes under `root` (`--processes N` starts crawls in a crawl)."""
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        if _is_crawl(pid):
+            found.append(pid)
+        else:
+            todo += _children(pid)
+    return found
+
+
+def crawl_tree_kb(root: int) -> int:
+    """Sum of VmRSS (kB) over the crawl processes under `root` and their descendants."""
+    return sum(_rss_kb(pid) for crawl in _crawls(root) for pid in _tree(crawl))
+
+
+class TreeRSS:
+    """Context manager: samples `crawl_tree_kb(root)` until exit; `peak_kb` the largest."""
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.peak_kb = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> TreeRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._done.wait(INTERVAL):
+            self.peak_kb = max(self.peak_kb, crawl_tree_kb(self.root))
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--"]:
+        argv = argv[1:]
+    if not argv:
+        print(__doc__, file=sys.stderr)
+        return 2
+    with subprocess.Popen(argv) as proc, TreeRSS(proc.pid) as tree:
+        code = proc.wait()
+    print(f"peak RSS of the crawl's process tree: {tree.peak_kb / 1024:.1f} MB")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

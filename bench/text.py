@@ -10,12 +10,13 @@ and three redirect stubs have none) and Django's docs (Debian's python-django-do
 `*.html` of 50 KB or more outside `_modules/` with a `div#yui-main`, the big pages).
 `--pages N` takes a fixed sample of N of each. No network.
 
-Extractors: resiliparse's `extract_plain_text(main_content=True)` as
-`crawler.text.readable.main_text` calls it, `crawler.text.readable.page_text` (what the crawl
-stores: that, else the visible text) and `crawler.text.readable.visible_text` (the whole
-page's visible text); and, when trafilatura is installed (it is no dependency any more:
-`pip install trafilatura` to compare), trafilatura `fast=True` as the crawl called it up to
-issue 22 (plain text, tables, no comments, links, images or metadata) and with its defaults.
+Extractors: resiliparse's `extract_plain_text` as `crawler.text.readable.main_text` calls it
+(plain text without `BOILERPLATE`), the same with resiliparse's `main_content=True` instead,
+`crawler.text.readable.page_text` (what the crawl stores: main_text, else the visible text)
+and `crawler.text.readable.visible_text` (the whole page's visible text); and, when
+trafilatura is installed (no dependency any more: `pip install trafilatura` to compare),
+trafilatura `fast=True` as the crawl called it up to issue 22 (plain text, tables, no
+comments, links, images or metadata) and with its defaults.
 
 Reference, from the page's known markup: a PostgreSQL page's <body> without its
 `div.navheader` and `div.navfooter` (DocBook's Prev/Up/Home/Next tables); an MkDocs page's
@@ -46,6 +47,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from resiliparse.extract.html2text import extract_plain_text
 from selectolax.lexbor import LexborHTMLParser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,8 +146,16 @@ def trafilatura_with(fast: bool) -> Extractor:
 
 def extractors() -> dict[str, Extractor]:
     found: dict[str, Extractor] = {
-        "resiliparse main_content": lambda body: main_text(decode_html(body, None)),
-        "page_text (resiliparse, fallback)": lambda body: page_text(body, None),
+        "resiliparse, BOILERPLATE skipped": lambda body: main_text(decode_html(body, None)),
+        "resiliparse main_content=True": lambda body: extract_plain_text(
+            decode_html(body, None),
+            main_content=True,
+            preserve_formatting=True,
+            list_bullets=False,
+            alt_texts=False,
+            comments=False,
+        ),
+        "page_text (what pages.text holds)": lambda body: page_text(body, None),
         "visible text (selectolax, whole body)": lambda body: visible_text(decode_html(body, None)),
     }
     try:

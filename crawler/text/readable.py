@@ -1,15 +1,18 @@
 """A page's readable text for `pages.text`: body bytes in, plain text (or None) out.
 
-The main content where it can be told apart from navigation and boilerplate (resiliparse),
-else the page's visible text (selectolax). Pure and synchronous: no I/O, no state, and nothing
-escapes on any input. It runs in helper processes (crawler/text/pool.py), which give each call
-a time limit and kill a process that overruns it.
+The page's text without the elements that name themselves navigation or boilerplate
+(resiliparse, `BOILERPLATE`), else the page's visible text (selectolax). Pure and synchronous:
+no I/O, no state, and nothing escapes on any input. It runs in helper processes
+(crawler/text/pool.py), which give each call a time limit and kill a process that overruns it.
 
-Why resiliparse (`extract_plain_text(main_content=True)`, lexbor underneath): on the PostgreSQL,
-MkDocs and Django docs, measured against each page's known main element (bench/text.py), it
-keeps as much of the main text as trafilatura `fast=True` (which `pages.text` held before issue
-22) at about the same precision, for a fraction of its CPU; trafilatura, lxml and
-lxml_html_clean are no dependencies any more. The figures are in bench/README.md.
+Why resiliparse's plain text with a list of boilerplate elements: on the PostgreSQL, MkDocs
+and Django docs, measured against each page's known main element (bench/text.py), it keeps
+more of the main text than trafilatura `fast=True` (which `pages.text` held before issue 22:
+recall 1.00 against 0.93 on the PostgreSQL docs, 0.997 against 0.86 on Django's big pages) at
+the same precision and navigation leaked, for a tenth of its CPU; resiliparse's own
+main-content heuristics cost twice as much and let the PostgreSQL docs' navigation through.
+On the open web, what the list does not name (comment threads, "related" blocks) stays in.
+trafilatura, lxml and lxml_html_clean are no dependencies any more.
 
 Resource handling: lexbor's tree builder is quadratic on deep nesting (50,000 nested ``<div>``
 take seconds) and on runs of formatting elements (see crawler/parse.py); the helper's time
@@ -60,10 +63,18 @@ _MARKUP = re.compile(
     re.IGNORECASE | re.ASCII,
 )
 _SPACES = re.compile(r"\s+")
-# Left out of the main content besides what resiliparse's heuristics drop: elements whose class
-# or id starts with "nav" (navbar, navigation, DocBook's navheader and navfooter), which those
-# heuristics keep (on 99.8% of the PostgreSQL docs' pages: bench/text.py).
-_NAVIGATION = ['[class^="nav"]', '[id^="nav"]']
+# What is not main content, by name: navigation, banners, sidebars, footers, menus, dialogs. Left
+# out of the page's text (with resiliparse's own list: script, style, hidden elements, ...).
+# resiliparse's main-content heuristics (main_content=True) cost 4-5 times the extraction
+# itself and kept DocBook's navigation tables on 99.8% of the PostgreSQL pages; this list
+# scores better on every corpus of bench/text.py at half the CPU (bench/README.md).
+BOILERPLATE = [
+    "nav", "header", "footer", "aside", "dialog", "[role=navigation]", "[role=banner]",
+    "[role=contentinfo]", "[role=search]", "[role=complementary]", "[role=dialog]",
+    '[aria-hidden="true"]', '[class^="nav"]', '[id^="nav"]', '[class$="nav"]', '[id$="nav"]',
+    '[class*="sidebar"]', '[id*="sidebar"]', '[class*="breadcrumb"]', '[class*="menu"]',
+    '[id*="menu"]', '[class*="footer"]', '[id*="footer"]', '[class*="header"]', '[id*="header"]',
+]  # fmt: skip
 # The nesting a page can reach, estimated in one linear scan: +1 for each start tag, -1 for each
 # end tag, not counting void elements, elements whose end tag may be left out, or self-closed
 # tags. lexbor takes seconds past a few thousand levels (quadratic), so a page estimated deeper
@@ -77,16 +88,18 @@ _UNCOUNTED = (
 _COUNTED_TAG = re.compile(
     rf"<(/?)(?!(?:{'|'.join(_UNCOUNTED)}){NAME_END})[a-z][^>]*+(?<!/)>", re.IGNORECASE | re.ASCII
 )
+# Every tag counted: an upper bound of that estimate (void elements count), at a third of its
+# CPU; the exact estimate runs only on a page this bound puts past MAX_DEPTH.
+_ANY_TAG = re.compile(r"<(/?)[a-z]", re.IGNORECASE | re.ASCII)
 _STEP = {"": 1, "/": -1}.__getitem__
 
 
 def main_text(html: str) -> str | None:
-    """resiliparse's main content as plain text, one line per block; no comments, link
-    targets, alt texts, form fields or list bullets (what trafilatura gave before), and no
-    element whose class or id starts with "nav"."""
+    """The page's text without its BOILERPLATE (resiliparse), one line per block; no
+    comments, link targets, alt texts, form fields or list bullets (as trafilatura gave)."""
     return extract_plain_text(
-        html, main_content=True, preserve_formatting=True, list_bullets=False, alt_texts=False,
-        links=False, form_fields=False, noscript=False, comments=False, skip_elements=_NAVIGATION,
+        html, main_content=False, preserve_formatting=True, list_bullets=False, alt_texts=False,
+        links=False, form_fields=False, noscript=False, comments=False, skip_elements=BOILERPLATE,
     )  # fmt: skip
 
 
@@ -100,7 +113,7 @@ def page_text(body: bytes, charset: str | None, url: str | None = None) -> str |
     except Exception:  # decode_html does not raise; nothing may escape from here, though
         return None
     try:
-        main = main_text(html) if nesting(html) <= MAX_DEPTH else None
+        main = None if too_deep(html) else main_text(html)
     except Exception:  # resiliparse's errors on odd input (a parse that failed): fall back
         main = None
     text = normalize(main) if main else None
@@ -115,6 +128,12 @@ def page_text(body: bytes, charset: str | None, url: str | None = None) -> str |
 def nesting(html: str) -> int:
     """How deep the page's elements nest, estimated (see MAX_DEPTH): linear, in C."""
     return max(accumulate(map(_STEP, _COUNTED_TAG.findall(html))), default=0)
+
+
+def too_deep(html: str) -> bool:
+    """Whether the page nests deeper than MAX_DEPTH (`nesting`), its cheap bound checked first."""
+    bound = max(accumulate(map(_STEP, _ANY_TAG.findall(html))), default=0)
+    return bound > MAX_DEPTH and nesting(html) > MAX_DEPTH
 
 
 def visible_text(html: str) -> str | None:

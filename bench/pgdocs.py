@@ -231,6 +231,7 @@ class Usage:
     system: float
     max_rss_kb: int  # the largest process's (GNU time)
     tree_rss_kb: int = 0  # the crawl's process tree's, helpers included (bench/tree_rss.py)
+    helper_cpu: float = 0.0  # seconds, the text helpers' share of user + system
 
 
 def children(pid: int) -> list[int]:
@@ -277,6 +278,7 @@ def run_crawl(crawler: Path, conf: Path, tmp: Path, timeout: float) -> Usage:
     # time passes the crawler's status on (128 + signal if killed)
     usage = read_time(report, proc.returncode, hung)
     usage.tree_rss_kb = tree.peak_kb
+    usage.helper_cpu = tree.helper_cpu
     return usage
 
 
@@ -457,6 +459,7 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
         ("peak RSS MB (process tree)", f"{usage.tree_rss_kb / 1024:.1f}"),
         ("CPU ms per page (user+sys)", f"{cpu_ms_per_page:.2f}" if pages else "-"),
         ("CPU seconds (user+sys)", f"{usage.user + usage.system:.2f}"),
+        ("  of which text helpers", f"{usage.helper_cpu:.2f}"),
         ("crawler exit", f"{usage.code}" + (" (timed out)" if usage.timed_out else "")),
         ("query refuses writes", "yes" if not write_problems else "NO"),
     ]

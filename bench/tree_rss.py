@@ -10,6 +10,7 @@ an upper bound. As a command, it runs another and prints the tree's peak:
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -74,12 +75,30 @@ def crawl_tree_kb(root: int) -> int:
     return sum(_rss_kb(pid) for crawl in _crawls(root) for pid in _tree(crawl))
 
 
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a live process (its own, not its children's)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _is_text_helper(pid: int) -> bool:
+    try:
+        return b"crawler.text.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 class TreeRSS:
-    """Context manager: samples `crawl_tree_kb(root)` until exit; `peak_kb` the largest."""
+    """Context manager: samples `crawl_tree_kb(root)` until exit; `peak_kb` the largest, and
+    `helper_cpu`, the text helpers' CPU seconds as last seen (a sample's lag short)."""
 
     def __init__(self, root: int) -> None:
         self.root = root
         self.peak_kb = 0
+        self._helpers: dict[int, float] = {}
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -93,9 +112,17 @@ class TreeRSS:
         self._done.set()
         self._thread.join()
 
+    @property
+    def helper_cpu(self) -> float:
+        return sum(self._helpers.values())
+
     def _sample(self) -> None:
         while not self._done.wait(INTERVAL):
             self.peak_kb = max(self.peak_kb, crawl_tree_kb(self.root))
+            for crawl in _crawls(self.root):
+                for pid in _tree(crawl):
+                    if _is_text_helper(pid):
+                        self._helpers[pid] = _cpu_seconds(pid)
 
 
 def main(argv: list[str]) -> int:
@@ -107,6 +134,7 @@ def main(argv: list[str]) -> int:
     with subprocess.Popen(argv) as proc, TreeRSS(proc.pid) as tree:
         code = proc.wait()
     print(f"peak RSS of the crawl's process tree: {tree.peak_kb / 1024:.1f} MB")
+    print(f"CPU of the text helpers: {tree.helper_cpu:.2f} s")
     return code
 
 

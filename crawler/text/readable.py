@@ -152,5 +152,5 @@ def visible_text(html: str) -> str | None:
 
 def normalize(text: str) -> str | None:
     """Spaces collapsed, one line per paragraph, no empty lines, no NUL; None if empty."""
-    lines = (_SPACES.sub(" ", line).strip() for line in text.replace("\0", "").splitlines())
+    lines = (" ".join(line.split()) for line in text.replace("\0", "").splitlines())
     return "\n".join(line for line in lines if line) or None

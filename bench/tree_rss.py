@@ -70,9 +70,23 @@ def _crawls(root: int) -> list[int]:
     return found
 
 
+def _kind(pid: int) -> str:
+    """What a process of the tree is: its command line's last word that names a module."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return "?"
+    return " ".join(a for a in args[:4] if a and not a.startswith("/"))[:60]
+
+
 def crawl_tree_kb(root: int) -> int:
     """Sum of VmRSS (kB) over the crawl processes under `root` and their descendants."""
     return sum(_rss_kb(pid) for crawl in _crawls(root) for pid in _tree(crawl))
+
+
+def crawl_tree_parts(root: int) -> dict[int, tuple[str, int]]:
+    """pid: (what it is, VmRSS kB) for each process of the crawl's tree."""
+    return {pid: (_kind(pid), _rss_kb(pid)) for crawl in _crawls(root) for pid in _tree(crawl)}
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -98,6 +112,7 @@ class TreeRSS:
     def __init__(self, root: int) -> None:
         self.root = root
         self.peak_kb = 0
+        self.peak_parts: dict[int, tuple[str, int]] = {}  # the processes at the peak
         self._helpers: dict[int, float] = {}
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -118,7 +133,10 @@ class TreeRSS:
 
     def _sample(self) -> None:
         while not self._done.wait(INTERVAL):
-            self.peak_kb = max(self.peak_kb, crawl_tree_kb(self.root))
+            parts = crawl_tree_parts(self.root)
+            total = sum(kb for _, kb in parts.values())
+            if total > self.peak_kb:
+                self.peak_kb, self.peak_parts = total, parts
             for crawl in _crawls(self.root):
                 for pid in _tree(crawl):
                     if _is_text_helper(pid):
@@ -134,6 +152,8 @@ def main(argv: list[str]) -> int:
     with subprocess.Popen(argv) as proc, TreeRSS(proc.pid) as tree:
         code = proc.wait()
     print(f"peak RSS of the crawl's process tree: {tree.peak_kb / 1024:.1f} MB")
+    for pid, (kind, kb) in sorted(tree.peak_parts.items()):
+        print(f"  {pid:>8}  {kb / 1024:7.1f} MB  {kind}")
     print(f"CPU of the text helpers: {tree.helper_cpu:.2f} s")
     return code
 

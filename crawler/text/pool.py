@@ -34,8 +34,9 @@ logger = logging.getLogger(__name__)
 TIME_LIMIT = 10.0  # seconds one page's text may take
 START_LIMIT = 60.0  # seconds a helper may take to start (imports) and say it is ready
 # Text is extracted from the first MAX_BYTES of a page (HTML parsers take a cut page as it
-# is): a parse tree takes several times the page's size, and pages of text this long are rare.
-MAX_BYTES = 2_000_000
+# is): a parse tree takes several times the page's size (the helper peaked at 78 MB with 2 MB
+# on bench/traps.py's hostile pages), and pages of text this long are rare.
+MAX_BYTES = 1_000_000
 BACKLOG_PER_HELPER = 4  # pages waiting for text per helper, at most
 # What the helpers import (pyproject.toml's dependencies), as a pip command's arguments.
 TEXT_PACKAGES = "'resiliparse>=0.15'"

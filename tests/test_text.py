@@ -6,7 +6,14 @@ import random
 
 import pytest
 
-from crawler.text.readable import MAX_DEPTH, nesting, normalize, page_text, visible_text
+from crawler.text.readable import (
+    MAX_DEPTH,
+    nesting,
+    normalize,
+    page_text,
+    too_deep,
+    visible_text,
+)
 
 STORY = (
     "The lighthouse keeper climbed the spiral stairs every evening at dusk, carrying a tin "
@@ -139,6 +146,12 @@ def test_nesting_estimate() -> None:
     # Void, self-closed and optional-end elements do not count, in any case.
     assert nesting("<div>" + "<BR><img src=x><p>a<li>b<svg/><path d='1'/>" * 100 + "</div>") == 1
     assert nesting("<div>" * 5 + "</div>" * 5 + "<x-y>" * 3) == 5
+    # The cheap bound counts the void elements; the estimate decides.
+    many_breaks = "<div>" + "<br>" * (2 * MAX_DEPTH) + "</div>"
+    assert nesting(many_breaks) == 1
+    assert not too_deep(many_breaks)
+    assert too_deep("<div>" * (MAX_DEPTH + 1))
+    assert not too_deep("<div>" * MAX_DEPTH)
 
 
 def test_deep_nesting_is_read() -> None:
@@ -148,6 +161,7 @@ def test_deep_nesting_is_read() -> None:
     depth = 50_000
     html = f"<html><body>{'<div>' * depth}deep words{'</div>' * depth}</body></html>"
     assert nesting(html) == depth + 2 > MAX_DEPTH
+    assert too_deep(html)
     assert page_text(html.encode(), None) == "deep words"
     assert visible_text(html) == "deep words"
 

@@ -3,7 +3,10 @@
     apt-get install -y nginx postgresql-doc-15 time
     .venv/bin/python bench/pgdocs.py [--port 8089] [--keep] [--stats] [--timeout 120]
         [--delay 0] [--concurrency 16] [--per-host-concurrency 16] [--no-obey-robots]
-        [--no-store-text]
+        [--no-store-text] [--docs /usr/share/doc/python-django-doc/html]
+
+`--docs` serves another folder of static HTML docs from its index.html: Django's docs
+(Debian's python-django-doc, pages of 50-230 KB) are the big-page corpus.
 
 What it does, all inside one temporary directory:
 
@@ -50,6 +53,7 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 from nginx import BenchError, Nginx, read_log, server
+from tree_rss import TreeRSS
 
 from crawler.urls import normalize
 
@@ -225,7 +229,9 @@ class Usage:
     seconds: float  # wall clock, from time -v
     user: float
     system: float
-    max_rss_kb: int
+    max_rss_kb: int  # the largest process's (GNU time)
+    tree_rss_kb: int = 0  # the crawl's process tree's, helpers included (bench/tree_rss.py)
+    helper_cpu: float = 0.0  # seconds, the text helpers' share of user + system
 
 
 def children(pid: int) -> list[int]:
@@ -246,8 +252,10 @@ def run_crawl(crawler: Path, conf: Path, tmp: Path, timeout: float) -> Usage:
     with err.open("w") as stderr:
         proc = subprocess.Popen(cmd, stdout=stderr, stderr=stderr, start_new_session=True)
         hung = False
+        tree = TreeRSS(proc.pid)
         try:
-            proc.wait(timeout=timeout)
+            with tree:
+                proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             hung = True
             print(f"crawler still running after {timeout:.0f} s: SIGINT", file=sys.stderr)
@@ -268,7 +276,10 @@ def run_crawl(crawler: Path, conf: Path, tmp: Path, timeout: float) -> Usage:
     if output:
         print(f"crawler output ({err}):\n{output[-2000:]}")
     # time passes the crawler's status on (128 + signal if killed)
-    return read_time(report, proc.returncode, hung)
+    usage = read_time(report, proc.returncode, hung)
+    usage.tree_rss_kb = tree.peak_kb
+    usage.helper_cpu = tree.helper_cpu
+    return usage
 
 
 def read_time(report: Path, code: int, timed_out: bool = False) -> Usage:
@@ -432,6 +443,7 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
     stray_agents = sorted(a for a in served.agents if not a.startswith("crawler/"))
 
     pages = len(rows)
+    cpu_ms_per_page = (usage.user + usage.system) * 1000 / max(pages, 1)
     table = [
         ("pages (crawler)", f"{pages}"),
         ("pages (ground truth)", f"{len(truth.pages)}"),
@@ -445,7 +457,10 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
         ("seconds (wall)", f"{usage.seconds:.2f}"),
         ("pages/s", f"{pages / usage.seconds:.0f}" if usage.seconds else "-"),
         ("peak RSS MB", f"{usage.max_rss_kb / 1024:.1f}"),
+        ("peak RSS MB (process tree)", f"{usage.tree_rss_kb / 1024:.1f}"),
+        ("CPU ms per page (user+sys)", f"{cpu_ms_per_page:.2f}" if pages else "-"),
         ("CPU seconds (user+sys)", f"{usage.user + usage.system:.2f}"),
+        ("  of which text helpers", f"{usage.helper_cpu:.2f}"),
         ("crawler exit", f"{usage.code}" + (" (timed out)" if usage.timed_out else "")),
         ("query refuses writes", "yes" if not write_problems else "NO"),
     ]

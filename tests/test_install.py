@@ -1,5 +1,5 @@
-"""What a crawl needs installed: a crawl that stores no text imports neither trafilatura nor
-lxml, and one that does but cannot import them ends at once, with one line and exit code 2,
+"""What a crawl needs installed: a crawl that stores no text imports no text extractor
+(resiliparse), and one that does but cannot import it ends at once, with one line and exit 2,
 before any request; an export to WARC without a working warcio likewise, before any file.
 Real `crawler` processes against a loopback server."""
 
@@ -35,7 +35,7 @@ def _config(folder: Path, seed: str, store_text: bool) -> Path:
     )
 
 
-async def test_a_crawl_without_text_imports_neither_trafilatura_nor_lxml(
+async def test_a_crawl_without_text_imports_no_extractor(
     aiohttp_server: Any, tmp_path: Path
 ) -> None:
     seed, asked = await _site(aiohttp_server)
@@ -46,7 +46,8 @@ async def test_a_crawl_without_text_imports_neither_trafilatura_nor_lxml(
     assert code == 0, err
     modules = set(json.loads(out.splitlines()[-1]))
     assert {"crawler", "aiohttp", "selectolax"} <= modules  # the probe sees
-    assert "trafilatura" not in modules
+    assert "resiliparse" not in modules
+    assert "trafilatura" not in modules  # the extractor before issue 22, and its parser
     assert "lxml" not in modules
     assert sorted(asked.paths()) == ["/", "/a", "/robots.txt"]
 
@@ -56,21 +57,20 @@ async def test_a_broken_extractor_is_one_line_and_exit_2_before_any_request(
 ) -> None:
     seed, asked = await _site(aiohttp_server)
     config = _config(tmp_path, seed, store_text=True)
-    # A trafilatura that fails as lxml 6 without lxml_html_clean makes it fail.
-    shadow = tmp_path / "shadow" / "trafilatura"
+    # A resiliparse whose compiled part cannot load makes it fail.
+    shadow = tmp_path / "shadow" / "resiliparse"
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text(
-        'raise ImportError("lxml.html.clean module is now a separate project lxml_html_clean")\n'
+        'raise ImportError("libstdc++.so.6: cannot open shared object file")\n'
     )
 
     code, _, err = await run_cli_async("crawl", str(config), pythonpath=[str(shadow.parent)])
 
     assert code == 2, err
     (line,) = err.strip().splitlines()
-    assert "storage.store_text needs trafilatura" in line
-    assert "lxml.html.clean module is now a separate project" in line
-    assert "pip install" in line
-    assert "lxml_html_clean" in line
+    assert "storage.store_text needs resiliparse" in line
+    assert "libstdc++.so.6: cannot open shared object file" in line
+    assert "pip install 'resiliparse>=" in line
     assert asked.paths() == []  # not even robots.txt
     assert not (tmp_path / "crawl.db").exists()  # nor the database
 

@@ -6,7 +6,14 @@ import random
 
 import pytest
 
-from crawler.text.readable import normalize, page_text, visible_text
+from crawler.text.readable import (
+    MAX_DEPTH,
+    nesting,
+    normalize,
+    page_text,
+    too_deep,
+    visible_text,
+)
 
 STORY = (
     "The lighthouse keeper climbed the spiral stairs every evening at dusk, carrying a tin "
@@ -47,6 +54,19 @@ def test_main_content_without_nav_and_footer() -> None:
     assert "font-family" not in text
 
 
+def test_navigation_classes_are_left_out() -> None:
+    # DocBook's Prev/Up/Home/Next tables (the PostgreSQL docs), which resiliparse alone keeps.
+    nav = '<table><tr><td><a href="a.html">Prev</a></td><td><a href="b.html">Next</a></td></tr>'
+    html = (
+        f'<html><body><div class="navheader">{nav}</table></div>'
+        f'<div class="sect1">{"".join(f"<p>{p}</p>" for p in STORY)}</div>'
+        f'<div id="navfooter">{nav}</table></div></body></html>'
+    )
+    text = page_text(html.encode(), None)
+    assert text is not None
+    assert text.splitlines() == list(STORY)
+
+
 def test_paragraphs_are_lines() -> None:
     text = page_text(article_page(), "utf-8")
     assert text is not None
@@ -70,7 +90,6 @@ def test_script_and_style_never_appear() -> None:
 
 
 def test_fallback_drops_hidden_content() -> None:
-    # (trafilatura keeps a <template>'s text: lxml parses it as an ordinary element.)
     html = """<html><head><title>Title text</title><style>.x { color: red }</style>
 <script>document.write("script text")</script></head><body>
 <noscript>noscript text</noscript><template><p>template text</p></template>
@@ -121,11 +140,28 @@ def test_garbage_never_raises(body: bytes) -> None:
         assert text is None or (isinstance(text, str) and text and "\0" not in text)
 
 
+def test_nesting_estimate() -> None:
+    assert nesting("") == 0
+    assert nesting("<html><body><div><span>a</span><div>b</div></div></body></html>") == 4
+    # Void, self-closed and optional-end elements do not count, in any case.
+    assert nesting("<div>" + "<BR><img src=x><p>a<li>b<svg/><path d='1'/>" * 100 + "</div>") == 1
+    assert nesting("<div>" * 5 + "</div>" * 5 + "<x-y>" * 3) == 5
+    # The cheap bound counts the void elements; the estimate decides.
+    many_breaks = "<div>" + "<br>" * (2 * MAX_DEPTH) + "</div>"
+    assert nesting(many_breaks) == 1
+    assert not too_deep(many_breaks)
+    assert too_deep("<div>" * (MAX_DEPTH + 1))
+    assert not too_deep("<div>" * MAX_DEPTH)
+
+
 def test_deep_nesting_is_read() -> None:
-    # 50,000 nested <div> take lexbor's tree builder ~5 s; the fallback flattens first. (In a
-    # crawl the text helper's time limit bounds any page; pytest-timeout bounds this one.)
+    # 50,000 nested <div> take lexbor's tree builder (resiliparse's) ~100 s of CPU: a page
+    # nested deeper than MAX_DEPTH gets the flattened visible text. (In a crawl the text
+    # helper's time limit bounds any page; pytest-timeout bounds this one.)
     depth = 50_000
     html = f"<html><body>{'<div>' * depth}deep words{'</div>' * depth}</body></html>"
+    assert nesting(html) == depth + 2 > MAX_DEPTH
+    assert too_deep(html)
     assert page_text(html.encode(), None) == "deep words"
     assert visible_text(html) == "deep words"
 

@@ -13,8 +13,9 @@ from crawler.records import Outcome, PageRecord, QueuedURL
 from crawler.text.pool import TextError, TextPool, TextStage
 
 PAGE = b"<html><body><main><p>Ravens remember faces for years.</p></main></body></html>"
-# Tiny blocks of text and links, repeated to 5 MB: seconds of extraction (tests/test_text.py).
-HEAVY = b"<html><body>" + b"<div><span>w</span><a href='/x'>link</a></div>" * 110_000
+# Paragraphs under 990 nested <div>, to the helper's 1 MB: each <p> makes lexbor look for an open
+# <p> through every level (~1 s of extraction; nested shallower than readable.MAX_DEPTH).
+HEAVY = b"<html><body>" + b"<div>" * 990 + b"<p>w" * 240_000
 
 
 async def test_a_page_gets_its_text_from_a_helper() -> None:

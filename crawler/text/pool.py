@@ -1,9 +1,10 @@
 """Readable text for the pages' `text` column, extracted in helper processes.
 
-Main-content extraction takes ~10 ms of CPU per page and can take far longer on a hostile
-page, so it runs in processes of its own (crawler/text/worker.py), never in the event loop.
-Each page gets TIME_LIMIT seconds: a helper that answers late is killed, the page keeps `text`
-NULL and the log says why. A helper that dies is replaced for the next page.
+Main-content extraction takes a few ms of CPU per page and can take far longer on a hostile
+page (lexbor's tree builder is quadratic on deep nesting), so it runs in processes of its own
+(crawler/text/worker.py), never in the event loop. Each page gets TIME_LIMIT seconds: a helper
+that answers late is killed, the page keeps `text` NULL and the log says why. A helper that
+dies is replaced for the next page.
 
 `TextStage` sits between extraction and the writer: an outcome whose page wants text waits
 there for it (so a page is committed with its text, in one transaction: a crawl killed at any
@@ -20,7 +21,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -34,17 +34,21 @@ logger = logging.getLogger(__name__)
 TIME_LIMIT = 10.0  # seconds one page's text may take
 START_LIMIT = 60.0  # seconds a helper may take to start (imports) and say it is ready
 # Text is extracted from the first MAX_BYTES of a page (HTML parsers take a cut page as it
-# is): lxml's tree takes tens of times the page's size, and pages of text this long are rare.
-MAX_BYTES = 2_000_000
+# is): a parse tree takes several times the page's size (the helper peaked at 78 MB with 2 MB
+# on bench/traps.py's hostile pages), and pages of text this long are rare.
+MAX_BYTES = 1_000_000
 BACKLOG_PER_HELPER = 4  # pages waiting for text per helper, at most
-# What the helpers import (pyproject.toml's dependencies), as a pip command's arguments: lxml 6
-# left lxml.html.clean, which trafilatura imports, to a package of its own.
-TEXT_PACKAGES = "'trafilatura>=2.0' 'lxml>=5.3' 'lxml_html_clean>=0.4'"
+# What the helpers import (pyproject.toml's dependencies), as a pip command's arguments.
+TEXT_PACKAGES = "'resiliparse>=0.15'"
+HELPERS = 1  # per crawl process: see helper_count
 
 
 def helper_count() -> int:
-    """One helper per CPU but one (the crawl's own process needs one), at least one."""
-    return max(1, min(8, (os.cpu_count() or 2) - 1))
+    """One helper per crawl process. Extraction (resiliparse) costs less CPU per page than the
+    crawl's own process spends on it, so one helper keeps up with its crawl; `--processes N`
+    (N crawls, one per core the user gives the crawl) then has N helpers, not N * (CPUs - 1),
+    and the process tree's memory grows by one small helper per crawl (bench/README.md)."""
+    return HELPERS
 
 
 class TextError(Exception):
@@ -52,8 +56,8 @@ class TextError(Exception):
 
 
 class TextUnavailable(TextError):
-    """The extractor cannot be imported in the helper (trafilatura or lxml missing or
-    broken); the message is the import's error."""
+    """The extractor cannot be imported in the helper (resiliparse missing or broken); the
+    message is the import's error."""
 
 
 class _Helper:
@@ -166,14 +170,14 @@ class TextPool:
 
 
 async def require_extractor(pool: TextPool, config_file: Path) -> None:
-    """storage.store_text needs trafilatura and lxml, imported in the helpers only: if they
-    cannot be, ConfigError (exit 2, one line), to raise before the crawl's first request."""
+    """storage.store_text needs resiliparse, imported in the helpers only: if it cannot be,
+    ConfigError (exit 2, one line), to raise before the crawl's first request."""
     try:
         await pool.check()
     except TextUnavailable as exc:
         raise ConfigError(
-            f"{config_file}: storage.store_text needs trafilatura and lxml, which cannot be"
-            f" imported ({exc}). Install them: pip install {TEXT_PACKAGES}"
+            f"{config_file}: storage.store_text needs resiliparse, which cannot be"
+            f" imported ({exc}). Install it: pip install {TEXT_PACKAGES}"
             " (or set store_text = false)"
         ) from exc
     except TextError as exc:  # a slow start, say: pages then go without text, each logged

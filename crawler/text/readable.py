@@ -1,24 +1,25 @@
 """A page's readable text for `pages.text`: body bytes in, plain text (or None) out.
 
-The main content where it can be told apart from navigation and boilerplate (trafilatura),
-else the page's visible text (selectolax). Pure and synchronous: no I/O, no state, and nothing
-escapes on any input. It runs in helper processes (crawler/text/pool.py), which give each call
-a time limit and kill a process that overruns it.
+The page's text without the elements that name themselves navigation or boilerplate
+(resiliparse, `BOILERPLATE`), else the page's visible text (selectolax). Pure and synchronous:
+no I/O, no state, and nothing escapes on any input. It runs in helper processes
+(crawler/text/pool.py), which give each call a time limit and kill a process that overruns it.
 
-Why trafilatura: on 1,169 PostgreSQL doc pages and 19 MkDocs pages, measured against each page's
-known main element (bench/text.py), it keeps 93-98% of the main text's words at 99.7-100%
-precision and lets the navigation through on 1% of pages, where the whole body's visible text
-has 83-92% precision and leaks it on every page; `fast=True` (no readability/jusText fallbacks)
-scored the same as the default at ~20% less CPU (3.5 ms vs 4.3 ms median), so it is used.
-`favor_recall` gained half a point of recall on the PostgreSQL pages only, and is off: it
-trades precision for recall on the open web, which the bench cannot measure.
+Why resiliparse's plain text with a list of boilerplate elements: on the PostgreSQL, MkDocs
+and Django docs, measured against each page's known main element (bench/text.py), it keeps
+more of the main text than trafilatura `fast=True` (which `pages.text` held before issue 22:
+recall 1.00 against 0.93 on the PostgreSQL docs, 0.997 against 0.86 on Django's big pages) at
+the same precision and navigation leaked, for a tenth of its CPU; resiliparse's own
+main-content heuristics cost twice as much and let the PostgreSQL docs' navigation through.
+On the open web, what the list does not name (comment threads, "related" blocks) stays in.
+trafilatura, lxml and lxml_html_clean are no dependencies any more.
 
-Resource handling: lxml (under trafilatura) stops nesting at depth 255, so deep pages cost it
-little. lexbor's tree builder is quadratic on deep nesting (50,000 nested ``<div>`` take ~5 s)
-and on runs of formatting elements (see crawler/parse.py), so the fallback first flattens the
-page in one linear regex scan (`_flatten`): invisible elements (script, style, template, ...)
-go with their content, block tags become line breaks, other tags go; lexbor then only decodes
-the character references of a tree one level deep.
+Resource handling: lexbor's tree builder is quadratic on deep nesting (50,000 nested ``<div>``
+take seconds) and on runs of formatting elements (see crawler/parse.py); the helper's time
+limit bounds that. The fallback first flattens the page in one linear regex scan
+(`visible_text`): invisible elements (script, style, template, ...) go with their content,
+block tags become line breaks, other tags go; lexbor then only decodes the character
+references of a tree one level deep.
 
 Output: runs of whitespace become one space, each block's text is a line, no empty lines, no
 NUL (PostgreSQL's text type refuses it).
@@ -26,18 +27,13 @@ NUL (PostgreSQL's text type refuses it).
 
 from __future__ import annotations
 
-import logging
 import re
+from itertools import accumulate
 
-import trafilatura
+from resiliparse.extract.html2text import extract_plain_text
 from selectolax.lexbor import LexborHTMLParser
 
 from ..extract.html import NAME_END, TAG_ATTRS, decode_html, element_pattern
-
-# trafilatura logs per-page input conditions at WARNING and ERROR ("discarding data",
-# "empty HTML tree", "parsed tree length: ... not valid HTML"), i.e. on every tiny or non-HTML
-# page; page_text falls back on all of them anyway, so those records are noise here.
-logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
 
 # The scan follows the HTML tokenizer as crawler/parse.py's `_flatten` does, with its pieces
 # (possessive repeats keep it linear).
@@ -67,33 +63,58 @@ _MARKUP = re.compile(
     re.IGNORECASE | re.ASCII,
 )
 _SPACES = re.compile(r"\s+")
+# What is not main content, by name: navigation, banners, sidebars, footers, menus, dialogs. Left
+# out of the page's text (with resiliparse's own list: script, style, hidden elements, ...).
+# resiliparse's main-content heuristics (main_content=True) cost 4-5 times the extraction
+# itself and kept DocBook's navigation tables on 99.8% of the PostgreSQL pages; this list
+# scores better on every corpus of bench/text.py at half the CPU (bench/README.md).
+BOILERPLATE = [
+    "nav", "header", "footer", "aside", "dialog", "[role=navigation]", "[role=banner]",
+    "[role=contentinfo]", "[role=search]", "[role=complementary]", "[role=dialog]",
+    '[aria-hidden="true"]', '[class^="nav"]', '[id^="nav"]', '[class$="nav"]', '[id$="nav"]',
+    '[class*="sidebar"]', '[id*="sidebar"]', '[class*="breadcrumb"]', '[class*="menu"]',
+    '[id*="menu"]', '[class*="footer"]', '[id*="footer"]', '[class*="header"]', '[id*="header"]',
+]  # fmt: skip
+# The nesting a page can reach, estimated in one linear scan: +1 for each start tag, -1 for each
+# end tag, not counting void elements, elements whose end tag may be left out, or self-closed
+# tags. lexbor takes seconds past a few thousand levels (quadratic), so a page estimated deeper
+# than MAX_DEPTH gets its visible text instead (a flat tree); real pages nest a few dozen deep.
+MAX_DEPTH = 1_000
+_UNCOUNTED = (
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+    "source", "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "thead", "tbody",
+    "tfoot", "colgroup", "caption", "option", "optgroup", "rb", "rt", "rtc", "rp",
+)  # fmt: skip
+_COUNTED_TAG = re.compile(
+    rf"<(/?)(?!(?:{'|'.join(_UNCOUNTED)}){NAME_END})[a-z][^>]*+(?<!/)>", re.IGNORECASE | re.ASCII
+)
+# Every tag counted: an upper bound of that estimate (void elements count), at a third of its
+# CPU; the exact estimate runs only on a page this bound puts past MAX_DEPTH.
+_ANY_TAG = re.compile(r"<(/?)[a-z]", re.IGNORECASE | re.ASCII)
+_STEP = {"": 1, "/": -1}.__getitem__
 
 
-def main_text(
-    html: str, url: str | None = None, *, fast: bool = True, favor_recall: bool = False
-) -> str | None:
-    """trafilatura's main content as plain text, tables kept; no comments, links, images or
-    metadata. `fast`: its own pass only (as good as with its fallbacks on bench/text.py, ~20%
-    less CPU)."""
-    return trafilatura.extract(
-        html, url=url, fast=fast, favor_recall=favor_recall, output_format="txt",
-        include_comments=False, include_tables=True, include_links=False, include_images=False,
-        include_formatting=False, with_metadata=False,
+def main_text(html: str) -> str | None:
+    """The page's text without its BOILERPLATE (resiliparse), one line per block; no
+    comments, link targets, alt texts, form fields or list bullets (as trafilatura gave)."""
+    return extract_plain_text(
+        html, main_content=False, preserve_formatting=True, list_bullets=False, alt_texts=False,
+        links=False, form_fields=False, noscript=False, comments=False, skip_elements=BOILERPLATE,
     )  # fmt: skip
 
 
 def page_text(body: bytes, charset: str | None, url: str | None = None) -> str | None:
-    """The page's main text (trafilatura), else its visible text, else None.
+    """The page's main text (resiliparse), else its visible text, else None.
 
-    `charset` is the Content-Type header's charset, `url` the page's URL (trafilatura uses it
-    only to resolve links, which the text does not show). Never raises."""
+    `charset` is the Content-Type header's charset; `url`, the page's URL, is not used (the
+    text shows no links). Never raises."""
     try:
         html = decode_html(body, charset)
     except Exception:  # decode_html does not raise; nothing may escape from here, though
         return None
     try:
-        main = main_text(html, url)
-    except Exception:  # lxml and trafilatura errors on odd input: fall back
+        main = None if too_deep(html) else main_text(html)
+    except Exception:  # resiliparse's errors on odd input (a parse that failed): fall back
         main = None
     text = normalize(main) if main else None
     if text:
@@ -102,6 +123,17 @@ def page_text(body: bytes, charset: str | None, url: str | None = None) -> str |
         return visible_text(html)
     except Exception:
         return None
+
+
+def nesting(html: str) -> int:
+    """How deep the page's elements nest, estimated (see MAX_DEPTH): linear, in C."""
+    return max(accumulate(map(_STEP, _COUNTED_TAG.findall(html))), default=0)
+
+
+def too_deep(html: str) -> bool:
+    """Whether the page nests deeper than MAX_DEPTH (`nesting`), its cheap bound checked first."""
+    bound = max(accumulate(map(_STEP, _ANY_TAG.findall(html))), default=0)
+    return bound > MAX_DEPTH and nesting(html) > MAX_DEPTH
 
 
 def visible_text(html: str) -> str | None:
@@ -120,5 +152,5 @@ def visible_text(html: str) -> str | None:
 
 def normalize(text: str) -> str | None:
     """Spaces collapsed, one line per paragraph, no empty lines, no NUL; None if empty."""
-    lines = (_SPACES.sub(" ", line).strip() for line in text.replace("\0", "").splitlines())
+    lines = (" ".join(line.split()) for line in text.replace("\0", "").splitlines())
     return "\n".join(line for line in lines if line) or None

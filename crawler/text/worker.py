@@ -1,15 +1,15 @@
 """The helper process that extracts pages' readable text (`python -m crawler.text.worker`).
 
 Once started (its imports take a second) it writes READY, or, when the extractor cannot be
-imported (trafilatura or lxml missing or broken), UNAVAILABLE and why, as an answer, and ends.
+imported (resiliparse missing or broken), UNAVAILABLE and why, as an answer, and ends.
 Then it reads requests from stdin
 and writes answers to stdout, one at a time, until stdin closes. A request: the charset's
 length (1 byte), the charset (ASCII, may be empty), the body's length (4 bytes, big-endian),
 the body. An answer: a kind byte and a length-prefixed UTF-8 payload, b"T" text, b"N" no
 text, b"E" the error that extracting raised. The parent (pool.py) owns the time limit:
 it kills this process when an answer is late. Memory is bounded too (MEMORY_LIMIT of address
-space): lxml's tree of a hostile page can take 70 times the page, and a page that needs more
-fails here, or ends this process, not the machine.
+space): a parse tree of a hostile page can take many times the page, and a page that needs
+more fails here, or ends this process, not the machine.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable
 from typing import BinaryIO
 
-# Nothing here imports the extractor (trafilatura, lxml) at module level: the crawl's process
+# Nothing here imports the extractor (resiliparse) at module level: the crawl's process
 # imports this module for the protocol, and a crawl with store_text = false needs neither.
 
 _LENGTH = struct.Struct(">I")

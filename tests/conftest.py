@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
+from auth_site import Secrets
 from backends import Backend
 from kit import build_config, record_requests
 
@@ -65,3 +66,13 @@ def rows(config: Config, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[A
     """Query the crawl's database file directly."""
     with closing(sqlite3.connect(config.storage.path)) as db:
         return db.execute(sql, params).fetchall()
+
+
+@pytest.fixture
+def secrets(monkeypatch: pytest.MonkeyPatch) -> Secrets:
+    """Fresh secrets for the auth site, in the environment where the config's env:NAME reads
+    them."""
+    made = Secrets()
+    for name, value in made.environment().items():
+        monkeypatch.setenv(name, value)
+    return made

@@ -71,12 +71,9 @@ async def test_a_logged_in_crawl_keeps_credentials_to_their_hosts_and_writes_non
     aiohttp_server: Any,
     backend: Backend,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    secrets: Secrets,
     request: pytest.FixtureRequest,
 ) -> None:
-    secrets = Secrets()
-    for name, value in secrets.environment().items():
-        monkeypatch.setenv(name, value)
     server = await aiohttp_server(auth_site(secrets))
     log = server.app[SITE].log
     config = _config(tmp_path, server.port, backend)
@@ -167,11 +164,8 @@ async def test_a_logged_in_crawl_keeps_credentials_to_their_hosts_and_writes_non
 
 
 async def test_a_failed_login_is_one_line_and_exit_2(
-    aiohttp_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    aiohttp_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, secrets: Secrets
 ) -> None:
-    secrets = Secrets()
-    for name, value in secrets.environment().items():
-        monkeypatch.setenv(name, value)
     monkeypatch.setenv("A23_LOGIN_PASSWORD", "wrong-password-77")
     server = await aiohttp_server(auth_site(secrets))
     config = _config(tmp_path, server.port, Backend("sqlite", "crawl.db"))
@@ -193,11 +187,8 @@ LOGIN_FIELDS = {"user": USER, "password": "env:A23_LOGIN_PASSWORD"}
 
 
 async def test_a_login_that_gets_no_answer_is_retried_then_one_line_and_exit_2(
-    aiohttp_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    aiohttp_server: Any, tmp_path: Path, secrets: Secrets
 ) -> None:
-    secrets = Secrets()
-    for name, value in secrets.environment().items():
-        monkeypatch.setenv(name, value)
     server = await aiohttp_server(auth_site(secrets))
     dead = free_port()  # nothing listens there
     login_url = f"http://login.site.test:{dead}/login"
@@ -229,11 +220,8 @@ async def test_a_login_that_gets_no_answer_is_retried_then_one_line_and_exit_2(
 
 
 async def test_a_resumed_crawl_logs_in_again(
-    aiohttp_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    aiohttp_server: Any, tmp_path: Path, secrets: Secrets
 ) -> None:
-    secrets = Secrets()
-    for name, value in secrets.environment().items():
-        monkeypatch.setenv(name, value)
     server = await aiohttp_server(auth_site(secrets))
     log = server.app[SITE].log
     config = _config(tmp_path, server.port, Backend("sqlite", "crawl.db"))

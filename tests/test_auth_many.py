@@ -95,11 +95,8 @@ async def test_each_process_logs_in_for_the_login_host_it_holds(
     pg_server: PgServer,
     pg_url: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    secrets: Secrets,
 ) -> None:
-    secrets = Secrets()
-    for name, value in secrets.environment().items():
-        monkeypatch.setenv(name, value)
     server = await aiohttp_server(auth_site(secrets, member_pages=MEMBER_PAGES))
     log: RequestLog = server.app[SITE].log
     port = server.port

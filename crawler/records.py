@@ -95,7 +95,7 @@ class PageRecord:
     etag: str | None = None
     last_modified: str | None = None
     sha256: str | None = None  # of the body as fetched (stored or not): what a recrawl compares
-    text: str | None = None  # the readable text (text_pool.py fills it in before the save)
+    text: str | None = None  # the readable text (text/pool.py fills it in before the save)
     request_head: str | None = None  # the request line and headers as sent
     response_head: str | None = None  # the status line and headers as received
     canonical: str | None = None  # <link rel=canonical>, resolved and normalized
@@ -120,7 +120,7 @@ class Outcome:
     links: list[LinkRecord] = field(default_factory=list)
     discovered: list[Discovered] = field(default_factory=list)
     sitemap: SitemapRecord | None = None  # what a sitemap document listed
-    # The body and charset to extract the page's readable text from (text_pool.TextStage),
+    # The body and charset to extract the page's readable text from (text.pool.TextStage),
     # when it wants text; None after, or when it wants none.
     text_from: tuple[bytes, str | None] | None = None
     alternates: list[AlternateRecord] = field(default_factory=list)

@@ -27,7 +27,7 @@ from pgserver import PgServer, free_port
 from crawler.cli import _queued
 from crawler.commands.query import FORMATS, run_query
 from crawler.errors import StoreError, UsageError
-from crawler.storage import postgres_reads as readers_pg
+from crawler.storage import postgres_reads
 from crawler.storage.postgres_names import sqlite_names
 
 README = Path(__file__).parent.parent / "README.md"
@@ -333,7 +333,7 @@ def test_statement_timeout(twin: Twin) -> None:
 
 def test_rows_are_streamed(twin: Twin, monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows come from a cursor a few at a time: those before a failing row are written."""
-    monkeypatch.setattr(readers_pg, "FETCH_ROWS", 3)
+    monkeypatch.setattr(postgres_reads, "FETCH_ROWS", 3)
     sql = "SELECT i, 10 / (7 - i) AS q FROM generate_series(1, 20) AS i"
     out = io.StringIO()
     with pytest.raises(StoreError, match="division by zero"):

@@ -4,7 +4,7 @@ The crawler does not use Protego any more, for parsing or matching (it stays ins
 tests use it as an oracle for wildcards and longest match). Protego lets a line other than
 user-agent/allow/disallow (`Unknown: x`, `Crawl-delay: 3`) end a run of user-agent lines, where
 RFC 9309 2.1 ignores it, and it scans every rule on each check, milliseconds a URL on a large
-file. Matching lives in robots_match.py and costs the same whatever the file's size.
+file. Matching lives in matcher.py and costs the same whatever the file's size.
 
 Parsing (RFC 9309 2.1, 2.2.1): lines `key: value`, keys case-insensitive, `#` starts a comment.
 A group is one or more user-agent lines and the rules after them; only allow and disallow

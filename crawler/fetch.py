@@ -250,18 +250,17 @@ class Fetcher:
         answered_at: float,
     ) -> Response:
         """The Response, its request and response heads with credentials redacted."""
-        response = _response(url, resp, body, truncated, started, answered_at)
         credentials = self._credentials
         sent = [(name, value) for name, value in resp.request_info.headers.items()]
         received = [
             (name.decode("latin-1"), value.decode("latin-1")) for name, value in resp.raw_headers
         ]
         host = resp.request_info.url.raw_host or ""
-        return dataclasses.replace(
-            response,
-            request_head=_head(_request_line(resp.request_info), credentials.redact_request(sent)),
-            response_head=_head(_status_line(resp), credentials.redact_response(host, received)),
+        heads = (
+            _head(_request_line(resp.request_info), credentials.redact_request(sent)),
+            _head(_status_line(resp), credentials.redact_response(host, received)),
         )
+        return _response(url, resp, body, truncated, started, answered_at, heads)
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int) -> tuple[bytes, bool]:
@@ -285,7 +284,9 @@ def _response(
     truncated: bool,
     started: float,
     answered_at: float,
+    heads: tuple[str, str],
 ) -> Response:
+    """The Response to `resp`; `heads`: its request and response heads as they may be kept."""
     headers = resp.headers
     return Response(
         url=url,
@@ -301,6 +302,8 @@ def _response(
         answered_at=answered_at,
         etag=headers.get("ETag"),
         last_modified=headers.get("Last-Modified"),
+        request_head=heads[0],
+        response_head=heads[1],
     )
 
 

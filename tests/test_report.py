@@ -89,6 +89,7 @@ async def test_the_report_lists_exactly_what_the_site_plants(
     assert [set(g["urls"]) for g in report["duplicates"]["items"]] == want["duplicates"]
     slowest = report["slowest"]["items"][0]
     assert slowest["url"] == want["slowest"]
+    # A lower bound only: the server sleeps that long before answering; load only adds to it.
     assert slowest["elapsed_ms"] >= SLOW_SECONDS * 1000
     assert report["slowest"]["count"] == report["summary"]["pages"]
     hosts = {h["host"]: h for h in report["hosts"]["items"]}

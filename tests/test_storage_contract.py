@@ -413,6 +413,16 @@ async def test_rule_11_two_runs_never_get_more_than_max_pages(db: Db) -> None:
         assert await one.reserve_pages(50, 20) == sum(grants[1::2])
 
 
+@postgres_only
+async def test_rule_11_a_stalled_run_on_this_machine_keeps_its_pages(db: Db) -> None:
+    async with db.open() as one, db.open() as stalled:
+        await one.start_run([found(SEED, 0, src=None)], 5, DEFAULT_LEASE)
+        await stalled.start_run([], 5, 1.0)
+        assert await stalled.reserve_pages(4, 10) == 4
+        await asyncio.sleep(1.5)  # its lease lapses unrenewed; its process (ours) lives on
+        assert await one.reserve_pages(10, 10) == 6  # it may still spend its 4 when it wakes
+
+
 async def test_rule_12_a_dead_run_is_crashed_and_its_hosts_free(db: Db) -> None:
     await _crash_in_a_subprocess(db)
     async with db.open() as store:

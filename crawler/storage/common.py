@@ -291,6 +291,17 @@ def run_is_gone(run: Sequence[Any], now: float) -> bool:
     return bool(renewed + lease < now)
 
 
+def reservation_counts(run: Sequence[Any], now: float) -> bool:
+    """Rule 11: whether a running run's reserved pages still count against the crawl's budget.
+    On this machine, while its process lives: a process stalled past its lease (a busy
+    machine, SIGSTOP) may still spend them when it wakes, on hosts nobody took meanwhile. On
+    another machine, until it is gone by rule 12 (nothing better can be known from here)."""
+    machine, pid = run[1:3]
+    if machine == MACHINE and pid is not None:
+        return pid_alive(pid)
+    return not run_is_gone(run, now)
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

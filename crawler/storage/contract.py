@@ -34,7 +34,9 @@ The owners (the frontier's hosts, shared by processes)
      `claim_hosts` puts `next_start_at` at least the saved delay after the claim when the
      host is taken from a run that still held it (one that died or stalled).
  11. Budgets are global. `reserve_pages` grants pages of `max_pages` so that the runs of one
-     crawl together fetch at most `max_pages`, counting the pages of earlier runs.
+     crawl together fetch at most `max_pages`, counting the pages of earlier runs and the
+     pages live runs hold reserved; a run on this machine holds them while its process lives,
+     even stalled past its lease (it may spend them when it wakes).
  12. Runs know each other. `start_run` records a run with its machine and process id and
      marks as crashed only runs whose process is gone (same machine: the pid is dead; any
      machine: no renewal for `lease` seconds), and ends the database sessions of runs it

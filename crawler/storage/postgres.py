@@ -38,6 +38,7 @@ from .common import (
     ROBOTS_SELECT,
     claimed,
     lag_ms,
+    reservation_counts,
     run_is_gone,
     taken_over,
 )
@@ -270,7 +271,9 @@ class PostgresStore:
             )
         )
         rows = await conn.fetch(f"{runs.RUNNING} WHERE outcome = 'running' AND reserved > 0")
-        reserved: int = sum(r[5] for r in rows if r[0] == self._run_id or not run_is_gone(r, r[6]))
+        reserved: int = sum(
+            r[5] for r in rows if r[0] == self._run_id or reservation_counts(r, r[6])
+        )
         granted = max(0, min(wanted, max_pages - fetched - reserved))
         await conn.execute(
             "UPDATE runs SET reserved = reserved + $2 WHERE id = $1", self._run_id, granted

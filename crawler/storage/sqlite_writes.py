@@ -34,8 +34,8 @@ from .common import (
     page_params,
     pass_start,
     refound,
+    reservation_counts,
     robots_row,
-    run_is_gone,
     sitemap_entry_rows,
     sitemap_records,
     taken_over,
@@ -334,7 +334,7 @@ def reserve_pages(db: sqlite3.Connection, run_id: int, wanted: int, max_pages: i
             " WHERE outcome = 'running' AND reserved > 0"
         ).fetchall()
         reserved: int = sum(
-            row[5] for row in running if row[0] == run_id or not run_is_gone(row, now)
+            row[5] for row in running if row[0] == run_id or reservation_counts(row, now)
         )
         granted = max(0, min(wanted, max_pages - fetched - reserved))
         db.execute("UPDATE runs SET reserved = reserved + ? WHERE id = ?", (granted, run_id))

@@ -139,6 +139,7 @@ class Crawler:
             self.config,
             resume,
             emit=lambda item: writer.put(item),
+            commit_now=lambda: writer.commit_now(),
             parse_robots=functools.partial(_parse_robots, parse_pool),
             lease=self.config.lease,
             lag=self._lag.so_far,

@@ -50,6 +50,7 @@ class Frontier:
         config: Config,
         resume: ResumeState,
         emit: Callable[[Outcome | RobotsRecord], Awaitable[None]],
+        commit_now: Callable[[], None] = lambda: None,
         clock: Clock | None = None,
         parse_robots: RobotsParser | None = None,
         lease: float = DEFAULT_LEASE,
@@ -59,6 +60,7 @@ class Frontier:
         self._store = store
         self._config = config
         self._emit = emit
+        self._commit_now = commit_now
         self._skips = SkipRules(config)
         self._heap: list[tuple[float, str]] = []
         self._changed: set[str] = set()  # hosts whose slot changed since host_records()
@@ -137,6 +139,7 @@ class Frontier:
                 head = self._peek()
                 if head is None:
                     if self._open:
+                        self._commit_now()  # the work to come is in the writer's hands
                         await self._wake.wait()
                     elif await self._nothing_held():
                         break  # no work anywhere, nothing that could bring more: done

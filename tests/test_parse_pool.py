@@ -14,8 +14,11 @@ import pytest
 from aiohttp import web
 from conftest import ConfigFactory, crawl, rows
 from kit import HostPlan, Page, make_site
+from selectolax.lexbor import LexborHTMLParser
 
 from crawler.engine.workers import BIG_PAGE
+from crawler.extract import html
+from crawler.extract.html import FLATTEN_BATCH, decode_html
 from crawler.extract.parse_pool import RECYCLE_BYTES, ParsePool, ParseProcessDied
 
 HOST = "big.test"
@@ -162,3 +165,24 @@ async def test_a_call_the_process_cannot_unpickle_raises_and_the_process_lives_o
         with pytest.raises(ModuleNotFoundError):  # this module is not on the helper's path
             await pool.run(raise_value_error, "x")
         assert await pool.run(os.getpid) == pid
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(
+            b"".join(b'<div><a href="/%d">x</a></div>\n' % n for n in range(60_000)), id="links"
+        ),
+        pytest.param(
+            b"<p>" + b"\x00" * (2 * BIG_PAGE) + b'<\x00a><a href="/after">z</a>', id="nuls"
+        ),
+    ],
+)
+def test_a_long_page_flattened_in_batches_parses_as_a_short_one_would(body: bytes) -> None:
+    assert len(body) > FLATTEN_BATCH
+    text = decode_html(body, None)
+    with_split = html._token().split(text)
+    with_split[1::2] = ["<" + span if span else " " for span in with_split[1::2]]
+    batched = html._flatten(text)
+    assert len(batched) <= len(text)
+    assert LexborHTMLParser(batched).html == LexborHTMLParser("".join(with_split)).html

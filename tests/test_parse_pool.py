@@ -1,20 +1,25 @@
-"""Faults heal: the process that parses big pages is replaced when it dies mid-crawl."""
+"""Faults heal: the process that parses big pages is replaced when it dies mid-crawl; it is
+let go after a big call (its heap with it), and reused after small ones."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import os
 import signal
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from conftest import ConfigFactory, crawl, rows
 from kit import HostPlan, Page, make_site
+from selectolax.lexbor import LexborHTMLParser
 
 from crawler.engine.workers import BIG_PAGE
+from crawler.extract import html
+from crawler.extract.html import FLATTEN_BATCH, decode_html
+from crawler.extract.parse_pool import RECYCLE_BYTES, ParsePool, ParseProcessDied
 
 HOST = "big.test"
 PADDING = "<!-- " + "x" * BIG_PAGE + " -->"  # over BIG_PAGE: parsed in the separate process
@@ -26,15 +31,31 @@ def _big_page(n: int) -> str:
     return f"<html><title>big {n}</title><body>{links}{more}{PADDING}</body></html>"
 
 
-def _app(killed: list[int]) -> web.Application:
+def _is_parse_helper(pid: int | str) -> bool:
+    try:
+        return b"crawler.extract.parse_pool" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # no such process (any more)
+        return False
+
+
+def _parse_helpers() -> list[int]:
+    """This process's children that are page-parsing helpers."""
+    tasks = Path(f"/proc/{os.getpid()}/task").iterdir()
+    children = [pid for task in tasks for pid in (task / "children").read_text().split()]
+    return [int(pid) for pid in children if _is_parse_helper(pid)]
+
+
+async def _kill_first_helper(killed: list[int]) -> None:
+    # The crawl starts the helper on its own: only /proc tells when.
+    while not (helpers := _parse_helpers()):  # noqa: ASYNC110
+        await asyncio.sleep(0.005)
+    os.kill(helpers[0], signal.SIGKILL)
+    killed.append(helpers[0])
+
+
+def _app() -> web.Application:
     async def big(request: web.Request) -> web.Response:
         n = int(request.path.rsplit("/", 1)[1])
-        if n == 2:
-            # The parse process served page 1 and now dies, before page 2 needs it.
-            for child in multiprocessing.active_children():
-                os.kill(child.pid or 0, signal.SIGKILL)
-                await asyncio.to_thread(child.join, 10)
-                killed.append(child.pid or 0)
         return web.Response(text=_big_page(n), content_type="text/html")
 
     leaf = Page("<html><title>leaf</title></html>")
@@ -47,7 +68,7 @@ async def test_a_killed_parse_process_is_replaced(
     aiohttp_server: Any, make_config: ConfigFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     killed: list[int] = []
-    server = await aiohttp_server(_app(killed))
+    server = await aiohttp_server(_app())
     config = make_config(
         [f"http://{HOST}:{server.port}/big/1"],
         hosts=(HOST,),
@@ -55,10 +76,12 @@ async def test_a_killed_parse_process_is_replaced(
         fetch={"max_bytes": 4 * BIG_PAGE},
     )
 
-    with caplog.at_level(logging.WARNING, logger="crawler.engine.crawl"):
-        result = await crawl(config)
+    with caplog.at_level(logging.WARNING, logger="crawler.extract.parse_pool"):
+        async with asyncio.TaskGroup() as group:
+            group.create_task(_kill_first_helper(killed))  # the one started for page 1
+            result = await crawl(config)
 
-    assert len(killed) == 1  # the process that parsed page 1, killed before page 2
+    assert len(killed) == 1
     assert result.extracted_in.get("process") == 3
     assert rows(config, "SELECT count(*) FROM pages WHERE error IS NOT NULL") == [(0,)]
     links = rows(
@@ -67,3 +90,99 @@ async def test_a_killed_parse_process_is_replaced(
     assert sorted(count for _, count in links) == [5, 6, 6]  # every big page's links
     assert rows(config, "SELECT count(*) FROM pages") == [(18,)]
     assert "the page-parsing process died" in caplog.text
+
+
+def die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def die_once(marker: str) -> int:
+    """Kill the process running this the first time (no marker file yet); then its pid."""
+    if not os.path.exists(marker):
+        Path(marker).touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return os.getpid()
+
+
+def raise_value_error(text: str) -> None:
+    raise ValueError(text)
+
+
+@pytest.fixture
+def importable_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The helper can import this module (to unpickle its functions)."""
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+
+
+@pytest.mark.usefixtures("importable_here")
+async def test_a_call_whose_process_dies_runs_again_in_a_new_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    marker = str(tmp_path / "died")
+    with caplog.at_level(logging.WARNING, logger="crawler.extract.parse_pool"):
+        async with ParsePool() as pool:
+            pid = await pool.run(die_once, marker)
+            assert pool.restarts == 1
+            assert pid == pool.pid
+            assert pid != os.getpid()
+            with pytest.raises(ParseProcessDied, match="died"):
+                await pool.run(die)  # kills the helper, every time
+            assert pool.restarts == 3
+            assert await pool.run(die_once, marker) != pid  # the next call gets a new process
+    assert "the page-parsing process died" in caplog.text
+
+
+async def test_the_process_is_let_go_after_a_big_call_and_kept_after_small_ones() -> None:
+    async with ParsePool() as pool:
+        assert await pool.run(len, b"x" * 10) == 10
+        first = pool.pid
+        assert await pool.run(len, b"x" * 1000) == 1000
+        assert pool.pid == first
+        assert first is not None
+        assert _is_parse_helper(first)
+        assert await pool.run(len, b"x" * RECYCLE_BYTES) == RECYCLE_BYTES
+        assert pool.pid is None
+        assert pool.recycled == 1
+        assert not _is_parse_helper(first)  # ended and reaped
+        assert await pool.run(len, b"") == 0
+        pool_pid = pool.pid
+        assert pool_pid not in (None, first)
+    assert not _is_parse_helper(pool_pid)
+
+
+@pytest.mark.usefixtures("importable_here")
+async def test_what_the_call_raised_is_raised_where_it_was_called() -> None:
+    async with ParsePool() as pool:
+        with pytest.raises(ValueError, match="bad page"):
+            await pool.run(raise_value_error, "bad page")
+        assert pool.restarts == 0
+        assert await pool.run(len, "abc") == 3
+
+
+async def test_a_call_the_process_cannot_unpickle_raises_and_the_process_lives_on() -> None:
+    async with ParsePool() as pool:
+        pid = await pool.run(os.getpid)
+        with pytest.raises(ModuleNotFoundError):  # this module is not on the helper's path
+            await pool.run(raise_value_error, "x")
+        assert await pool.run(os.getpid) == pid
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(
+            b"".join(b'<div><a href="/%d">x</a></div>\n' % n for n in range(60_000)), id="links"
+        ),
+        pytest.param(
+            b"<p>" + b"\x00" * (2 * BIG_PAGE) + b'<\x00a><a href="/after">z</a>', id="nuls"
+        ),
+    ],
+)
+def test_a_long_page_flattened_in_batches_parses_as_a_short_one_would(body: bytes) -> None:
+    assert len(body) > FLATTEN_BATCH
+    text = decode_html(body, None)
+    with_split = html._token().split(text)
+    with_split[1::2] = ["<" + span if span else " " for span in with_split[1::2]]
+    batched = html._flatten(text)
+    assert len(batched) <= len(text)
+    assert LexborHTMLParser(batched).html == LexborHTMLParser("".join(with_split)).html

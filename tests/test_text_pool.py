@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 import signal
@@ -11,6 +12,8 @@ import pytest
 
 from crawler.records import Outcome, PageRecord, QueuedURL
 from crawler.text.pool import TextError, TextPool, TextStage
+from crawler.text.readable import page_text
+from crawler.text.worker import TRIM_BYTES, encode_request, serve
 
 PAGE = b"<html><body><main><p>Ravens remember faces for years.</p></main></body></html>"
 # Paragraphs under 990 nested <div>, to the helper's 1 MB: each <p> makes lexbor look for an open
@@ -81,3 +84,17 @@ async def test_the_stage_hands_on_every_outcome_and_logs_why_text_is_missing(
     assert all(o.text_from is None for o in emitted)
     assert "no text for http://a.test/heavy: cut off after 0.2 s" in caplog.text
     assert stage.failures == 1
+
+
+def test_the_helper_trims_its_heap_after_a_big_page_only() -> None:
+    pages = [b"<p>small</p>", b"<p>" + b"x" * TRIM_BYTES, b"<p>small again</p>"]
+    requests = io.BytesIO(b"".join(encode_request(page, "utf-8") for page in pages))
+    answers = io.BytesIO()
+    trimmed_after: list[int] = []
+
+    serve(
+        requests, answers, page_text, lambda: trimmed_after.append(answers.getvalue().count(b"T"))
+    )
+
+    assert trimmed_after == [2]  # once, after the second page's answer was written
+    assert answers.getvalue().count(b"T") == 3

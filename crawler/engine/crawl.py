@@ -92,7 +92,7 @@ class Crawler:
             store = await stack.enter_async_context(open_store(self.config))
             credentials = Credentials(self.config.auth)
             fetcher = await stack.enter_async_context(Fetcher(self.config, credentials))
-            parse_pool = stack.enter_context(ParsePool())
+            parse_pool = await stack.enter_async_context(ParsePool())
             resume = await store.start_run(
                 self._seeds(), self.config.crawl.max_depth, self.config.lease, self._recrawl
             )

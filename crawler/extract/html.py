@@ -142,11 +142,43 @@ def _token() -> re.Pattern[str]:
     )
 
 
+# Longer texts are flattened in batches of tokens (`_flatten_long`): split's list of pieces
+# takes ~10x the text (35 MB of objects for 5 MB of HTML, in the parse process).
+FLATTEN_BATCH = 1_000_000  # characters
+_TOKENS_PER_BATCH = 4_096
+_NULS = re.compile("\x00{2,}")
+
+
 def _flatten(text: str) -> str:
     """The tags parse_html reads, the <title> element and the text, without anything else."""
+    if len(text) > FLATTEN_BATCH:
+        return _flatten_long(text)
     pieces = _token().split(text)  # text, then a kept span (None: a dropped one), text, ...
     pieces[1::2] = ["<" + span if span else " " for span in pieces[1::2]]
     return "".join(pieces)
+
+
+def _flatten_long(text: str) -> str:
+    """`_flatten` in bounded memory, for a text of megabytes. Runs of NULs in the text between
+    tags become one: the tree builder ignores a NUL there (HTML spec, "in body"), but lexbor
+    holds ~18 bytes per NUL meanwhile (90 MB for a page of 5 MB of NULs, a decompression bomb);
+    one is kept so that "<" + NUL stays text."""
+    batches: list[str] = []
+    pieces: list[str] = []
+    end = 0
+    for match in _token().finditer(text):
+        piece = text[end : match.start()]
+        pieces.append(_NULS.sub("\x00", piece) if "\x00" in piece else piece)
+        span = match.group(1)
+        pieces.append("<" + span if span else " ")
+        end = match.end()
+        if len(pieces) >= _TOKENS_PER_BATCH:
+            batches.append("".join(pieces))
+            pieces.clear()
+    piece = text[end:]
+    pieces.append(_NULS.sub("\x00", piece) if "\x00" in piece else piece)
+    batches.append("".join(pieces))
+    return "".join(batches)
 
 
 def _codec(label: str | None) -> str | None:

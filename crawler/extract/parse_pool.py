@@ -1,67 +1,211 @@
-"""The process that parses big pages, big robots.txt files and sitemaps, off the event loop."""
+"""The process that parses big pages, big robots.txt files and sitemaps, off the event loop.
+
+`ParsePool` drives one helper process (`python -m crawler.extract.parse_pool`), started on
+first use. A request is a pickled (function, arguments), an answer the pickled result or the
+exception it raised, each length-prefixed, over the helper's stdin and stdout; calls go one
+at a time. A plain subprocess rather than multiprocessing: no resource tracker process beside
+it (13 MB), and the helper imports only what unpickling the call needs.
+
+Memory: parsing a page of megabytes takes tens of MB that the helper's heap keeps once freed
+(Python's arenas and lexbor's blocks are rarely returned to the system). So after a call given
+RECYCLE_BYTES or more the helper is let go, and the next call starts a fresh one
+(bench/README.md, "Text on and off in a crawl", has the figures).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import multiprocessing
+import os
+import pickle
+import signal
+import struct
+import sys
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+_LENGTH = struct.Struct(">Q")
+RESULT = b"R"
+RAISED = b"X"
+# A call given at least this many bytes (a page's body, a sitemap) ends the helper's life: its
+# heap then holds tens of MB it would keep. Smaller calls (robots.txt files) reuse it.
+RECYCLE_BYTES = 1_000_000
+START_LIMIT = 60.0  # seconds the helper may take to start and say it is ready
+READY = b"R"
+
+
+class ParseProcessDied(Exception):
+    """The helper process died while parsing (killed, out of memory), twice for one call."""
 
 
 class ParsePool:
-    """A one-process pool for parsing big pages and big robots.txt files, started on first
-    use, shut down on exit.
+    """One helper process for parsing big pages and big robots.txt files, started on first
+    use, killed and reaped on exit (an async context manager).
 
-    Fault handling: if the process dies (killed, out of memory), the page it was given is
-    parsed once more in a fresh process; if that one dies too, the page is the cause and its
-    row gets the error. Later pages get a fresh process either way.
+    Fault handling: if the process dies (killed, out of memory), the call it was given is run
+    once more in a fresh process; if that one dies too, the call is the cause and raises
+    ParseProcessDied (the page's row gets the error). Later calls get a fresh process either way.
     """
 
     def __init__(self) -> None:
-        self._pool: ProcessPoolExecutor | None = None
-        self._broken: list[ProcessPoolExecutor] = []
-        self.restarts = 0
+        self._process: asyncio.subprocess.Process | None = None
+        self._lock = asyncio.Lock()
+        self._abandoned: list[asyncio.subprocess.Process] = []
+        self.restarts = 0  # helpers that died
+        self.recycled = 0  # helpers let go after a big call
 
-    def __enter__(self) -> ParsePool:
+    async def __aenter__(self) -> ParsePool:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        for pool in [*self._broken, *([self._pool] if self._pool else [])]:
-            pool.shutdown(wait=True, cancel_futures=True)
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._stop(kill=True)
+        for process in self._abandoned:
+            await process.wait()
+
+    @property
+    def pid(self) -> int | None:
+        """The helper's process id, None when none is running."""
+        return None if self._process is None else self._process.pid
 
     async def run(self, fn: Callable[..., _T], *args: Any) -> _T:
-        """fn(*args) in the process (fn and args pickled: a module-level function)."""
-        try:
-            return await self._call(fn, *args)
-        except BrokenProcessPool:
-            logger.warning("the page-parsing process died; parsing the page in a new one")
-            return await self._call(fn, *args)
+        """fn(*args) in the process (fn and args pickled: a module-level function); raises
+        what fn raised, or ParseProcessDied."""
+        request = await asyncio.to_thread(pickle.dumps, (fn, args), pickle.HIGHEST_PROTOCOL)
+        big = sum(len(a) for a in args if isinstance(a, bytes | str)) >= RECYCLE_BYTES
+        async with self._lock:
+            try:
+                answer = await self._call(request)
+            except ParseProcessDied:
+                logger.warning("the page-parsing process died; parsing the page in a new one")
+                answer = await self._call(request)
+            del request  # a page's body: not kept while the helper exits
+            if big:
+                await self._stop(kill=False)
+                self.recycled += 1
+        kind, payload = answer
+        value = await asyncio.to_thread(pickle.loads, payload)
+        if kind == RAISED:
+            raise value
+        return value  # type: ignore[no-any-return]
 
-    async def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
-        pool = self._current()
-        loop = asyncio.get_running_loop()
+    async def _call(self, request: bytes) -> tuple[bytes, bytes]:
+        process = await self._started()
+        assert process.stdin is not None
+        assert process.stdout is not None
         try:
-            return await loop.run_in_executor(pool, fn, *args)
-        except BrokenProcessPool:
-            self._retire(pool)
+            process.stdin.write(_LENGTH.pack(len(request)))
+            process.stdin.write(request)
+            await process.stdin.drain()
+            kind = await process.stdout.readexactly(1)
+            (length,) = _LENGTH.unpack(await process.stdout.readexactly(_LENGTH.size))
+            return kind, await process.stdout.readexactly(length)
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            code = await self._stop(kill=True)
+            self.restarts += 1
+            raise ParseProcessDied(f"the page-parsing process died (exit code {code})") from exc
+        except BaseException:  # cancelled: its answer would be read as the next call's
+            self._abandon()
             raise
 
-    def _current(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            # spawn, not fork: this process has threads (the writer, asyncio.to_thread).
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        return self._pool
+    async def _started(self) -> asyncio.subprocess.Process:
+        if self._process is not None:
+            return self._process
+        self._process = process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "crawler.extract.parse_pool",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert process.stdout is not None
+        try:
+            async with asyncio.timeout(START_LIMIT):
+                ready = await process.stdout.read(1)
+        except TimeoutError:
+            ready = b""
+        except BaseException:
+            self._abandon()
+            raise
+        if ready != READY:
+            code = await self._stop(kill=True)
+            raise ParseProcessDied(f"the page-parsing process did not start (exit code {code})")
+        return process
 
-    def _retire(self, pool: ProcessPoolExecutor) -> None:
-        """Forget a broken pool (shut down on exit: joining its threads here would block)."""
-        if pool is self._pool:
-            self._pool = None
-            self._broken.append(pool)
-            self.restarts += 1
+    def _abandon(self) -> None:
+        """Kill the helper now, without waiting (a cancelled call): reaped on exit."""
+        process, self._process = self._process, None
+        if process is not None:
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+            self._abandoned.append(process)
+
+    async def _stop(self, *, kill: bool) -> int | None:
+        """End the helper: killed, or asked to (its stdin closed); its exit code."""
+        process, self._process = self._process, None
+        if process is None:
+            return None
+        if process.returncode is None:
+            if kill:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+            else:
+                assert process.stdin is not None
+                process.stdin.close()
+        return await process.wait()
+
+
+def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
+    data = stream.read(size)
+    if len(data) != size:
+        return None  # the parent closed the pipe (or died)
+    return data
+
+
+def serve(requests: BinaryIO, answers: BinaryIO) -> None:
+    """Answer pickled calls from `requests` on `answers` until `requests` closes."""
+    while (header := _read_exactly(requests, _LENGTH.size)) is not None:
+        request = _read_exactly(requests, _LENGTH.unpack(header)[0])
+        if request is None:
+            return
+        kind, payload = _answer(request)
+        del request
+        answers.write(kind + _LENGTH.pack(len(payload)))
+        answers.write(payload)
+        answers.flush()
+
+
+def _answer(request: bytes) -> tuple[bytes, bytes]:
+    try:
+        fn, args = pickle.loads(request)
+        return RESULT, pickle.dumps(fn(*args), pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # the parent raises it where it called
+        return RAISED, _pickled_exception(exc)
+
+
+def _pickled_exception(exc: Exception) -> bytes:
+    try:
+        return pickle.dumps(exc, pickle.HIGHEST_PROTOCOL)
+    except Exception:  # an exception that does not pickle: its type and message still go
+        return pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
+
+
+def main() -> int:
+    # Ctrl-C in a terminal reaches the whole process group: the crawl then stops gracefully and
+    # may still want this helper's answers. It ends when the crawl closes its stdin.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print cannot break an answer
+    with answers:
+        try:
+            answers.write(READY)
+            answers.flush()
+            serve(sys.stdin.buffer, answers)
+        except BrokenPipeError:  # the crawl is gone: no one to answer
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

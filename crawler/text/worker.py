@@ -9,11 +9,15 @@ the body. An answer: a kind byte and a length-prefixed UTF-8 payload, b"T" text,
 text, b"E" the error that extracting raised. The parent (pool.py) owns the time limit:
 it kills this process when an answer is late. Memory is bounded too (MEMORY_LIMIT of address
 space): a parse tree of a hostile page can take many times the page, and a page that needs
-more fails here, or ends this process, not the machine.
+more fails here, or ends this process, not the machine. After a page of TRIM_BYTES or more,
+the heap's free memory is given back to the system (glibc's malloc_trim): else the helper
+keeps its biggest page's peak for the rest of the crawl (52 MB against 25 MB, bench/README.md).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import resource
 import signal
@@ -29,6 +33,7 @@ _LENGTH = struct.Struct(">I")
 READY = b"R"
 UNAVAILABLE = b"U"  # then an answer's length and payload: why the extractor cannot be imported
 MEMORY_LIMIT = 2 * 1024**3  # bytes of address space
+TRIM_BYTES = 100_000  # a page this long leaves a heap worth trimming (malloc_trim)
 
 
 def read_request(stream: BinaryIO) -> tuple[bytes, str | None] | None:
@@ -58,18 +63,38 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes:
     return data
 
 
+def heap_trimmer() -> Callable[[], object]:
+    """glibc's malloc_trim(0), or nothing where the C library has none (musl, macOS)."""
+    try:
+        trim = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
+    except (OSError, AttributeError):
+        return lambda: None
+    return lambda: trim(0)
+
+
 def serve(
-    requests: BinaryIO, answers: BinaryIO, page_text: Callable[[bytes, str | None], str | None]
+    requests: BinaryIO,
+    answers: BinaryIO,
+    page_text: Callable[[bytes, str | None], str | None],
+    trim_heap: Callable[[], object] = lambda: None,
 ) -> None:
     while (request := read_request(requests)) is not None:
-        body, charset = request
-        try:
-            text = page_text(body, charset)
-        except Exception as exc:  # the parent logs it with the page's URL
-            answers.write(encode_answer(b"E", f"{type(exc).__name__}: {exc}"))
-        else:
-            answers.write(encode_answer(b"N", "") if text is None else encode_answer(b"T", text))
+        big = len(request[0]) >= TRIM_BYTES
+        answers.write(_answer(page_text, *request))
         answers.flush()
+        del request
+        if big:
+            trim_heap()
+
+
+def _answer(
+    page_text: Callable[[bytes, str | None], str | None], body: bytes, charset: str | None
+) -> bytes:
+    try:
+        text = page_text(body, charset)
+    except Exception as exc:  # the parent logs it with the page's URL
+        return encode_answer(b"E", f"{type(exc).__name__}: {exc}")
+    return encode_answer(b"N", "") if text is None else encode_answer(b"T", text)
 
 
 def main() -> int:
@@ -88,7 +113,7 @@ def main() -> int:
     try:
         answers.write(READY)
         answers.flush()
-        serve(sys.stdin.buffer, answers, page_text)
+        serve(sys.stdin.buffer, answers, page_text, heap_trimmer())
     except BrokenPipeError:
         # The crawl is gone (killed): no one to answer. Python would fail flushing at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -451,9 +451,10 @@ def run_site(
     return site
 
 
-def write_readme(table: str) -> None:
+def write_readme(table: str, argv: list[str]) -> None:
     stamp = time.strftime("%Y-%m-%d")
-    rewrite_section(TABLE_START, TABLE_END, f"Latest run, {stamp}: `make bench`\n\n{table}")
+    command = " ".join(["bench/perf.py", *argv])
+    rewrite_section(TABLE_START, TABLE_END, f"Latest run, {stamp}: `{command}`\n\n{table}")
 
 
 def rewrite_section(start: str, end: str, body: str) -> None:
@@ -491,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run(["rm", "-rf", str(tmp)], check=False)
     print(table)
     if args.write_readme:
-        write_readme(table)
+        write_readme(table, sys.argv[1:] if argv is None else argv)
     return 0 if ok else 1
 
 

@@ -11,8 +11,8 @@ true`; Scrapy and crawlee-python run in venvs of their own (bench/peers/).
 
 Sites (one nginx, one worker process, so the other core is the crawler's):
 - pgdocs: the PostgreSQL 15 HTML docs (apt package postgresql-doc-15) on 127.0.0.1;
-- django: Django's HTML docs (apt package python-django-doc), the big-page corpus (pages of
-  50-230 KB), on 127.0.0.1 too, another port;
+- django: Django's HTML docs (apt package python-django-doc), the big-page corpus (691 pages,
+  42 KB on average, 159 of them 50 KB or more), on 127.0.0.1 too, another port;
 - multihost: 64 hosts, 127.0.1.1-127.0.1.64, 300 pages each (bench/gensite.py, fixed seed);
 - polite: the multihost site again, crawler only, with delay 0.05 and one request per host at
   a time: the bound is hosts / delay = 1,280 pages/s;

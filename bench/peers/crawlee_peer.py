@@ -36,7 +36,11 @@ How it differs from the crawler:
   `ThrottlingRequestManager`; the benchmark's sites set none);
 - dedup is crawlee's unique key: the URL with scheme and host lower-cased, the fragment and
   `utm_` parameters dropped, the query sorted and a trailing slash removed, so `/a/` and `/a`
-  are one request; redirects are followed inside one request;
+  are one request: on the 64-host site the 512 folders linked without their slash (301s) are
+  never requested once the folder itself was (512 missing);
+- redirects are followed inside one request, and robots.txt is asked about the URL requested,
+  not the redirect's target: on the 64-host site `/private` (301) leads to the disallowed
+  `/private/` on every host (64 extra);
 - 4xx responses reach the handler and are kept (`ignore_http_error_status_codes`), and a 401,
   403 or 429 is not taken for a blocked session (`retry_on_blocked=False`), so nothing is
   fetched again with a new session;

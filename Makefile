@@ -53,21 +53,24 @@ crawl: $(STAMP)
 	$(BIN)/crawler crawl $(CONFIG) && \
 	$(BIN)/crawler stats $(DB)
 
-# The crawler against Scrapy, a raw aiohttp loop and wget on local nginx sites (bench/README.md).
-# Scrapy gets its own venv (bench/.venv-scrapy), built on first use.
+# The crawler, text off and on, against Scrapy, crawlee-python, a raw aiohttp loop and wget on
+# local nginx sites (bench/README.md). Scrapy and crawlee get venvs of their own
+# (bench/.venv-scrapy, bench/.venv-crawlee), built on first use.
 # Then the profile that explains the targets it misses (make bench-profile); exits 1 if one is.
 bench: $(STAMP) bench-deps
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/perf.py --rounds 3 --write-readme; status=$$?; \
 	$(BIN)/python bench/stages.py --write-readme && exit $$status
 
-# What the benchmark serves and runs besides Python: nginx, wget, the PostgreSQL docs and
-# MkDocs' docs (which ship a sitemap).
+# What the benchmark serves and runs besides Python: nginx, wget, GNU time, the PostgreSQL docs,
+# Django's docs (the big-page corpus) and MkDocs' docs (which ship a sitemap).
 bench-deps:
-	@command -v nginx >/dev/null && command -v wget >/dev/null \
+	@command -v nginx >/dev/null && command -v wget >/dev/null && test -x /usr/bin/time \
 		&& test -f /usr/share/doc/postgresql-doc-15/html/index.html \
+		&& test -f /usr/share/doc/python-django-doc/html/index.html \
 		&& test -f /usr/share/doc/mkdocs/html/sitemap.xml \
-		|| (apt-get update -qq && apt-get install -y -qq nginx wget postgresql-doc-15 mkdocs-doc time)
+		|| (apt-get update -qq && apt-get install -y -qq nginx wget postgresql-doc-15 \
+			python-django-doc mkdocs-doc time)
 
 # A recrawl of the PostgreSQL docs with nothing changed (304s, bytes saved), and MkDocs' docs
 # crawled without and with their sitemap (bench/README.md, "Sitemaps and recrawl").

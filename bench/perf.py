@@ -1,23 +1,33 @@
-"""The performance benchmark: the crawler against Scrapy, a raw aiohttp loop and wget, on local
-sites served by one nginx on loopback (issue 6).
+"""The performance benchmark: the crawler, text off and on, against Scrapy, crawlee-python, a raw
+aiohttp loop and wget, on local sites served by one nginx on loopback (issues 6 and 22).
 
     make bench                  # all sites, 3 rounds, rewrites the table in bench/README.md
-    .venv/bin/python bench/perf.py [--sites pgdocs,multihost,polite,million] [--rounds 3]
-        [--peers crawler,scrapy,raw,wget] [--write-readme] [--keep]
+    .venv/bin/python bench/perf.py [--sites pgdocs,django,multihost,polite,million]
+        [--rounds 3] [--peers crawler,crawler-text,scrapy,crawlee,raw,wget]
+        [--write-readme] [--keep]
+
+Peers: `crawler` is ours with `store_text = false`, `crawler-text` ours with `store_text =
+true`; Scrapy and crawlee-python run in venvs of their own (bench/peers/).
 
 Sites (one nginx, one worker process, so the other core is the crawler's):
 - pgdocs: the PostgreSQL 15 HTML docs (apt package postgresql-doc-15) on 127.0.0.1;
+- django: Django's HTML docs (apt package python-django-doc), the big-page corpus (691 pages,
+  42 KB on average, 159 of them 50 KB or more), on 127.0.0.1 too, another port;
 - multihost: 64 hosts, 127.0.1.1-127.0.1.64, 300 pages each (bench/gensite.py, fixed seed);
 - polite: the multihost site again, crawler only, with delay 0.05 and one request per host at
   a time: the bound is hosts / delay = 1,280 pages/s;
 - million: every page links to 300 new URLs; the crawl stops at 340 pages (100,000 URLs
   queued) and at 3,400 (1,000,000), crawler only: peak RSS must stay flat.
 
-Every run is a subprocess measured from outside: wall time, CPU (user+sys, with its child
-processes) and peak RSS from wait4(2); pages from nginx's access log (each peer sends its own
-User-Agent), checked against the ground truth computed from the files (bench/truth.py);
-event-loop lag from the crawler's `runs` table. The peers of a site run one after the other
-in each round (interleaved), and the table shows the median of the rounds.
+Every run is a subprocess measured from outside: wall time; CPU (user+sys) from GNU time, which
+includes the child processes it waited for (the crawl's text helper and parse process); peak
+RSS of the whole process tree, the sum of VmRSS over every process under GNU time, sampled
+every 20 ms (bench/tree_rss.py), or GNU time's largest single process if that is larger (a
+peak between two samples). Pages come from nginx's access log (each peer sends its own
+User-Agent), checked against the ground truth computed from the files (bench/truth.py):
+requests are compared, as nginx logs them. Event-loop lag comes from the crawler's `runs`
+table. The peers of a site run one after the other in each round (interleaved), and the table
+shows the median of the rounds; the targets are in bench/verdicts.py.
 
 Exit status: 0 when every target held, 1 when one did not, 2 when the benchmark could not run.
 """
@@ -30,81 +40,57 @@ import json
 import os
 import platform
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from gensite import Site, write_million, write_multihost
 from nginx import BenchError, Nginx, Request, read_log, server
-from peers import PEERS, scrapy_python
+from peers import PEERS, crawlee_python, scrapy_python
+from tree_rss import TreeRSS
 from truth import Truth, ground_truth
+from verdicts import MILLION_STEPS, POLITE_DELAY, Run, SiteRuns, million_label, report
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = REPO / ".venv" / "bin" / "python"
 DOCS = Path("/usr/share/doc/postgresql-doc-15/html")
 DOCS_PORT = 8482
+DJANGO_DOCS = Path("/usr/share/doc/python-django-doc/html")
+DJANGO_PORT = 8483
+
+
+@dataclass(frozen=True)
+class DocSite:
+    """A folder of static HTML docs from a Debian package, served on 127.0.0.1:port."""
+
+    root: Path
+    port: int
+    package: str
+    title: str
+
+
+DOC_SITES = {
+    "pgdocs": DocSite(DOCS, DOCS_PORT, "postgresql-doc-15", "PostgreSQL 15 docs"),
+    "django": DocSite(DJANGO_DOCS, DJANGO_PORT, "python-django-doc", "Django 3.2 docs (big pages)"),
+}
 TIME = Path("/usr/bin/time")
 README = Path(__file__).resolve().parent / "README.md"
 TABLE_START, TABLE_END = "<!-- perf table: start -->", "<!-- perf table: end -->"
 AGENTS = {
     "crawler": "crawler/0.1 (+bench)",
+    "crawler-text": "crawler/0.1 (+bench, text)",
     "scrapy": "scrapy-peer/2.19",
+    "crawlee": "crawlee-peer/1.11",
     "raw": "raw-aiohttp-loop",
     "wget": "wget-peer",
 }
 CONCURRENCY = 16
-POLITE_DELAY = 0.05
-MILLION_STEPS = (340, 3_400)
-SCRAPY_VERSION = (
-    "import scrapy; print(scrapy.__version__)"  # pages fetched: 100,000 and 1,000,000 URLs queued
-)
-
-
-@dataclass
-class Run:
-    """What one peer did in one round."""
-
-    pages: int  # requests for pages (robots.txt aside), from nginx's log
-    distinct: int
-    missing: int  # ground-truth pages never requested
-    extra: int  # requested, not in the ground truth
-    wall: float
-    cpu: float
-    rss_mb: float
-    exit: int
-    min_gap_ms: float | None  # smallest start-to-start gap between two requests to one host
-    lag_p99_ms: float | None = None
-    lag_max_ms: float | None = None
-    paced: float | None = None  # polite run: pages/s while every host had work, / the bound
-
-    @property
-    def twice(self) -> int:
-        return self.pages - self.distinct
-
-    @property
-    def cpu_ms(self) -> float:
-        return 1000 * self.cpu / max(self.pages, 1)
-
-    @property
-    def rate(self) -> float:
-        return self.pages / self.wall if self.wall else 0.0
-
-
-@dataclass
-class SiteRuns:
-    name: str
-    title: str
-    runs: dict[str, list[Run]] = field(default_factory=lambda: defaultdict(list))
-
-    def median(self, peer: str, value: Callable[[Run], float | None]) -> float | None:
-        values = [v for v in (value(r) for r in self.runs[peer]) if v is not None]
-        return statistics.median(values) if values else None
+SCRAPY_VERSION = "import scrapy; print(scrapy.__version__)"
+CRAWLEE_VERSION = "import importlib.metadata as m; print(m.version('crawlee'))"
 
 
 @dataclass(frozen=True)
@@ -124,21 +110,29 @@ class Bench:
 
 def measure(cmd: list[str], out: Path, env: dict[str, str]) -> tuple[int, float, float, float]:
     """Run `cmd` under GNU time; its exit code, wall seconds, CPU seconds (user+sys, waited-for
-    children included) and peak RSS in MB.
+    children included) and the peak RSS of its whole process tree in MB.
 
     Not wait4(2) from here: Linux keeps the peak RSS of a process across exec, so a child
     forked from this process (which holds the ground truth, 300 MB for the million-URL site)
-    would report our peak, not its own. `time` is small, and forks the command itself."""
+    would report our peak, not its own. `time` is small, and forks the command itself.
+    The tree's peak is sampled (`TreeRSS` over every process under `time`); CPU is the larger of
+    GNU time's and the sum of what each process of the tree was last seen to use, which differ
+    only if a helper was never waited for."""
     if not TIME.exists():
         raise BenchError(f"{TIME} not found: apt-get install -y time (make bench-deps)")
     report = out.with_suffix(".time")
     started = time.monotonic()
-    with out.open("wb") as log:
-        timed = [str(TIME), "-f", "%x %U %S %M", "-o", str(report), *cmd]
-        subprocess.run(timed, stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
+    timed = [str(TIME), "-f", "%x %U %S %M", "-o", str(report), *cmd]
+    with (
+        out.open("wb") as log,
+        subprocess.Popen(timed, stdout=log, stderr=subprocess.STDOUT, env=env) as proc,
+        TreeRSS(proc.pid, crawls_only=False) as tree,
+    ):
+        proc.wait()
     wall = time.monotonic() - started
     code, user, system, rss_kb = report.read_text().split()[-4:]
-    return int(code), wall, float(user) + float(system), int(rss_kb) / 1024
+    cpu = max(float(user) + float(system), tree.tree_cpu)
+    return int(code), wall, cpu, max(int(rss_kb), tree.peak_kb) / 1024
 
 
 def starts_by_host(requests: list[Request]) -> dict[str, list[float]]:
@@ -180,7 +174,7 @@ def lag_ms(db: Path) -> tuple[float | None, float | None]:
 # ------------------------------------------------------------------------------------- peers
 
 
-def crawler_config(bench: Bench, db: Path, **crawl: object) -> str:
+def crawler_config(bench: Bench, db: Path, *, text: bool = False, **crawl: object) -> str:
     delay = crawl.pop("delay", 0)
     per_host = crawl.pop("per_host_concurrency", CONCURRENCY)
     concurrency = crawl.pop("concurrency", CONCURRENCY)
@@ -191,15 +185,16 @@ def crawler_config(bench: Bench, db: Path, **crawl: object) -> str:
 seeds = {json.dumps(bench.seeds)}
 allowed_domains = {json.dumps(bench.hosts)}
 concurrency = {concurrency}
+skip_extensions = []  # every link, as every peer fetches: Django's docs link two SVG images
 {extra}
 [politeness]
-user_agent = "{AGENTS["crawler"]}"
+user_agent = "{AGENTS["crawler-text" if text else "crawler"]}"
 delay = {delay}
 per_host_concurrency = {per_host}
 
 [storage]
 path = "{db}"
-store_text = false  # like for like: no peer extracts text (its cost: bench/pgdocs.py)
+store_text = {"true" if text else "false"}  # false is like for like: no peer extracts text
 """
 
 
@@ -220,6 +215,8 @@ def peer_command(peer: str, bench: Bench, work: Path) -> list[str]:
     )
     if peer == "scrapy":
         return [str(scrapy_python()), str(PEERS / "scrapy_peer.py"), str(job)]
+    if peer == "crawlee":
+        return [str(crawlee_python()), str(PEERS / "crawlee_peer.py"), str(job)]
     if peer == "raw":
         return [str(PYTHON), str(PEERS / "raw_loop.py"), str(job)]
     printed = subprocess.run(
@@ -237,9 +234,9 @@ def run_peer(
 ) -> Run:
     work = Path(tempfile.mkdtemp(prefix=f"{bench.name}-{peer}-{round_no}-", dir=bench.tmp))
     db = work / "crawl.db"
-    if peer == "crawler":
+    if peer in ("crawler", "crawler-text"):
         conf = work / "crawler.toml"
-        conf.write_text(crawler_config(bench, db, **crawl))
+        conf.write_text(crawler_config(bench, db, text=peer == "crawler-text", **crawl))
         cmd = [str(REPO / ".venv" / "bin" / "crawler"), "crawl", str(conf), "--quiet"]
     else:
         cmd = peer_command(peer, bench, work)
@@ -249,7 +246,7 @@ def run_peer(
     mine = [r for r in logged if r.agent == AGENTS[peer] and r.path != "/robots.txt"]
     seen = Counter(r.key for r in mine)
     expected = bench.truth.requests()
-    p99, worst = lag_ms(db) if peer == "crawler" else (None, None)
+    p99, worst = lag_ms(db)
     delay = float(str(crawl.get("delay", 0)))
     return Run(
         pages=len(mine),
@@ -278,19 +275,24 @@ def set_up(
     return Bench(name, title, seeds, hosts, truth, tmp)
 
 
-def pgdocs_bench(tmp: Path) -> Bench:
-    if not (DOCS / "index.html").is_file():
+def docs_bench(name: str, tmp: Path) -> Bench:
+    """A documentation corpus, crawled from its index.html. Its truth counts requests: links to
+    127.0.0.1 on a port nothing listens on are in scope but reach no server, so no row of the
+    log; an image linked with `<a href>` is one request, whether or not a peer keeps it."""
+    docs = DOC_SITES[name]
+    if not (docs.root / "index.html").is_file():
         raise BenchError(
-            f"{DOCS} not found: apt-get install -y postgresql-doc-15 (make bench-deps)"
+            f"{docs.root} not found: apt-get install -y {docs.package} (make bench-deps)"
         )
-    seeds = [f"http://127.0.0.1:{DOCS_PORT}/index.html"]
+    seeds = [f"http://127.0.0.1:{docs.port}/index.html"]
 
     def root_of(host: str, port: int) -> Path | None:
-        return DOCS if (host, port) == ("127.0.0.1", DOCS_PORT) else None
+        return docs.root if (host, port) == ("127.0.0.1", docs.port) else None
 
     truth = ground_truth(seeds, root_of, {"127.0.0.1"}, user_agent=AGENTS["crawler"])
-    title = f"PostgreSQL 15 docs, {len(truth.pages):,} pages, 1 host"
-    return set_up("pgdocs", title, seeds, ["127.0.0.1"], truth, tmp)
+    requests = sum(truth.requests().values())
+    title = f"{docs.title}, {requests:,} pages, 1 host"
+    return set_up(name, title, seeds, ["127.0.0.1"], truth, tmp)
 
 
 def million_bench(site: Site, tmp: Path) -> Bench:
@@ -314,120 +316,6 @@ def site_bench(name: str, site: Site, tmp: Path, title: str) -> Bench:
 
 
 # ------------------------------------------------------------------------------------ report
-
-
-def fmt(value: float | None, spec: str = ".0f") -> str:
-    return "-" if value is None else format(value, spec)
-
-
-COLUMNS: list[tuple[str, Callable[[Run], float | None], str]] = [
-    ("pages", lambda r: r.pages, ".0f"),
-    ("missing", lambda r: r.missing, ".0f"),
-    ("extra", lambda r: r.extra, ".0f"),
-    ("twice", lambda r: r.twice, ".0f"),
-    ("wall s", lambda r: r.wall, ".2f"),
-    ("CPU s", lambda r: r.cpu, ".2f"),
-    ("CPU ms/page", lambda r: r.cpu_ms, ".2f"),
-    ("pages/s", lambda r: r.rate, ".0f"),
-    ("peak RSS MB", lambda r: r.rss_mb, ".0f"),
-    ("min gap ms", lambda r: r.min_gap_ms, ".1f"),
-    ("lag p99 ms", lambda r: r.lag_p99_ms, ".1f"),
-    ("lag max ms", lambda r: r.lag_max_ms, ".1f"),
-]
-
-
-def site_table(site: SiteRuns) -> list[str]:
-    rounds = max(len(runs) for runs in site.runs.values())
-    lines = [
-        f"**{site.title}** (median of {rounds} rounds)",
-        "",
-        "| peer | " + " | ".join(name for name, _, _ in COLUMNS) + " |",
-        "|---|" + "---:|" * len(COLUMNS),
-    ]
-    for peer in site.runs:
-        cells = [fmt(site.median(peer, value), spec) for _, value, spec in COLUMNS]
-        lines.append(f"| {peer} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def verdicts(site: SiteRuns) -> list[tuple[str, bool]]:
-    """The issue's targets that this site's runs can check, and whether each held."""
-    m = site.median
-    checks: list[tuple[str, bool]] = []
-    if site.name == "million":
-        return million_verdicts(site)
-    crawler = site.runs["crawler"]
-    if not crawler:
-        return checks
-    exact = all(r.missing == 0 and r.extra == 0 and r.twice == 0 for r in crawler)
-    checks.append(("same pages as the ground truth, none twice, in every round", exact))
-    checks.append(
-        (
-            "event-loop lag p99 <= 20 ms in every round",
-            all((r.lag_p99_ms or 0) <= 20 for r in crawler),
-        )
-    )
-    cpu_ms = m("crawler", lambda r: r.cpu_ms) or 0.0
-    rate = m("crawler", lambda r: r.rate) or 0.0
-    if site.runs.get("scrapy"):
-        scrapy_ms = m("scrapy", lambda r: r.cpu_ms) or 0.0
-        checks.append(
-            (
-                f"CPU/page <= 1/10 of Scrapy's ({scrapy_ms / max(cpu_ms, 1e-9):.1f}x less)",
-                cpu_ms * 10 <= scrapy_ms,
-            )
-        )
-    if site.runs.get("raw"):
-        raw = m("raw", lambda r: r.rate) or 0.0
-        checks.append(
-            (f"pages/s >= 50% of the raw aiohttp loop's ({100 * rate / raw:.0f}%)", rate >= raw / 2)
-        )
-    if site.runs.get("wget") and site.name == "multihost":
-        wget = m("wget", lambda r: r.rate) or 0.0
-        checks.append((f"pages/s >= wget's ({rate / wget:.1f}x)", rate >= wget))
-    if site.name in ("pgdocs", "multihost"):
-        rss = max(r.rss_mb for r in crawler)
-        checks.append((f"peak RSS <= 100 MB ({rss:.0f})", rss <= 100))
-    if site.name == "polite":
-        paced = m("crawler", lambda r: r.paced) or 0.0
-        gap = min(r.min_gap_ms or 0 for r in crawler)
-        checks.append(
-            (
-                f">= 80% of the politeness bound while hosts have work ({100 * paced:.0f}%)",
-                paced >= 0.8,
-            )
-        )
-        # nginx logs times in whole milliseconds: a start time is known to +-1 ms, a gap to +-2.
-        floor = 1000 * POLITE_DELAY - 2
-        checks.append((f"no gap below the delay ({gap:.1f} ms, logged to the ms)", gap >= floor))
-    return checks
-
-
-def million_verdicts(site: SiteRuns) -> list[tuple[str, bool]]:
-    small, large = (site.runs[million_label(pages)] for pages in MILLION_STEPS)
-    if not small or not large:
-        return []
-    every = small + large
-    low, high = max(r.rss_mb for r in small), max(r.rss_mb for r in large)
-    return [
-        (
-            "the first pages of a breadth-first crawl, none twice",
-            all(r.extra == 0 and r.twice == 0 for r in every),
-        ),
-        (
-            "event-loop lag p99 <= 20 ms in every round",
-            all((r.lag_p99_ms or 0) <= 20 for r in every),
-        ),
-        (f"peak RSS <= 150 MB with 1,000,000 URLs queued ({high:.0f})", high <= 150),
-        (
-            f"flat: 10x the queued URLs, peak RSS {low:.0f} -> {high:.0f} MB (<= +20%)",
-            high <= low * 1.2,
-        ),
-    ]
-
-
-def million_label(pages: int) -> str:
-    return f"crawler, {pages * 300:,} queued"
 
 
 def environment() -> str:
@@ -454,7 +342,8 @@ def environment() -> str:
     return (
         f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, commit {commit}; "
         f"{version(['nginx', '-v'])}; {version(['wget', '--version'])}; "
-        f"Scrapy {version([str(scrapy_python()), '-c', SCRAPY_VERSION])}"
+        f"Scrapy {version([str(scrapy_python()), '-c', SCRAPY_VERSION])}; "
+        f"crawlee {version([str(crawlee_python()), '-c', CRAWLEE_VERSION])}"
     )
 
 
@@ -470,15 +359,16 @@ def quiet_env() -> dict[str, str]:
 
 
 def warm_up(env: dict[str, str], peers: list[str]) -> None:
-    """Compile each Python peer's modules once, so no measured run pays for it."""
-    subprocess.run(
-        [str(PYTHON), "-c", "import crawler.cli, crawler.engine.crawl, aiohttp"],
-        env=env,
-        check=True,
-    )
+    """Compile each Python peer's modules once, so no measured run pays for it (and build the
+    peers' venvs if missing)."""
+    compile_all = [str(PYTHON), "-m", "compileall", "-q", str(REPO / "crawler")]
+    subprocess.run(compile_all, env=env, check=True, stdout=subprocess.DEVNULL)
     if "scrapy" in peers:
         code = "import scrapy.crawler, scrapy.spiders, scrapy.linkextractors"
         subprocess.run([str(scrapy_python()), "-c", code], env=env, check=True)
+    if "crawlee" in peers:
+        code = "import crawlee.crawlers, crawlee.http_clients, crawlee.storage_clients"
+        subprocess.run([str(crawlee_python()), "-c", code], env=env, check=True)
 
 
 def run_sites(args: argparse.Namespace, tmp: Path) -> list[SiteRuns]:
@@ -488,8 +378,9 @@ def run_sites(args: argparse.Namespace, tmp: Path) -> list[SiteRuns]:
     million = write_million(sites_dir, fanout=300, pages=4_000) if "million" in args.sites else None
     print(f"sites generated in {time.monotonic() - started:.1f} s", file=sys.stderr)
     servers = [server("", generated.port, sites_dir, per_address=True)]
-    if "pgdocs" in args.sites:
-        servers.append(server("127.0.0.1", DOCS_PORT, DOCS))
+    for name, docs in DOC_SITES.items():
+        if name in args.sites:
+            servers.append(server("127.0.0.1", docs.port, docs.root))
     env = quiet_env()
     warm_up(env, args.peers)
     results = []
@@ -520,8 +411,8 @@ def run_site(
     generated: Site,
     million: Site | None,
 ) -> SiteRuns:
-    if name == "pgdocs":
-        bench = pgdocs_bench(tmp)
+    if name in DOC_SITES:
+        bench = docs_bench(name, tmp)
     elif name == "million":
         assert million is not None
         bench = million_bench(million, tmp)
@@ -560,22 +451,10 @@ def run_site(
     return site
 
 
-def report(results: list[SiteRuns], env_line: str) -> tuple[str, bool]:
-    lines = [f"Machine: {env_line}.", ""]
-    ok = True
-    for site in results:
-        lines += site_table(site)
-        lines.append("")
-        for text, held in verdicts(site):
-            ok = ok and held
-            lines.append(f"- {'PASS' if held else 'FAIL'}: {text}")
-        lines.append("")
-    return "\n".join(lines), ok
-
-
-def write_readme(table: str) -> None:
+def write_readme(table: str, argv: list[str]) -> None:
     stamp = time.strftime("%Y-%m-%d")
-    rewrite_section(TABLE_START, TABLE_END, f"Latest run, {stamp}: `make bench`\n\n{table}")
+    command = " ".join(["bench/perf.py", *argv])
+    rewrite_section(TABLE_START, TABLE_END, f"Latest run, {stamp}: `{command}`\n\n{table}")
 
 
 def rewrite_section(start: str, end: str, body: str) -> None:
@@ -588,8 +467,8 @@ def rewrite_section(start: str, end: str, body: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sites", default="pgdocs,multihost,polite,million")
-    parser.add_argument("--peers", default="crawler,scrapy,raw,wget")
+    parser.add_argument("--sites", default="pgdocs,django,multihost,polite,million")
+    parser.add_argument("--peers", default="crawler,crawler-text,scrapy,crawlee,raw,wget")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--write-readme", action="store_true", help="rewrite the table in bench/README.md"
@@ -613,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run(["rm", "-rf", str(tmp)], check=False)
     print(table)
     if args.write_readme:
-        write_readme(table)
+        write_readme(table, sys.argv[1:] if argv is None else argv)
     return 0 if ok else 1
 
 

@@ -89,6 +89,11 @@ def crawl_tree_parts(root: int) -> dict[int, tuple[str, int]]:
     return {pid: (_kind(pid), _rss_kb(pid)) for crawl in _crawls(root) for pid in _tree(crawl)}
 
 
+def _descendants(root: int) -> list[int]:
+    """Every process under `root`, `root` itself left out (a wrapper such as GNU time)."""
+    return [pid for child in _children(root) for pid in _tree(child)]
+
+
 def _cpu_seconds(pid: int) -> float:
     """utime + stime of a live process (its own, not its children's)."""
     try:
@@ -107,13 +112,19 @@ def _is_text_helper(pid: int) -> bool:
 
 class TreeRSS:
     """Context manager: samples `crawl_tree_kb(root)` until exit; `peak_kb` the largest, and
-    `helper_cpu`, the text helpers' CPU seconds as last seen (a sample's lag short)."""
+    `helper_cpu`, the text helpers' CPU seconds as last seen (a sample's lag short).
 
-    def __init__(self, root: int) -> None:
+    With `crawls_only=False` it samples every process under `root` instead (any program, not
+    only a crawl; `root` itself left out), and `tree_cpu` sums each one's own CPU seconds as
+    last seen: a lower bound of the tree's, whether or not its parents wait for them."""
+
+    def __init__(self, root: int, *, crawls_only: bool = True) -> None:
         self.root = root
+        self.crawls_only = crawls_only
         self.peak_kb = 0
         self.peak_parts: dict[int, tuple[str, int]] = {}  # the processes at the peak
         self._helpers: dict[int, float] = {}
+        self._cpu: dict[int, float] = {}
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -131,16 +142,24 @@ class TreeRSS:
     def helper_cpu(self) -> float:
         return sum(self._helpers.values())
 
+    @property
+    def tree_cpu(self) -> float:
+        return sum(self._cpu.values())
+
     def _sample(self) -> None:
         while not self._done.wait(INTERVAL):
-            parts = crawl_tree_parts(self.root)
+            if self.crawls_only:
+                parts = crawl_tree_parts(self.root)
+            else:
+                parts = {pid: (_kind(pid), _rss_kb(pid)) for pid in _descendants(self.root)}
             total = sum(kb for _, kb in parts.values())
             if total > self.peak_kb:
                 self.peak_kb, self.peak_parts = total, parts
-            for crawl in _crawls(self.root):
-                for pid in _tree(crawl):
-                    if _is_text_helper(pid):
-                        self._helpers[pid] = _cpu_seconds(pid)
+            for pid in parts:
+                seconds = _cpu_seconds(pid)
+                self._cpu[pid] = max(seconds, self._cpu.get(pid, 0.0))
+                if _is_text_helper(pid):
+                    self._helpers[pid] = seconds
 
 
 def main(argv: list[str]) -> int:

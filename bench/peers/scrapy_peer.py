@@ -127,7 +127,7 @@ def main(argv):
     process.crawl(crawler, job=job)
     started = time.monotonic()
     process.start()
-    stats = crawler.commands.stats
+    stats = crawler.stats
     print(
         f"fetched {stats.get_value('response_received_count', 0)} in "
         f"{time.monotonic() - started:.3f} s; {stats.get_value('item_scraped_count', 0)} items"

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .config import Config
 from .errors import ConfigError, CrawlerError, StoreError, UsageError
 
 if TYPE_CHECKING:
+    from .config import Config
     from .engine.crawl import Crawler, RunResult
 
 __all__ = [
@@ -30,10 +30,15 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # The engine (and aiohttp with it) loads on first use, so that `crawler query`, `crawler
-    # stats` and the page-parsing process, which import parts of this package, start fast.
+    # The engine (and aiohttp with it) and the config (yarl) load on first use, so that
+    # `crawler query`, `crawler stats` and the helper processes, which import parts of this
+    # package, start fast.
     if name in ("Crawler", "RunResult"):
         from .engine import crawl
 
         return getattr(crawl, name)
+    if name == "Config":
+        from .config import Config
+
+        return Config
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

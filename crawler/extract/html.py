@@ -172,13 +172,13 @@ _OPEN_AFTER = {
 def _flatten(text: str) -> str:
     """The tags parse_html reads, the <title> element and the text, without anything else."""
     if len(text) > FLATTEN_BATCH:
-        return "".join(_flat_segments(text))
+        return "".join(_flat_segments(text, len(text)))
     pieces = _token().split(text)  # text, then a kept span (None: a dropped one), text, ...
     pieces[1::2] = ["<" + span if span else " " for span in pieces[1::2]]
     return "".join(pieces)
 
 
-def _flat_segments(text: str, segment: int = SEGMENT) -> Iterator[str]:
+def _flat_segments(text: str, segment: int) -> Iterator[str]:
     """`_flatten(text)` in pieces that lexbor can build one at a time with the same result:
     each piece past the first starts at an <a> start tag where nothing of <a> or <h1> is open
     but an <a> (which that tag closes), so the tree builder starts it as a new document would;
@@ -266,7 +266,7 @@ def parse_html(
     if whole:
         sources: Iterable[str] = (text,)
     elif len(text) > FLATTEN_BATCH:
-        sources = _flat_segments(text)  # one tree at a time: a page of megabytes (SEGMENT)
+        sources = _flat_segments(text, SEGMENT)  # one tree at a time: a page of megabytes
     else:
         sources = (_flatten(text),)
     for source in sources:

@@ -1,16 +1,26 @@
 """A page of megabytes is built into lexbor trees one segment at a time (html.SEGMENT), and
 parses exactly as in one tree: same links in the same order with the same anchor texts, same
-title, h1, base, description and robots rules."""
+title, h1, base, description and robots rules. Its links come back from the parse process
+packed (packed.PackedLinks): the same links, and the same outcome."""
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
 import random
+from pathlib import Path
 
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
+from crawler.config import Config
 from crawler.extract import html
-from crawler.extract.html import FLATTEN_BATCH, ParsedPage, parse_html
+from crawler.extract.html import FLATTEN_BATCH, Link, ParsedPage, parse_html
+from crawler.extract.packed import PackedLinks, parse_html_packed
+from crawler.extract.page import Extractor
+from crawler.fetch import Response
+from crawler.frontier.skips import Scope
+from crawler.records import QueuedURL
 
 
 def _lexbor_inputs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -108,3 +118,55 @@ def test_random_markup_parses_in_segments_as_in_one_tree(
             assert parse_html(body, None, "crawler") == whole, body
         cut += len(given) - 1
     assert cut > 100  # the cases cut often
+
+
+_LINKS: list[Link] = [
+    ("/a", False, "A"), ("", True, ""), ("/a#x", True, "é ü"), ("http://b.test/", False, ""),
+    ("/a", True, "again"), ("?q=1", False, "q" * 200), ("/é", False, "x"),
+]  # fmt: skip
+
+
+def test_packed_links_are_the_links_they_were_made_of_also_unpickled() -> None:
+    packed = PackedLinks.of(_LINKS)
+    again = pickle.loads(pickle.dumps(packed, pickle.HIGHEST_PROTOCOL))
+    for links in (packed, again):
+        assert list(links) == _LINKS
+        assert len(links) == len(_LINKS)
+        assert [links[n] for n in range(-len(_LINKS), len(_LINKS))] == _LINKS + _LINKS
+        assert links[1:3] == _LINKS[1:3]
+        assert ("/a", True, "again") in links
+        with pytest.raises(IndexError):
+            links[len(_LINKS)]
+    assert list(PackedLinks.of([])) == []
+
+
+def test_a_page_parsed_with_packed_links_has_the_outcome_of_a_page_with_a_list() -> None:
+    body = (
+        '<base href="/dir/"><a href="/x" rel="nofollow"></a><a href="/x#f"> To <b>X</b> </a>'
+        '<a href="/x">again</a><a href="other.html" rel=nofollow>o</a><a href="other.html">p</a>'
+        '<a href="/nf" rel="nofollow">nf</a>'
+        + "".join(f'<a href="n{n % 300}">{n}</a>' for n in range(1_000))
+    ).encode()
+    config = Config.from_dict({"crawl": {"seeds": ["http://a.test/"]}}, source=Path("t.toml"))
+    response = Response(
+        "http://a.test/p", 200, "text/html", "utf-8", None, None, (), body, False, 1, 0.0
+    )
+    queued = QueuedURL(1, "http://a.test/p", "a.test", 0)
+    packed = parse_html_packed(body, "utf-8", "crawler")
+    assert isinstance(packed.links, PackedLinks)
+    as_list = Extractor(config, Scope(config.crawl)).outcome(
+        queued, response, parse_html(body, "utf-8", "crawler")
+    )
+    from_packed = Extractor(config, Scope(config.crawl)).outcome(queued, response, packed)
+    assert (from_packed.links, from_packed.discovered) == (as_list.links, as_list.discovered)
+    assert from_packed.page is not None
+    assert as_list.page is not None
+    assert dataclasses.replace(from_packed.page, fetched_at=as_list.page.fetched_at) == (
+        as_list.page
+    )
+    assert len(as_list.links) == 303
+    assert len(as_list.discovered) == 302  # all but /nf, nofollow wherever it is linked
+    assert as_list.links[:2] == [
+        ("http://a.test/p", "http://a.test/x", False, "To X"),
+        ("http://a.test/p", "http://a.test/dir/other.html", False, "o"),
+    ]

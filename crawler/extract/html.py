@@ -21,7 +21,7 @@ from __future__ import annotations
 import codecs
 import functools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -68,7 +68,7 @@ class ParsedPage:
 
     title: str | None
     base_href: str | None
-    links: list[Link]
+    links: Sequence[Link]  # a list; from the parse process, packed.PackedLinks
     rules: PageRules
     canonical: str | None = None  # the first <link rel=canonical>'s href, unresolved
     description: str | None = None  # the first <meta name=description>, collapsed, cut

@@ -3,7 +3,8 @@
 GNU time reports the largest single process's peak only. `TreeRSS` samples /proc in a thread
 (every 20 ms) and sums VmRSS over the crawl processes (`crawler crawl` or `-m crawler crawl`
 under `root`) and all their descendants: shared pages count once per process, so the figure is
-an upper bound. As a command, it runs another and prints the tree's peak:
+an upper bound. As a command, it runs another and prints the tree's peak, what each process held
+at that moment, and each process's own peak (whenever it came):
 
     .venv/bin/python bench/tree_rss.py -- .venv/bin/python bench/traps.py
 """
@@ -123,6 +124,7 @@ class TreeRSS:
         self.crawls_only = crawls_only
         self.peak_kb = 0
         self.peak_parts: dict[int, tuple[str, int]] = {}  # the processes at the peak
+        self.own_peaks: dict[int, tuple[str, int]] = {}  # each process's largest sample
         self._helpers: dict[int, float] = {}
         self._cpu: dict[int, float] = {}
         self._done = threading.Event()
@@ -155,6 +157,9 @@ class TreeRSS:
             total = sum(kb for _, kb in parts.values())
             if total > self.peak_kb:
                 self.peak_kb, self.peak_parts = total, parts
+            for pid, (kind, kb) in parts.items():
+                if kb > self.own_peaks.get(pid, ("", 0))[1]:
+                    self.own_peaks[pid] = (kind, kb)
             for pid in parts:
                 seconds = _cpu_seconds(pid)
                 self._cpu[pid] = max(seconds, self._cpu.get(pid, 0.0))
@@ -172,6 +177,9 @@ def main(argv: list[str]) -> int:
         code = proc.wait()
     print(f"peak RSS of the crawl's process tree: {tree.peak_kb / 1024:.1f} MB")
     for pid, (kind, kb) in sorted(tree.peak_parts.items()):
+        print(f"  {pid:>8}  {kb / 1024:7.1f} MB  {kind}")
+    print("each process's own peak:")
+    for pid, (kind, kb) in sorted(tree.own_peaks.items()):
         print(f"  {pid:>8}  {kb / 1024:7.1f} MB  {kind}")
     print(f"CPU of the text helpers: {tree.helper_cpu:.2f} s")
     return code

@@ -136,6 +136,9 @@ async def test_a_page_with_100000_links(aiohttp_server: Any, make_config: Config
         aiohttp_server, make_config, "/many-links", crawl={"max_pages": 3}
     )
     assert rows(config, "SELECT count(*) FROM links")[0][0] == 100_000
+    # Each with its anchor text, the link's number (packed on the way back from the process).
+    texts = "SELECT count(*) FROM links WHERE dst_url LIKE '%/many/' || text"
+    assert rows(config, texts)[0][0] == 100_000
     assert rows(config, "SELECT count(*) FROM urls WHERE state = 'queued'")[0][0] == 99_998
     # 3 MB: parsed in the page-parsing process, off the event loop; the two leaves in the loop.
     assert result.extracted_in == {"process": 1, "loop": 2}

@@ -16,6 +16,7 @@ from conftest import ConfigFactory, crawl, rows
 from kit import HostPlan, Page, make_site
 from selectolax.lexbor import LexborHTMLParser
 
+from crawler.engine import workers
 from crawler.engine.workers import BIG_PAGE
 from crawler.extract import html
 from crawler.extract.html import FLATTEN_BATCH, decode_html
@@ -90,6 +91,25 @@ async def test_a_killed_parse_process_is_replaced(
     assert sorted(count for _, count in links) == [5, 6, 6]  # every big page's links
     assert rows(config, "SELECT count(*) FROM pages") == [(18,)]
     assert "the page-parsing process died" in caplog.text
+
+
+async def test_the_crawl_trims_its_heap_after_each_big_page_only(
+    aiohttp_server: Any, make_config: ConfigFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trimmed: list[int] = []  # pages in the database at each trim
+    server = await aiohttp_server(_app())
+    config = make_config(
+        [f"http://{HOST}:{server.port}/big/1"],
+        hosts=(HOST,),
+        crawl={"concurrency": 1},
+        fetch={"max_bytes": 4 * BIG_PAGE},
+    )
+    assert workers._heap_trimmer()() in (0, 1)  # glibc's malloc_trim, for real
+    monkeypatch.setattr(workers, "_heap_trimmer", lambda: lambda: trimmed.append(1))
+    result = await crawl(config)
+    assert result.extracted_in.get("process") == 3
+    assert rows(config, "SELECT count(*) FROM pages") == [(18,)]
+    assert len(trimmed) == 3  # the 15 small leaves: none
 
 
 def die() -> None:

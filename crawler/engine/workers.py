@@ -9,7 +9,9 @@ Error handling: a fault while fetching or extracting one page becomes that page'
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import dataclasses
+import functools
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -17,7 +19,7 @@ from typing import Literal, TypeVar
 
 from ..auth.login import LoginGate, take_login_turn
 from ..config import Config
-from ..extract.html import parse_html
+from ..extract.packed import parse_html_packed
 from ..extract.page import Extractor
 from ..extract.parse_pool import ParsePool
 from ..fetch import Fetcher, Response
@@ -142,7 +144,7 @@ class Worker:
                 parsed = None
                 if self._extractor.parses(response):
                     parsed = await self._parse_pool.run(
-                        parse_html, body, response.charset, self._token, self._fields
+                        parse_html_packed, body, response.charset, self._token, self._fields
                     )
                 outcome = await asyncio.to_thread(
                     self._extractor.outcome, task.url, response, parsed
@@ -150,6 +152,11 @@ class Worker:
         except Exception as exc:
             outcome = _failed_outcome(self._extractor, task, response, exc)
         await self._extraction.emit(outcome)
+        if len(body) > BIG_PAGE:
+            del response, body, outcome
+            # What parsing and resolving a big page took is free now, much of it in the heap
+            # of the thread that resolved its links, which no other work reuses soon.
+            await asyncio.to_thread(_heap_trimmer())
 
 
 class Extraction:
@@ -202,6 +209,17 @@ class Extraction:
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]
             await asyncio.sleep(0)
+
+
+@functools.cache
+def _heap_trimmer() -> Callable[[], object]:
+    """glibc's malloc_trim(0), from the C library the process has loaded; or nothing where
+    that has none (musl, macOS). Not ctypes.util.find_library: it forks to run ldconfig."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return lambda: None
+    return lambda: trim(0)
 
 
 def _failed_outcome(

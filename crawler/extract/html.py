@@ -21,6 +21,7 @@ from __future__ import annotations
 import codecs
 import functools
 import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -67,7 +68,7 @@ class ParsedPage:
 
     title: str | None
     base_href: str | None
-    links: list[Link]
+    links: Sequence[Link]  # a list; from the parse process, packed.PackedLinks
     rules: PageRules
     canonical: str | None = None  # the first <link rel=canonical>'s href, unresolved
     description: str | None = None  # the first <meta name=description>, collapsed, cut
@@ -142,43 +143,77 @@ def _token() -> re.Pattern[str]:
     )
 
 
-# Longer texts are flattened in batches of tokens (`_flatten_long`): split's list of pieces
+# Longer texts are flattened in batches of tokens (`_flat_segments`): split's list of pieces
 # takes ~10x the text (35 MB of objects for 5 MB of HTML, in the parse process).
 FLATTEN_BATCH = 1_000_000  # characters
 _TOKENS_PER_BATCH = 4_096
 _NULS = re.compile("\x00{2,}")
+# ... and a flattened text that long is built into lexbor trees one segment of about this many
+# characters at a time, each freed before the next: lexbor takes ~20 bytes per character of
+# tree (60 MB for a page of 100,000 links) and keeps all of it until the tree is freed.
+SEGMENT = 256_000  # characters
+# The kept spans that open or close an element a later token can still add to: <a> and <h1>
+# (the other tags kept are void, or raw text spans closed within themselves).
+_A_OR_H1 = re.compile(r"/?(?:a|h1)(?![^\t\n\f\r />])", re.IGNORECASE | re.ASCII)
+_UNKNOWN = "?"
+# What the tree builder holds open of <a> and <h1>, after each kind of span (HTML spec, "in
+# body": an <a> start tag closes an open <a>; </h1> closes an <a> inside, left to be cloned
+# by the next text; <h1> directly in <h1> replaces it). "a" also stands for an <a> closed but
+# still in the list of formatting elements: the next <a> or </a> drops it either way. Any other
+# sequence (an <h1> inside an <a>: the adoption agency moves nodes) is not followed: "?".
+_OPEN_AFTER = {
+    ("", "a"): "a", ("", "/a"): "", ("", "h1"): "h1", ("", "/h1"): "",
+    ("a", "a"): "a", ("a", "/a"): "", ("a", "/h1"): "a",
+    ("h1", "a"): "h1 a", ("h1", "/a"): "h1", ("h1", "h1"): "h1", ("h1", "/h1"): "",
+    ("h1 a", "a"): "h1 a", ("h1 a", "/a"): "h1", ("h1 a", "/h1"): "a",
+}  # fmt: skip
 
 
 def _flatten(text: str) -> str:
     """The tags parse_html reads, the <title> element and the text, without anything else."""
     if len(text) > FLATTEN_BATCH:
-        return _flatten_long(text)
+        return "".join(_flat_segments(text, len(text)))
     pieces = _token().split(text)  # text, then a kept span (None: a dropped one), text, ...
     pieces[1::2] = ["<" + span if span else " " for span in pieces[1::2]]
     return "".join(pieces)
 
 
-def _flatten_long(text: str) -> str:
-    """`_flatten` in bounded memory, for a text of megabytes. Runs of NULs in the text between
-    tags become one: the tree builder ignores a NUL there (HTML spec, "in body"), but lexbor
-    holds ~18 bytes per NUL meanwhile (90 MB for a page of 5 MB of NULs, a decompression bomb);
-    one is kept so that "<" + NUL stays text."""
+def _flat_segments(text: str, segment: int) -> Iterator[str]:
+    """`_flatten(text)` in pieces that lexbor can build one at a time with the same result:
+    each piece past the first starts at an <a> start tag where nothing of <a> or <h1> is open
+    but an <a> (which that tag closes), so the tree builder starts it as a new document would;
+    each is made of `segment` characters of `text` or more, but where no such tag follows.
+
+    In bounded memory, for a text of megabytes. Runs of NULs in the text between tags become
+    one: the tree builder ignores a NUL there (HTML spec, "in body"), but lexbor holds ~18
+    bytes per NUL meanwhile (90 MB for a page of 5 MB of NULs, a decompression bomb); one is
+    kept so that "<" + NUL stays text."""
     batches: list[str] = []
     pieces: list[str] = []
-    end = 0
+    start = end = 0  # where in `text` the segment and the next piece start
+    state = ""
     for match in _token().finditer(text):
         piece = text[end : match.start()]
         pieces.append(_NULS.sub("\x00", piece) if "\x00" in piece else piece)
         span = match.group(1)
-        pieces.append("<" + span if span else " ")
         end = match.end()
+        if span and (kind := _A_OR_H1.match(span)) is not None:
+            tag = kind.group().lower()
+            if tag == "a" and state in ("", "a") and match.start() - start >= segment:
+                batches.append("".join(pieces))
+                yield "".join(batches)
+                batches.clear()
+                pieces.clear()
+                start = match.start()
+            state = _OPEN_AFTER.get((state, tag), _UNKNOWN)
+        pieces.append("<" + span if span else " ")
         if len(pieces) >= _TOKENS_PER_BATCH:
             batches.append("".join(pieces))
             pieces.clear()
     piece = text[end:]
     pieces.append(_NULS.sub("\x00", piece) if "\x00" in piece else piece)
     batches.append("".join(pieces))
-    return "".join(batches)
+    yield "".join(batches)
 
 
 def _codec(label: str | None) -> str | None:
@@ -223,11 +258,28 @@ def parse_html(
     the parse process runs it for big pages)."""
     text = decode_html(body, header_charset)
     whole = bool(fields) and not tangled(text)
-    tree = LexborHTMLParser(text if whole else _flatten(text))
     page = _Collector(robots_token)
     if fields:
         page.tangled = not whole
-        page.fields = evaluate(tree, fields) if whole else dict.fromkeys(f.name for f in fields)
+        if not whole:
+            page.fields = dict.fromkeys(f.name for f in fields)
+    if whole:
+        sources: Iterable[str] = (text,)
+    elif len(text) > FLATTEN_BATCH:
+        sources = _flat_segments(text, SEGMENT)  # one tree at a time: a page of megabytes
+    else:
+        sources = (_flatten(text),)
+    for source in sources:
+        tree = LexborHTMLParser(source)
+        if whole:
+            page.fields = evaluate(tree, fields)
+        _collect(tree, page)
+        del tree  # before the next segment's tree is built
+    return page.parsed()
+
+
+def _collect(tree: LexborHTMLParser, page: _Collector) -> None:
+    """What `page` reads of a tree's elements, in document order."""
     # One walk over the flattened tree, which holds little more than the elements read here:
     # a CSS query per kind of element cost as much again (each walks the tree too).
     for node in tree.root.traverse() if tree.root is not None else ():
@@ -246,7 +298,6 @@ def parse_html(
             attrs = node.attributes
             if "href" in attrs:
                 page.base_href = (attrs["href"] or "").strip(_HTML_WS)
-    return page.parsed()
 
 
 class _Collector:

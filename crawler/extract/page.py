@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from typing import Literal, NamedTuple, TypeVar
 
 from yarl import URL
@@ -170,14 +170,20 @@ class Extractor:
         return fields_json(self._config.fields, parsed.fields, base)
 
     def _links(
-        self, queued: QueuedURL, base: URL, found: list[Link], rules: PageRules
+        self, queued: QueuedURL, base: URL, found: Sequence[Link], rules: PageRules
     ) -> Steps[tuple[list[LinkRecord], list[Discovered]]]:
         """One link row per distinct target; followed targets on allowed hosts are discovered.
         The scope's rules are asked only of targets not known already at this depth or less:
         most links of a site lead to pages found long before."""
         follow_rel = self._config.politeness.follow_nofollow
         resolve = self._targets.resolver(base)
-        targets: dict[str, tuple[str, bool, str]] = {}  # url: (host, nofollow, text)
+        source = queued.url
+        # Each target's row is made once, where it is first found, and replaced if a later link
+        # to it changes it; `hosts` runs beside. No other record a target: a page of 100,000
+        # links held 100,000 more tuples while its discovered URLs were made.
+        at: dict[str, int] = {}  # url: its row in links
+        links: list[LinkRecord] = []
+        hosts: list[str] = []
         for n, (href, link_nofollow, text) in enumerate(found, 1):
             if n % LINKS_PER_STEP == 0:
                 yield
@@ -186,20 +192,23 @@ class Extractor:
                 continue
             url, host = target
             nofollow = link_nofollow or rules.nofollow
-            seen = targets.get(url)
-            if seen is None:
-                targets[url] = (host, nofollow, text)
-            elif (seen[1] and not nofollow) or (text and not seen[2]):
+            row = at.get(url)
+            if row is None:
+                at[url] = len(links)
+                links.append((source, url, nofollow, text))
+                hosts.append(host)
+                continue
+            _, _, seen_nofollow, seen_text = links[row]
+            if (seen_nofollow and not nofollow) or (text and not seen_text):
                 # Rule 5's nofollow (the least), and the first non-empty text.
-                targets[url] = (host, seen[1] and nofollow, seen[2] or text)
-        source = queued.url
-        links = [(source, url, nofollow, text) for url, (_, nofollow, text) in targets.items()]
+                links[row] = (source, url, seen_nofollow and nofollow, seen_text or text)
+        del at
         if rules.nofollow:
             return links, []
         depth = queued.depth + 1
         scope, known = self.scope, self._known
         discovered = []
-        for n, (url, (host, nofollow, _)) in enumerate(targets.items(), 1):
+        for n, ((_, url, nofollow, _), host) in enumerate(zip(links, hosts, strict=True), 1):
             if n % LINKS_PER_STEP == 0:
                 yield
             if (nofollow and not follow_rel) or url == source or known.covers(url, depth):

@@ -40,9 +40,7 @@ START, END = "<!-- profile table: start -->", "<!-- profile table: end -->"
 STAGES: list[tuple[str, str, str]] = [
     ("parse: regex pre-pass (linear guard for lexbor)", "extract/html.py", "_flatten"),
     ("parse: lexbor tree, walk, attributes", "extract/html.py", ""),
-    ("links: resolve, normalize, scope (cached)", "extract/page.py", "LinkTargets"),
-    ("links: resolve, normalize, scope (cached)", "extract/page.py", "_simple_url"),
-    ("links: resolve, normalize, scope (cached)", "extract/page.py", "_without_dot_segments"),
+    ("links: resolve, normalize, scope (cached)", "extract/targets.py", ""),
     ("links: resolve, normalize, scope (cached)", "urls.py", ""),
     ("extract: page row, link rows, dedup", "extract/page.py", ""),
     ("extract: page row, link rows, dedup", "records.py", ""),

@@ -11,7 +11,8 @@ import pytest
 from yarl import URL
 
 from crawler.config import Config
-from crawler.extract.page import LINKS_PER_STEP, Extractor, KnownURLs, LinkTargets
+from crawler.extract.page import LINKS_PER_STEP, Extractor, KnownURLs
+from crawler.extract.targets import LinkTargets
 from crawler.fetch import Response
 from crawler.frontier.skips import Scope
 from crawler.records import Discovered, Outcome, QueuedURL

@@ -12,6 +12,7 @@ from hostile import MB, huge_page, make_hostile_app
 
 from crawler.config import Config, FetchConfig
 from crawler.engine.crawl import RunResult
+from crawler.engine.workers import BIG_PAGE, HEAVY_PAGE
 
 HOST = "evil.test"
 
@@ -144,16 +145,24 @@ async def test_a_page_with_100000_links(aiohttp_server: Any, make_config: Config
     assert result.extracted_in == {"process": 1, "loop": 2}
 
 
-async def test_a_small_page_with_many_links_does_not_block_the_loop(
-    aiohttp_server: Any, make_config: ConfigFactory
+@pytest.mark.parametrize(
+    ("links", "where"),
+    [
+        pytest.param(5_000, "thread", id="light-many-links"),  # its link count alone
+        pytest.param(12_000, "process", id="heavy"),  # its size: lexbor would hold the GIL
+    ],
+)
+async def test_a_page_under_a_megabyte_does_not_block_the_loop(
+    aiohttp_server: Any, make_config: ConfigFactory, links: int, where: str
 ) -> None:
     config, _, result = await _crawl_trap_result(
-        aiohttp_server, make_config, "/many-links?n=30000", crawl={"max_pages": 1}
+        aiohttp_server, make_config, f"/many-links?n={links}", crawl={"max_pages": 1}
     )
     [(size,)] = rows(config, "SELECT bytes FROM pages")
-    assert size < 1_000_000  # small: its link count alone must keep it off the event loop
-    assert rows(config, "SELECT count(*) FROM links")[0][0] == 30_000
-    assert result.extracted_in == {"thread": 1}
+    assert size < BIG_PAGE
+    assert (size > HEAVY_PAGE) == (where == "process")
+    assert rows(config, "SELECT count(*) FROM links")[0][0] == links
+    assert result.extracted_in == {where: 1}
 
 
 async def test_a_50_mb_page_does_not_block_the_loop(

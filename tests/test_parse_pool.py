@@ -34,7 +34,7 @@ def _big_page(n: int) -> str:
 
 def _is_parse_helper(pid: int | str) -> bool:
     try:
-        return b"crawler.extract.parse_pool" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"crawler.extract.parse_helper" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:  # no such process (any more)
         return False
 

@@ -34,10 +34,12 @@ from ..sitemaps.entries import sitemap_outcome
 logger = logging.getLogger(__name__)
 
 # Heavy pages are not extracted in the event loop, where they would stall every timer (30,000
-# links: 0.3 s). Those over BIG_PAGE bytes are parsed in a separate process, because the regex
-# pass and lexbor hold the GIL for as long as one call takes (80 ms for 5 MB); their links are
-# resolved in a thread. Smaller pages with more than about MANY_LINKS links go to a thread as a
-# whole: no call there holds the GIL for long, and starting the process costs 0.3 s of CPU.
+# links: 0.3 s). Those over HEAVY_PAGE bytes are parsed in a separate process: the regex pass
+# and lexbor hold the GIL for as long as one call takes, in the loop or in a thread alike, at
+# 0.05-0.1 ms a KB (Django's 572 KB index: 42 ms, lag for every timer); their links are resolved
+# in a thread. Smaller pages with more than about MANY_LINKS links go to a thread as a whole:
+# no call there holds the GIL for long. After a page over BIG_PAGE, the heap is trimmed.
+HEAVY_PAGE = 256_000
 BIG_PAGE = 1_000_000
 MANY_LINKS = 2_000
 # A robots.txt over this many bytes is parsed in that process too. In threads, a crawl of many
@@ -132,11 +134,11 @@ class Worker:
         if not response.sent or self._frontier.page_done(task, response):
             return  # retried later, when politeness allows
         body = response.body
-        if len(body) <= BIG_PAGE and body.count(b"<a ") + body.count(b"<A ") <= MANY_LINKS:
+        if len(body) <= HEAVY_PAGE and body.count(b"<a ") + body.count(b"<A ") <= MANY_LINKS:
             await self._extraction.put(task, response)
             return
         try:
-            if len(body) <= BIG_PAGE:
+            if len(body) <= HEAVY_PAGE:
                 self._extracted_in["thread"] += 1
                 outcome = await asyncio.to_thread(self._extractor.extract, task.url, response)
             else:

@@ -1,6 +1,6 @@
 """The process that parses big pages, big robots.txt files and sitemaps, off the event loop.
 
-`ParsePool` drives one helper process (`python -m crawler.extract.parse_pool`), started on
+`ParsePool` drives one helper process (`python -m crawler.extract.parse_helper`), started on
 first use. A request is a pickled (function, arguments), an answer the pickled result or the
 exception it raised, each length-prefixed, over the helper's stdin and stdout; calls go one
 at a time. A plain subprocess rather than multiprocessing: no resource tracker process beside
@@ -17,25 +17,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import pickle
-import signal
-import struct
 import sys
 from collections.abc import Callable
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, TypeVar
+
+from .parse_helper import LENGTH, RAISED, READY
 
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-_LENGTH = struct.Struct(">Q")
-RESULT = b"R"
-RAISED = b"X"
 # A call given at least this many bytes (a page's body, a sitemap) ends the helper's life: its
 # heap then holds tens of MB it would keep. Smaller calls (robots.txt files) reuse it.
 RECYCLE_BYTES = 1_000_000
 START_LIMIT = 60.0  # seconds the helper may take to start and say it is ready
-READY = b"R"
 
 
 class ParseProcessDied(Exception):
@@ -97,11 +92,11 @@ class ParsePool:
         assert process.stdin is not None
         assert process.stdout is not None
         try:
-            process.stdin.write(_LENGTH.pack(len(request)))
+            process.stdin.write(LENGTH.pack(len(request)))
             process.stdin.write(request)
             await process.stdin.drain()
             kind = await process.stdout.readexactly(1)
-            (length,) = _LENGTH.unpack(await process.stdout.readexactly(_LENGTH.size))
+            (length,) = LENGTH.unpack(await process.stdout.readexactly(LENGTH.size))
             return kind, await process.stdout.readexactly(length)
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             code = await self._stop(kill=True)
@@ -115,7 +110,7 @@ class ParsePool:
         if self._process is not None:
             return self._process
         self._process = process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "crawler.extract.parse_pool",
+            sys.executable, "-m", "crawler.extract.parse_helper",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         assert process.stdout is not None
@@ -154,58 +149,3 @@ class ParsePool:
                 assert process.stdin is not None
                 process.stdin.close()
         return await process.wait()
-
-
-def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
-    data = stream.read(size)
-    if len(data) != size:
-        return None  # the parent closed the pipe (or died)
-    return data
-
-
-def serve(requests: BinaryIO, answers: BinaryIO) -> None:
-    """Answer pickled calls from `requests` on `answers` until `requests` closes."""
-    while (header := _read_exactly(requests, _LENGTH.size)) is not None:
-        request = _read_exactly(requests, _LENGTH.unpack(header)[0])
-        if request is None:
-            return
-        kind, payload = _answer(request)
-        del request
-        answers.write(kind + _LENGTH.pack(len(payload)))
-        answers.write(payload)
-        answers.flush()
-
-
-def _answer(request: bytes) -> tuple[bytes, bytes]:
-    try:
-        fn, args = pickle.loads(request)
-        return RESULT, pickle.dumps(fn(*args), pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:  # the parent raises it where it called
-        return RAISED, _pickled_exception(exc)
-
-
-def _pickled_exception(exc: Exception) -> bytes:
-    try:
-        return pickle.dumps(exc, pickle.HIGHEST_PROTOCOL)
-    except Exception:  # an exception that does not pickle: its type and message still go
-        return pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
-
-
-def main() -> int:
-    # Ctrl-C in a terminal reaches the whole process group: the crawl then stops gracefully and
-    # may still want this helper's answers. It ends when the crawl closes its stdin.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print cannot break an answer
-    with answers:
-        try:
-            answers.write(READY)
-            answers.flush()
-            serve(sys.stdin.buffer, answers)
-        except BrokenPipeError:  # the crawl is gone: no one to answer
-            return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

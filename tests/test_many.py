@@ -133,6 +133,8 @@ async def test_three_processes_and_a_kill(
     total = len(HOSTS) * 13  # robots.txt and 12 pages per host
 
     await site.log.seen(total // 4, seconds=60)
+    # The first to start may not be the first to claim: it must hold hosts when it is killed.
+    await site.log.wait_for(lambda log: any(hit.user_agent == agents[0] for hit in log), 60)
     procs[0].send_signal(signal.SIGKILL)
     killed_at = time.monotonic()
     results = await _finish(procs)

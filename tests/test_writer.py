@@ -46,14 +46,16 @@ def robots(n: int) -> RobotsRecord:
 
 
 @asynccontextmanager
-async def running_writer(tmp_path: Path, linger: float) -> AsyncIterator[tuple[Writer, Commits]]:
+async def running_writer(
+    tmp_path: Path, linger: float, alone: bool = True
+) -> AsyncIterator[tuple[Writer, Commits]]:
     """A writer over a real store whose run holds host a.test, running in the background."""
     async with SQLiteStore.open(tmp_path / "crawl.db") as store:
         seed = Discovered("http://a.test/", "a.test", 0, "queued")
         await store.start_run([seed], max_depth=5, lease=DEFAULT_LEASE)
         await store.claim_hosts(1)
         commits = Commits()
-        writer = Writer(store, commits, list, linger=linger)
+        writer = Writer(store, commits, list, linger=linger, may_linger=lambda: alone)
         task = asyncio.create_task(writer.run())
         try:
             yield writer, commits
@@ -85,6 +87,16 @@ async def test_what_arrives_while_a_transaction_lingers_joins_it(tmp_path: Path)
 
 async def test_without_a_linger_each_arrival_commits_on_its_own(tmp_path: Path) -> None:
     async with running_writer(tmp_path, 0) as (writer, commits):
+        for n in range(3):
+            await writer.put(robots(n))
+            await commits.until(n + 1)
+    assert robots_rows(tmp_path) == 3
+
+
+async def test_no_linger_while_other_runs_share_the_crawl(tmp_path: Path) -> None:
+    # Another run may be waiting for a host of ours: it gets one only once no outcome of it
+    # waits for a commit.
+    async with running_writer(tmp_path, HOUR, alone=False) as (writer, commits):
         for n in range(3):
             await writer.put(robots(n))
             await commits.until(n + 1)

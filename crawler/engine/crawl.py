@@ -144,7 +144,7 @@ class Crawler:
             lease=self.config.lease,
             lag=self._lag.so_far,
         )
-        writer = Writer(store, frontier.committed, frontier.host_records)
+        writer = Writer(store, frontier.committed, frontier.host_records, may_linger=frontier.alone)
         self._frontier = frontier
         if self._stop_requested.is_set():
             frontier.stop()

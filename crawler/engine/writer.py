@@ -3,11 +3,13 @@
 Workers hand it outcomes; it commits by group: a transaction takes what arrives within LINGER
 of its first outcome, and whatever arrived while the last one ran. Each commit writes again the
 index pages it touched, so fewer, larger transactions cost the writer less (on the PostgreSQL
-docs, 0.2 s of lingering cut the writer thread's CPU by half and the crawl's by a tenth). Nobody
-waits for the linger: the frontier calls `commit_now` when it has nothing to hand out but what
-the writer holds, and a full batch or `close` commits at once too. Back-pressure counts records,
-not outcomes (one page can carry 100,000 links): while more than MAX_PENDING records wait for a
-commit, workers wait to hand over more.
+docs, 0.2 s of lingering cut the writer thread's CPU by half and the crawl's by a tenth).
+Nobody waits for the linger: the frontier calls `commit_now` when it has nothing to hand out
+but what the writer holds, and a full batch or `close` commits at once too. Nor does it linger
+while other runs share the crawl (`may_linger`): a host goes to another run only once no
+outcome of it waits for a commit, and with a linger a polite host nearly always has one.
+Back-pressure counts records, not outcomes (one page can carry 100,000 links): while more than
+MAX_PENDING records wait for a commit, workers wait to hand over more.
 """
 
 from __future__ import annotations
@@ -45,9 +47,11 @@ class Writer:
         on_commit: Callable[[list[Outcome], list[Outcome]], None],
         host_records: Callable[[], list[HostRecord]],
         linger: float | None = None,
+        may_linger: Callable[[], bool] = lambda: True,
     ) -> None:
         self._store = store
         self._linger = LINGER if linger is None else linger
+        self._may_linger = may_linger
         self._on_commit = on_commit
         self._host_records = host_records
         self._queue: asyncio.Queue[Item | None] = asyncio.Queue()  # bounded by _pending
@@ -115,7 +119,7 @@ class Writer:
 
     async def _wait_for_more(self) -> None:
         """Let more outcomes join the transaction: up to `linger` seconds, unless hurried."""
-        if self._closing or self._hurry.is_set() or self._linger <= 0:
+        if self._closing or self._hurry.is_set() or self._linger <= 0 or not self._may_linger():
             return
         try:
             async with asyncio.timeout(self._linger):

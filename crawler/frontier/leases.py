@@ -52,6 +52,7 @@ class Leases:
         self.lease = lease
         self._timeout = timeout
         self._ends: dict[str, float] = {}  # host: monotonic time its lease ends, at the latest
+        self.live_runs = 1  # runs on the crawl (this one included), as last counted
 
     def __contains__(self, host: object) -> bool:
         return host in self._ends
@@ -112,5 +113,5 @@ class Leases:
 
     async def fair_share(self, hosts_with_work: int) -> int:
         """How many hosts this run should hold: its share of the hosts with work."""
-        runs = max(1, await self._store.live_runs())
+        self.live_runs = runs = max(1, await self._store.live_runs())
         return math.ceil(hosts_with_work / runs)

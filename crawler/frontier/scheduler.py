@@ -267,6 +267,11 @@ class Frontier:
                 self._tend_now.set()  # new work on a host this run may claim
         self._wake.set()
 
+    def alone(self) -> bool:
+        """Whether this run crawls alone, as last counted: no other live run may be waiting for
+        hosts it holds (the writer lingers only then: see engine/writer.py)."""
+        return self._leases.live_runs <= 1
+
     def counters(self) -> tuple[int, int]:
         """Errors so far and hosts seen, for the progress line."""
         return self._errors, len(self._hosts)

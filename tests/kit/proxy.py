@@ -24,7 +24,7 @@ async def forward_proxy() -> AsyncIterator[Proxy]:
     proxy = Proxy()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.closing(writer):
+        async with _closing(writer):
             head = await reader.readuntil(b"\r\n\r\n")
             method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
             proxy.log.append((method, target))
@@ -55,10 +55,26 @@ async def _pipe_both(
     up_reader: asyncio.StreamReader,
     up_writer: asyncio.StreamWriter,
 ) -> None:
-    with contextlib.closing(up_writer):
+    async with _closing(up_writer):
         ahead = asyncio.create_task(_pipe(reader, up_writer))
-        await _pipe(up_reader, writer)
-        ahead.cancel()
+        try:
+            await _pipe(up_reader, writer)
+        finally:
+            ahead.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ahead  # ended here, not left to the garbage collector
+
+
+@contextlib.asynccontextmanager
+async def _closing(writer: asyncio.StreamWriter) -> AsyncIterator[None]:
+    """The connection closed on the way out, and waited for (else a ResourceWarning when a
+    later test's garbage collection finds it still closing)."""
+    try:
+        yield
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -22,8 +22,13 @@ class Proxy:
 @contextlib.asynccontextmanager
 async def forward_proxy() -> AsyncIterator[Proxy]:
     proxy = Proxy()
+    serving: set[asyncio.Task[None]] = set()  # a connection's task, until it ends
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        serving.add(task)
+        task.add_done_callback(serving.discard)
         async with _closing(writer):
             head = await reader.readuntil(b"\r\n\r\n")
             method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
@@ -46,7 +51,14 @@ async def forward_proxy() -> AsyncIterator[Proxy]:
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     proxy.port = server.sockets[0].getsockname()[1]
     async with server:
-        yield proxy
+        try:
+            yield proxy
+        finally:
+            # A connection the client left open waits for its next request: end it here,
+            # not when the loop closes (a pending task, destroyed).
+            for task in list(serving):
+                task.cancel()
+            await asyncio.gather(*serving, return_exceptions=True)
 
 
 async def _pipe_both(

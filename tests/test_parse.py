@@ -20,6 +20,7 @@ from crawler.extract.html import (
     header_rules,
     merge_rules,
     parse_html,
+    parse_html_steps,
     parse_robots_directives,
 )
 
@@ -566,3 +567,45 @@ def test_flatten_equals_the_scan_with_the_dropped_tag_tried_last() -> None:
     for _ in range(20_000):
         html = "".join(rng.choice(PIECES + extra) for _ in range(rng.randint(1, 40)))
         assert _flatten(html) == flattened(html), html
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 7])
+def test_flatten_in_steps_gives_what_one_split_gives(
+    step: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each step splits the rest of the text anew: a token that starts right at the cut, or a
+    # span (comment, script, unclosed quote) that runs past it, must come out as in one split.
+    pattern = parse_module._token()
+
+    def one_split(text: str) -> str:
+        pieces = pattern.split(text)
+        pieces[1::2] = ["<" + span if span else " " for span in pieces[1::2]]
+        return "".join(pieces)
+
+    monkeypatch.setattr(parse_module, "TOKENS_PER_STEP", step)
+    rng = random.Random(3)
+    for _ in range(5_000):
+        html = "".join(rng.choice(PIECES) for _ in range(rng.randint(1, 40)))
+        assert _flatten(html) == one_split(html), html
+
+
+def test_a_long_page_is_parsed_in_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What a crawl's event loop sees: the pre-pass of a page of many tags pauses every
+    # TOKENS_PER_STEP tokens; the page parsed in steps is the page parsed at once.
+    html = "<title>T</title>" + "<p><span>x</span>" * 5_000 + '<a href="/end">end</a>'
+    body = html.encode()
+    pauses = 0
+    steps = parse_html_steps(body, None, TOKEN)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            parsed = done.value
+            break
+        pauses += 1
+    assert pauses == (3 * 5_000 + 3) // parse_module.TOKENS_PER_STEP
+    assert parsed == parse_html(body, None, TOKEN)
+    assert parsed.title == "T"
+    assert parsed.links == [("/end", False, "end")]
+    short = b'<title>T</title><a href="/a">a</a>'
+    assert next(parse_html_steps(short, None, TOKEN), "no pause") == "no pause"

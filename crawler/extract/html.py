@@ -34,6 +34,7 @@ from .directives import (
     parse_robots_directives,
 )
 from .fields import Field, FieldValue, evaluate, tangled
+from .steps import Steps, finish
 
 __all__ = [
     "Alternate",
@@ -44,6 +45,7 @@ __all__ = [
     "header_rules",
     "merge_rules",
     "parse_html",
+    "parse_html_steps",
     "parse_robots_directives",
 ]
 
@@ -143,6 +145,7 @@ def _token() -> re.Pattern[str]:
     )
 
 
+TOKENS_PER_STEP = 2_048  # ~1-2 ms of the pre-pass; a page of fewer goes in one piece
 # Longer texts are flattened in batches of tokens (`_flat_segments`): split's list of pieces
 # takes ~10x the text (35 MB of objects for 5 MB of HTML, in the parse process).
 FLATTEN_BATCH = 1_000_000  # characters
@@ -173,9 +176,29 @@ def _flatten(text: str) -> str:
     """The tags parse_html reads, the <title> element and the text, without anything else."""
     if len(text) > FLATTEN_BATCH:
         return "".join(_flat_segments(text, len(text)))
-    pieces = _token().split(text)  # text, then a kept span (None: a dropped one), text, ...
-    pieces[1::2] = ["<" + span if span else " " for span in pieces[1::2]]
-    return "".join(pieces)
+    return finish(_flatten_steps(text))
+
+
+def _flatten_steps(text: str) -> Steps[str]:
+    """`_flatten`, pausing after each TOKENS_PER_STEP tokens: the pre-pass of a 200 KB page
+    takes ~10 ms, which the event loop would otherwise wait for in one piece.
+
+    split(maxsplit=n) leaves the text after the n-th token unsplit, as its last piece; split
+    again, that rest gives what one split of the whole would have (the pattern looks at nothing
+    before where a match starts, and cannot match empty)."""
+    split = _token().split
+    flat: list[str] = []
+    rest = text
+    while True:
+        # text, then a kept span (None: a dropped one), text, ..., then the rest
+        pieces = split(rest, TOKENS_PER_STEP)
+        pieces[1::2] = ["<" + span if span else " " for span in pieces[1::2]]
+        if len(pieces) < 2 * TOKENS_PER_STEP + 1:
+            flat.extend(pieces)
+            return "".join(flat)
+        rest = pieces.pop()
+        flat.append("".join(pieces))
+        yield
 
 
 def _flat_segments(text: str, segment: int) -> Iterator[str]:
@@ -256,6 +279,13 @@ def parse_html(
     """Parse a page. robots_token is our crawler's product token, lower-cased (e.g. "crawler");
     `fields` are evaluated on the same tree (a module-level function with picklable arguments:
     the parse process runs it for big pages)."""
+    return finish(parse_html_steps(body, header_charset, robots_token, fields))
+
+
+def parse_html_steps(
+    body: bytes, header_charset: str | None, robots_token: str, fields: tuple[Field, ...] = ()
+) -> Steps[ParsedPage]:
+    """parse_html, pausing within the pre-pass of a page of many tags (`_flatten_steps`)."""
     text = decode_html(body, header_charset)
     whole = bool(fields) and not tangled(text)
     page = _Collector(robots_token)
@@ -268,7 +298,8 @@ def parse_html(
     elif len(text) > FLATTEN_BATCH:
         sources = _flat_segments(text, SEGMENT)  # one tree at a time: a page of megabytes
     else:
-        sources = (_flatten(text),)
+        flat = yield from _flatten_steps(text)
+        sources = (flat,)
     for source in sources:
         tree = LexborHTMLParser(source)
         if whole:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Generator, Sequence
-from typing import Literal, NamedTuple, TypeVar
+from collections.abc import Sequence
+from typing import Literal, NamedTuple
 
 from yarl import URL
 
@@ -29,25 +29,21 @@ from ..records import (
 from ..urls import host_key, normalize
 from .directives import directive_list
 from .fields import fields_json
-from .html import Alternate, Link, PageRules, ParsedPage, header_rules, merge_rules, parse_html
+from .html import (
+    Alternate,
+    Link,
+    PageRules,
+    ParsedPage,
+    header_rules,
+    merge_rules,
+    parse_html_steps,
+)
+from .steps import Steps, finish
 from .targets import LinkTargets
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-# Work done in steps: the generator yields between steps (so that an event loop can run its
-# other callbacks there) and returns its result. `finish` runs one through without a pause.
-Steps = Generator[None, None, T]
 LINKS_PER_STEP = 100  # ~1 ms of resolving and scope checks for links seen for the first time
-
-
-def finish(steps: Steps[T]) -> T:
-    """The result of work done in steps, all steps run at once."""
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
 
 
 class Extractor:
@@ -67,9 +63,14 @@ class Extractor:
 
     def parse(self, response: Response) -> ParsedPage | None:
         """The parsed page if `parses(response)`."""
+        return finish(self.parse_steps(response))
+
+    def parse_steps(self, response: Response) -> Steps[ParsedPage | None]:
+        """parse, pausing within a long page's pre-pass (`parse_html_steps`)."""
         if not self.parses(response):
             return None
-        return parse_html(response.body, response.charset, self._token, self._config.fields)
+        body, fields = response.body, self._config.fields
+        return (yield from parse_html_steps(body, response.charset, self._token, fields))
 
     def extract(self, queued: QueuedURL, response: Response) -> Outcome:
         """parse, then outcome."""
@@ -77,7 +78,7 @@ class Extractor:
 
     def extract_steps(self, queued: QueuedURL, response: Response) -> Steps[Outcome]:
         """extract, pausing after the parse and between slices of links."""
-        parsed = self.parse(response)
+        parsed = yield from self.parse_steps(response)
         if parsed is not None and len(parsed.links) >= LINKS_PER_STEP:
             yield  # a page of few links goes in one step: a pause costs a turn of the loop
         return (yield from self.outcome_steps(queued, response, parsed))

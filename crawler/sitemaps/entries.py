@@ -18,7 +18,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal
 
-from ..extract.page import Extractor, Steps
+from ..extract.page import Extractor
+from ..extract.steps import Steps
 from ..fetch import Response
 from ..frontier.skips import Scope
 from ..records import Discovered, Outcome, QueuedURL, SitemapRecord

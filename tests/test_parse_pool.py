@@ -16,6 +16,7 @@ from conftest import ConfigFactory, crawl, rows
 from kit import HostPlan, Page, make_site
 from selectolax.lexbor import LexborHTMLParser
 
+from crawler.config import Config
 from crawler.engine import workers
 from crawler.engine.workers import BIG_PAGE
 from crawler.extract import html
@@ -70,12 +71,7 @@ async def test_a_killed_parse_process_is_replaced(
 ) -> None:
     killed: list[int] = []
     server = await aiohttp_server(_app())
-    config = make_config(
-        [f"http://{HOST}:{server.port}/big/1"],
-        hosts=(HOST,),
-        crawl={"concurrency": 1},
-        fetch={"max_bytes": 4 * BIG_PAGE},
-    )
+    config = _big_pages_config(make_config, server.port)
 
     with caplog.at_level(logging.WARNING, logger="crawler.extract.parse_pool"):
         async with asyncio.TaskGroup() as group:
@@ -98,12 +94,7 @@ async def test_the_crawl_trims_its_heap_after_each_big_page_only(
 ) -> None:
     trimmed: list[int] = []  # pages in the database at each trim
     server = await aiohttp_server(_app())
-    config = make_config(
-        [f"http://{HOST}:{server.port}/big/1"],
-        hosts=(HOST,),
-        crawl={"concurrency": 1},
-        fetch={"max_bytes": 4 * BIG_PAGE},
-    )
+    config = _big_pages_config(make_config, server.port)
     assert workers._heap_trimmer()() in (0, 1)  # glibc's malloc_trim, for real
     monkeypatch.setattr(workers, "_heap_trimmer", lambda: lambda: trimmed.append(1))
     result = await crawl(config)
@@ -206,3 +197,13 @@ def test_a_long_page_flattened_in_batches_parses_as_a_short_one_would(body: byte
     batched = html._flatten(text)
     assert len(batched) <= len(text)
     assert LexborHTMLParser(batched).html == LexborHTMLParser("".join(with_split)).html
+
+
+def _big_pages_config(make_config: ConfigFactory, port: int) -> Config:
+    """A crawl of the big pages from /big/1, one request at a time."""
+    return make_config(
+        [f"http://{HOST}:{port}/big/1"],
+        hosts=(HOST,),
+        crawl={"concurrency": 1},
+        fetch={"max_bytes": 4 * BIG_PAGE},
+    )

@@ -219,6 +219,33 @@ async def test_a_login_that_gets_no_answer_is_retried_then_one_line_and_exit_2(
         assert secret not in ran.err + ran.out
 
 
+async def test_a_login_whose_origin_does_not_answer_says_so(
+    aiohttp_server: Any, tmp_path: Path, secrets: Secrets
+) -> None:
+    # robots.txt obeyed: the dead origin's robots.txt is unreachable, which disallows all (RFC
+    # 9309), so the login never goes out; the line says why, not that a rule forbids it.
+    server = await aiohttp_server(auth_site(secrets))
+    login_url = f"http://login.site.test:{free_port()}/login"
+    config = _config(
+        tmp_path,
+        server.port,
+        Backend("sqlite", str(tmp_path / "crawl.db")),
+        auth={"login": {"url": login_url, "fields": LOGIN_FIELDS}},
+        fetch={"retries": 0},
+    )
+
+    ran = await run_cli_async("crawl", str(config))
+
+    assert ran.code == 2, ran.err
+    assert ran.err.strip().splitlines()[-1] == (
+        f"crawler: error: login at {login_url!r}: its origin's robots.txt could not be fetched, "
+        "which disallows everything"
+    )
+    # No page of the login host went out logged out (the live origin's robots.txt may have).
+    hits = server.app[SITE].log.hits("login.site.test")
+    assert [r.path for r in hits if r.path != "/robots.txt"] == []
+
+
 async def test_a_resumed_crawl_logs_in_again(
     aiohttp_server: Any, tmp_path: Path, secrets: Secrets
 ) -> None:

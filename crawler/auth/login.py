@@ -20,6 +20,7 @@ from ..errors import CrawlerError
 from ..fetch import Fetcher, Response
 from ..frontier.hosts import PageTask
 from ..frontier.scheduler import Frontier
+from ..robots.origins import RobotsRules
 from .credentials import Credentials
 from .hosts import url_host
 
@@ -137,13 +138,13 @@ async def take_login_turn(
     if not gate.due(host):
         await gate.settled(host)
         return False
-    allowed = frontier.robots_allow(task, gate.url)
-    if allowed is None:  # the login URL's origin waits for its robots.txt: the task went back
+    rules = frontier.robots_rules(task, gate.url)
+    if rules is None:  # the login URL's origin waits for its robots.txt: the task went back
         gate.not_sent()
         return True
-    if not allowed:
+    if not rules.allows(gate.url):
         gate.done_without_request()
-        raise LoginError(f"login at {gate.url!r}: robots.txt disallows it")
+        raise LoginError(f"login at {gate.url!r}: {_refusal(rules)}")
     response, kept_cookie = await fetcher.post_form(gate.url, gate.fields, before_send=still_held)
     if not response.sent:  # the host's lease ran short: the task was given back
         gate.not_sent()
@@ -157,3 +158,12 @@ async def take_login_turn(
     frontier.page_again(task, response)
     logger.info("logged in at %s (answered %s)", gate.url, response.status)
     return True
+
+
+def _refusal(rules: RobotsRules) -> str:
+    """Why robots.txt keeps the login from going out: its rules, or no robots.txt to be had
+    (RFC 9309: an unreachable robots.txt disallows everything; most often the origin itself
+    does not answer)."""
+    if rules.status == "unreachable":
+        return "its origin's robots.txt could not be fetched, which disallows everything"
+    return "robots.txt disallows it"

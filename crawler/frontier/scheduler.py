@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from ..config import DEFAULT_LEASE, Config
 from ..fetch import Response
 from ..records import HostRecord, Outcome, RobotsRecord
-from ..robots.origins import RobotsParser, parse_in_thread
+from ..robots.origins import RobotsParser, RobotsRules, parse_in_thread
 from ..storage import ResumeState, Storage
 from .budget import PageBudget
 from .clock import Clock, SystemClock
@@ -199,17 +199,16 @@ class Frontier:
         self._schedule(self._hosts[task.url.host])
         self._wake.set()
 
-    def robots_allow(self, task: PageTask, url: str) -> bool | None:
-        """Whether robots.txt lets `url`, a URL of the task's host, be requested now; None
-        when its origin's rules are not known yet (then they are asked for, and the task,
-        whose request did not go out, is given back to wait for them)."""
+    def robots_rules(self, task: PageTask, url: str) -> RobotsRules | None:
+        """The robots.txt rules in force for `url`, a URL of the task's host; None when its
+        origin's rules are not known yet (then they are asked for, and the task, whose request
+        did not go out, is given back to wait for them)."""
         host = self._hosts[task.url.host]
         rules = self._robots.rules_for(host, dataclasses.replace(task.url, url=url))
         if rules is None:
             task.slot.unstart()
             self._give_back(task)
-            return None
-        return rules.allows(url)
+        return rules
 
     def page_done(self, task: PageTask, response: Response) -> bool:
         """A page request ended. True when it is not final: it will be tried again (in this run,

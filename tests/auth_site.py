@@ -94,8 +94,11 @@ def session_of(request: Request) -> str:
     return ""
 
 
-def auth_site(secrets: Secrets, member_pages: int = MEMBER_PAGES) -> web.Application:
-    """The app; hosts basic.site.test, login.site.test (with `member_pages` pages /m/{n}),
+def auth_site(
+    secrets: Secrets, member_pages: int = MEMBER_PAGES, *, gated: bool = False
+) -> web.Application:
+    """The app; hosts basic.site.test, login.site.test (with `member_pages` pages /m/{n}, and
+    with `gated` a linked /gated that redirects to the login whatever the session),
     header.site.test, other.test and evil-site.test."""
     remaining: dict[str, int] = {}  # session id -> pages it may still see
     numbers = itertools.count(1)
@@ -120,9 +123,13 @@ def auth_site(secrets: Secrets, member_pages: int = MEMBER_PAGES) -> web.Applica
             return web.Response(status=302, headers={"Location": "/login"})  # expired
         remaining[session] -= 1
         found = [f"/m/{n}" for n in range(1, member_pages + 1)] + ["/logout", "/m/1/delete"]
+        found += ["/gated"] if gated else []
         page = html(f"<title>{request.path}</title>" + links(found))
         page.set_cookie("seen", session)  # a cookie an auth host sets: a credential too
         return page
+
+    async def to_login(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=302, headers={"Location": "/login"})
 
     def needs(header: str, value: str) -> Handler:
         async def handler(request: web.Request) -> web.StreamResponse:
@@ -150,7 +157,13 @@ def auth_site(secrets: Secrets, member_pages: int = MEMBER_PAGES) -> web.Applica
                 routes={"/robots.txt": ROBOTS, "/*": needs("X-Api-Key", secrets.api_key)},
             ),
             "login.site.test": HostPlan(
-                pages=0, routes={"/robots.txt": ROBOTS, "/login": login, "/*": member_page}
+                pages=0,
+                routes={
+                    "/robots.txt": ROBOTS,
+                    "/login": login,
+                    "/gated": to_login,
+                    "/*": member_page,
+                },
             ),
             "other.test": HostPlan(pages=0, routes={"/*": html_page}),
             "evil-site.test": HostPlan(pages=0, routes={"/*": html_page}),

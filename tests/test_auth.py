@@ -9,6 +9,8 @@ export, and the crawl's stderr.
 from __future__ import annotations
 
 import gzip
+import sqlite3
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +25,14 @@ from auth_site import (
     credential_of,
     pg_dump,
     request_table,
+    session_of,
 )
 from backends import Backend
 from kit import SITE, run_cli_async, write_config
 from pgserver import PgServer, free_port
 
 from crawler.auth.credentials import Credentials
+from crawler.auth.login import LOGINS_PER_PAGE
 from crawler.config import Config
 
 
@@ -332,3 +336,58 @@ def test_which_hosts_get_credentials(host: str, listed: bool) -> None:
     }
     credentials = Credentials(Config.from_dict(raw, source=Path("c.toml")).auth)
     assert credentials.for_host(host) is listed
+
+
+async def test_answers_of_an_old_session_start_no_new_login(
+    aiohttp_server: Any, tmp_path: Path, secrets: Secrets
+) -> None:
+    # Four requests of the login host at once: when a session expires, the others sent with it
+    # come back expired too, some while the new login is under way or after it. Only an answer
+    # to the latest session may start a login: each session but the last serves its
+    # SESSION_PAGES pages before the next login, none is handed out for nothing.
+    server = await aiohttp_server(auth_site(secrets, member_pages=30))
+    config = _config(
+        tmp_path,
+        server.port,
+        Backend("sqlite", str(tmp_path / "crawl.db")),
+        politeness={"per_host_concurrency": 4, "delay": 0},
+    )
+
+    ran = await run_cli_async("crawl", str(config))
+
+    assert ran.code == 0, ran.err
+    member = [
+        r
+        for r in server.app[SITE].log.hits("login.site.test")
+        if r.method == "GET" and r.path not in ("/robots.txt", "/login")
+    ]
+    served = Counter(session_of(r) for r in member if r.status == 200)
+    assert len(served) == len(secrets.sessions), served  # every session served pages
+    assert [served[s] for s in secrets.sessions[:-1]] == [SESSION_PAGES] * (len(served) - 1)
+    assert sum(served.values()) == 1 + 30  # / and /m/1 ... /m/30 (/m/1/delete is excluded)
+    assert all(r.status in (200, 302) for r in member)
+
+
+async def test_a_page_the_login_does_not_open_keeps_its_answer(
+    aiohttp_server: Any, tmp_path: Path, secrets: Secrets
+) -> None:
+    # /gated redirects to the login whatever the session: it calls for LOGINS_PER_PAGE logins,
+    # then its next such answer is its own, and the crawl goes on.
+    server = await aiohttp_server(auth_site(secrets, gated=True))
+    db = tmp_path / "crawl.db"
+    config = _config(
+        tmp_path, server.port, Backend("sqlite", str(db)), politeness={"per_host_concurrency": 1}
+    )
+
+    ran = await run_cli_async("crawl", str(config))
+
+    assert ran.code == 0, ran.err
+    hits = server.app[SITE].log.hits("login.site.test")
+    gated = [i for i, r in enumerate(hits) if r.path == "/gated"]
+    assert len(gated) == 1 + LOGINS_PER_PAGE
+    for i in gated[:-1]:  # each of the first answers called for a login, next in line
+        assert (hits[i + 1].method, hits[i + 1].path) == ("POST", "/login")
+    assert all(r.method == "GET" for r in hits[gated[-1] :])  # no login for its last answer
+    with sqlite3.connect(db) as conn:
+        row = conn.execute("SELECT status FROM pages WHERE url LIKE '%/gated'").fetchall()
+    assert row == [(302,)]

@@ -3,7 +3,10 @@ an answer says the session expired.
 
 The login is one POST sent in a turn of its host's pacing slot, like any request there: the
 first turn after robots.txt (so before any page of that host), and again after a page of that
-host answered 401 or redirected to the login URL. That page is then fetched again, once.
+host answered 401 or redirected to the login URL with the latest session. That page is then
+fetched again (a page whose answers called for LOGINS_PER_PAGE logins keeps its next such
+answer); a page whose request carried an older session is fetched again too, with no new
+login (see `LoginGate.expired`).
 Each run starts logged out, so a resumed crawl, and each process of a PostgreSQL crawl that
 holds the login host, logs in again.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
 
 from yarl import URL
@@ -25,6 +29,8 @@ from .credentials import Credentials
 from .hosts import url_host
 
 logger = logging.getLogger(__name__)
+
+LOGINS_PER_PAGE = 3  # logins one page's expired answers may call for
 
 
 class LoginError(CrawlerError):
@@ -47,7 +53,7 @@ class LoginGate:
         self._due = bool(self.url)
         self._running = asyncio.Event()
         self._running.set()  # set: no login is under way
-        self._again: set[str] = set()  # pages already fetched again after an expired session
+        self._again: Counter[str] = Counter()  # the logins each page's answers called for
         self.logins = 0
 
     def due(self, host: str) -> bool:
@@ -98,17 +104,29 @@ class LoginGate:
         self._due = True
         self._running.set()
 
-    def expired(self, url: str, response: Response) -> bool:
+    def expired(self, url: str, response: Response, session: int) -> bool:
         """True when `response` for the page `url` says the session expired (401, or a
-        redirect to the login URL) and the page is to be fetched again after a new login."""
-        if not self.url or url_host(url) != self.host or url in self._again:
+        redirect to the login URL) and the page is to be fetched again after a new login.
+
+        `session` is `logins` when its request went out. Only the latest session's expiry
+        calls for a new login. An older session's (the other requests that carried it come
+        back expired too, while the new login is under way or after it) calls for none, and
+        its page is fetched again with the new session. A page that called for
+        LOGINS_PER_PAGE logins keeps its next such answer: the login does not give what it
+        asks for. (Not one: with several requests at once, the session a login brings can
+        run out before the page's turn comes again.)"""
+        if not self.url or url_host(url) != self.host:
             return False
-        if response.status == 401 or _to_login(url, response, self.url):
-            self._again.add(url)
-            self._credentials.forget_cookies(self.host)
-            self._due = True
-            return True
-        return False
+        if response.status != 401 and not _to_login(url, response, self.url):
+            return False
+        if session != self.logins or not self._running.is_set():
+            return True  # an older session's answer: a newer login is done or under way
+        if self._again[url] >= LOGINS_PER_PAGE:
+            return False
+        self._again[url] += 1
+        self._credentials.forget_cookies(self.host)
+        self._due = True
+        return True
 
 
 def _to_login(url: str, response: Response, login_url: str) -> bool:

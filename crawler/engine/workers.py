@@ -124,11 +124,12 @@ class Worker:
         still_held = self._still_held(task)
         if await take_login_turn(self._login, task, self._frontier, self._fetcher, still_held):
             return  # this turn of the host went to the login
+        session = self._login.logins  # the session this request carries (see expired)
         response = await self._fetcher.get(
             task.url.url, max_bytes=self._max_bytes, read_body=self._store_body,
             etag=task.url.etag, last_modified=task.url.last_modified, before_send=still_held,
         )  # fmt: skip
-        if response.sent and self._login.expired(task.url.url, response):
+        if response.sent and self._login.expired(task.url.url, response, session):
             self._frontier.page_again(task, response)  # after a new login, in a later turn
             return
         if not response.sent or self._frontier.page_done(task, response):

@@ -190,17 +190,26 @@ async def test_a_failed_login_is_one_line_and_exit_2(
 LOGIN_FIELDS = {"user": USER, "password": "env:A23_LOGIN_PASSWORD"}
 
 
+def _dead_login(tmp_path: Path, port: int, **sections: dict[str, Any]) -> tuple[Path, str]:
+    """The site's config with its login URL on a port where nothing listens, and that URL."""
+    login_url = f"http://login.site.test:{free_port()}/login"
+    config = _config(
+        tmp_path,
+        port,
+        Backend("sqlite", str(tmp_path / "crawl.db")),
+        auth={"login": {"url": login_url, "fields": LOGIN_FIELDS}},
+        **sections,
+    )
+    return config, login_url
+
+
 async def test_a_login_that_gets_no_answer_is_retried_then_one_line_and_exit_2(
     aiohttp_server: Any, tmp_path: Path, secrets: Secrets
 ) -> None:
     server = await aiohttp_server(auth_site(secrets))
-    dead = free_port()  # nothing listens there
-    login_url = f"http://login.site.test:{dead}/login"
-    config = _config(
+    config, login_url = _dead_login(
         tmp_path,
         server.port,
-        Backend("sqlite", str(tmp_path / "crawl.db")),
-        auth={"login": {"url": login_url, "fields": LOGIN_FIELDS}},
         fetch={"retries": 2},
         # robots.txt not obeyed: the dead origin's would be unreachable, which disallows all
         # (RFC 9309), and the login would stop there without a request.
@@ -229,14 +238,7 @@ async def test_a_login_whose_origin_does_not_answer_says_so(
     # robots.txt obeyed: the dead origin's robots.txt is unreachable, which disallows all (RFC
     # 9309), so the login never goes out; the line says why, not that a rule forbids it.
     server = await aiohttp_server(auth_site(secrets))
-    login_url = f"http://login.site.test:{free_port()}/login"
-    config = _config(
-        tmp_path,
-        server.port,
-        Backend("sqlite", str(tmp_path / "crawl.db")),
-        auth={"login": {"url": login_url, "fields": LOGIN_FIELDS}},
-        fetch={"retries": 0},
-    )
+    config, login_url = _dead_login(tmp_path, server.port, fetch={"retries": 0})
 
     ran = await run_cli_async("crawl", str(config))
 

@@ -1,7 +1,7 @@
 """What a crawl needs installed: a crawl that stores no text imports no text extractor
-(resiliparse), and one that does but cannot import it ends at once, with one line and exit 2,
-before any request; an export to WARC without a working warcio likewise, before any file.
-Real `crawler` processes against a loopback server."""
+(resiliparse), nor the read side of storage, and one that does but cannot import it ends at
+once, with one line and exit 2, before any request; an export to WARC without a working warcio
+likewise, before any file. Real `crawler` processes against a loopback server."""
 
 from __future__ import annotations
 
@@ -15,11 +15,17 @@ PAGES = {
     "/": '<title>Home</title><p>Welcome home.</p><a href="/a">a</a>',
     "/a": "<title>A</title><p>A page about a.</p>",
 }
-# Run before the crawl: on the way out, print the top-level modules the crawl imported.
+# Run before the crawl: on the way out, print the modules the crawl imported.
 PROBE = """
 import atexit, json, sys
-atexit.register(lambda: print(json.dumps(sorted({m.split(".")[0] for m in sys.modules}))))
+atexit.register(lambda: print(json.dumps(sorted(sys.modules))))
 """
+# The read side of storage: what the read commands need, and a crawl does not.
+READ_SIDE = {
+    "crawler.storage.read_contract", "crawler.storage.portable_reads",
+    "crawler.storage.live_reads", "crawler.storage.report_reads",
+    "crawler.storage.search_syntax", "crawler.storage.sqlite_reads",
+}  # fmt: skip
 
 
 async def _site(aiohttp_server: Any) -> tuple[str, RequestLog]:
@@ -44,11 +50,14 @@ async def test_a_crawl_without_text_imports_no_extractor(
     code, out, err = await run_cli_async("crawl", str(config), "--quiet", prelude=PROBE)
 
     assert code == 0, err
-    modules = set(json.loads(out.splitlines()[-1]))
+    imported = set(json.loads(out.splitlines()[-1]))
+    modules = {name.split(".")[0] for name in imported}
     assert {"crawler", "aiohttp", "selectolax"} <= modules  # the probe sees
+    assert "crawler.storage.sqlite" in imported
     assert "resiliparse" not in modules
     assert "trafilatura" not in modules  # the extractor before issue 22, and its parser
     assert "lxml" not in modules
+    assert not READ_SIDE & imported  # nor anything of the read commands
     assert sorted(asked.paths()) == ["/", "/a", "/robots.txt"]
 
 

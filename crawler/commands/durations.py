@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from ..storage.read_contract import Reader, Run
+if TYPE_CHECKING:
+    from ..storage.read_contract import Reader, Run
 
 
 def crawl_duration(db: Reader, runs: tuple[Run, ...]) -> float:

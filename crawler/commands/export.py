@@ -21,12 +21,14 @@ import importlib
 import json
 from pathlib import Path
 from types import ModuleType
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from ..errors import UsageError
 from ..storage import open_reader
-from ..storage.read_contract import Reader
 from .output import destination
+
+if TYPE_CHECKING:
+    from ..storage.read_contract import Reader
 
 FORMATS = ("jsonl", "warc")
 JSONL_COLUMNS = (

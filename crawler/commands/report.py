@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from ..storage import open_reader
-from ..storage.read_contract import Reader
-from ..storage.report_reads import RESPONSE_BUCKETS_MS
 from .durations import crawl_duration
 from .output import destination
+
+if TYPE_CHECKING:
+    from ..storage.read_contract import Reader
 
 FORMATS = ("html", "json")
 DEFAULT_LIMIT = 1000
@@ -133,6 +134,10 @@ def _changes(reader: Reader) -> dict[str, Any]:
 
 
 def _charts(reader: Reader) -> dict[str, Any]:
+    # Here, not at the top: the crawl imports this module for its constants (cli) and needs
+    # none of the read side before its first request.
+    from ..storage.report_reads import RESPONSE_BUCKETS_MS
+
     unit, buckets = reader.fetch_timeline()
     edges: list[int | None] = [*RESPONSE_BUCKETS_MS, None]
     return {

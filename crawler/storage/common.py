@@ -27,6 +27,8 @@ from ..records import (
 )
 from .contract import Batch, PassStart
 
+CRAWL_TABLES = ("pages", "urls", "hosts", "runs")  # a database without them is not a crawl's
+
 # The `hosts` columns a HostRecord carries, in its fields' order: HostRecord(*row).
 HOST_COLUMNS = (
     "host",

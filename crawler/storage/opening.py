@@ -24,15 +24,17 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from ..errors import StoreError
+from .common import CRAWL_TABLES
 from .contract import Storage
-from .portable_reads import CRAWL_TABLES
-from .read_contract import Reader
 
 if TYPE_CHECKING:
     from ..config import Config
     from .postgres_reads import PgReader
+    from .read_contract import Reader
 
-__all__ = ["CRAWL_TABLES", "Reader", "open_reader", "open_store", "shown"]
+# The read side (read_contract and the readers) loads with the first reader: a crawl needs
+# none of it before its first request.
+__all__ = ["open_reader", "open_store", "shown"]
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 _PASSWORD = re.compile(r"(://[^:/@]*):[^@/]*@")  # postgresql://user:password@host

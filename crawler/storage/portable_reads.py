@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import UsageError
+from .common import CRAWL_TABLES
 from .live_reads import LiveReads
 from .read_contract import (
     CLASS_ORDER,
@@ -29,7 +30,6 @@ from .read_contract import (
 )
 from .search_syntax import Node, QuerySyntaxError, parse
 
-CRAWL_TABLES = ("pages", "urls", "hosts", "runs")  # a database without them is not a crawl's
 _ALWAYS_SHOWN = (*STATUS_CLASSES, "no response")  # 1xx and other only when present
 _RUN_COLUMNS = (
     "id", "started_at", "ended_at", "outcome", "pages", "pass", "lag_p99_ms", "lag_max_ms",

@@ -4,6 +4,7 @@ Sites, configs and CLI runs come from the test kit (tests/kit); these fixtures w
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
@@ -22,6 +23,15 @@ from crawler.engine.crawl import Crawler, RunResult
 
 ConfigFactory = Callable[..., Config]
 pytest_plugins = ["pgserver"]  # the throwaway PostgreSQL server: pg_server, pg_url
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A suite started in the background by a non-interactive shell (`make test &` in a
+    # script) inherits SIGINT ignored, and so would every crawler process it starts: Python
+    # leaves an ignored SIGINT ignored, and the tests that stop a crawl or an export with
+    # SIGINT would find it running on. A handler here is reset to the default by exec.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class DemoServer(TestServer):

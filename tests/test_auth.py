@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import sqlite3
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -390,6 +391,6 @@ async def test_a_page_the_login_does_not_open_keeps_its_answer(
     for i in gated[:-1]:  # each of the first answers called for a login, next in line
         assert (hits[i + 1].method, hits[i + 1].path) == ("POST", "/login")
     assert all(r.method == "GET" for r in hits[gated[-1] :])  # no login for its last answer
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn:
         row = conn.execute("SELECT status FROM pages WHERE url LIKE '%/gated'").fetchall()
     assert row == [(302,)]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import codecs
 import re
 
-_HTML_WS = "\t\n\f\r "
+HTML_WS = "\t\n\f\r "  # the HTML spec's ASCII whitespace
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8"),
     (codecs.BOM_UTF16_LE, "utf-16-le"),
@@ -25,7 +25,7 @@ def _codec(label: str | None) -> str | None:
     if not label:
         return None
     try:
-        name = codecs.lookup(label.strip(_HTML_WS + "\"'")).name
+        name = codecs.lookup(label.strip(HTML_WS + "\"'")).name
     except (LookupError, ValueError):
         return None
     name = _ALIASES.get(name, name)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from .charset import decode_html
+from .charset import HTML_WS, decode_html
 from .directives import (
     MAX_DIRECTIVES,
     PageRules,
@@ -82,7 +82,6 @@ class ParsedPage:
     tangled: bool = False  # fields were asked for, but the page was too tangled to build whole
 
 
-_HTML_WS = "\t\n\f\r "
 _WS_RUN = re.compile(r"[\t\n\f\r ]+")
 
 # _flatten keeps the tags we read, the <title> element, each span as written, and the text
@@ -283,7 +282,7 @@ def _collect(tree: LexborHTMLParser, page: _Collector) -> None:
         elif tag == "base" and page.base_href is None:
             attrs = node.attributes
             if "href" in attrs:
-                page.base_href = (attrs["href"] or "").strip(_HTML_WS)
+                page.base_href = (attrs["href"] or "").strip(HTML_WS)
 
 
 class _Collector:
@@ -309,7 +308,7 @@ class _Collector:
     def link_to(self, node: LexborNode) -> None:
         attrs = node.attributes  # one dict per node: cheaper than node.attrs.get per attribute
         if "href" in attrs:
-            key = ((attrs["href"] or "").strip(_HTML_WS), _has_rel("nofollow", attrs.get("rel")))
+            key = ((attrs["href"] or "").strip(HTML_WS), _has_rel("nofollow", attrs.get("rel")))
             if not self.links.get(key):
                 self.links[key] = _collapsed(node.text(), MAX_ANCHOR) if node.tag == "a" else ""
 
@@ -317,7 +316,7 @@ class _Collector:
         attrs = node.attributes
         if "content" not in attrs:
             return
-        name = (attrs.get("name") or "").strip(_HTML_WS).lower()
+        name = (attrs.get("name") or "").strip(HTML_WS).lower()
         content = attrs["content"] or ""
         if name in self.robots_names:
             self.rules = merge_rules(self.rules, parse_robots_directives(content))
@@ -332,14 +331,14 @@ class _Collector:
         if href is None:
             return
         if self.canonical is None and _has_rel("canonical", rel):
-            self.canonical = href.strip(_HTML_WS)
+            self.canonical = href.strip(HTML_WS)
         elif (
             "hreflang" in attrs
             and len(self.alternates) < MAX_ALTERNATES
             and _has_rel("alternate", rel)
         ):
-            hreflang = (attrs["hreflang"] or "").strip(_HTML_WS)[:MAX_HREFLANG]
-            self.alternates[hreflang, href.strip(_HTML_WS)] = None
+            hreflang = (attrs["hreflang"] or "").strip(HTML_WS)[:MAX_HREFLANG]
+            self.alternates[hreflang, href.strip(HTML_WS)] = None
 
     def parsed(self) -> ParsedPage:
         return ParsedPage(

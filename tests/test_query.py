@@ -11,6 +11,7 @@ import pytest
 
 from crawler.commands.query import FORMATS, run_query
 from crawler.errors import CrawlerError, StoreError, UsageError
+from crawler.storage import sqlite_reads
 from crawler.storage.sqlite import prepare
 from crawler.storage.sqlite_reads import open_read_only
 
@@ -241,3 +242,30 @@ def test_open_read_only_is_read_only(db_path: Path) -> None:
         assert db.execute("PRAGMA query_only").fetchone() == (1,)
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             db.execute("DELETE FROM pages")
+
+
+def test_the_guard_watches_the_users_sql_only(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # sqlite3 drops an exception raised in its Python callbacks (a Ctrl-C landing in the
+    # authorizer became "not authorized", exit 1, for an export stopped mid-file): our own
+    # reads, a statement per batch, run with no callback at all.
+    calls: list[int] = []
+    check = sqlite_reads.Guard.__call__
+
+    def counted(guard: sqlite_reads.Guard, action: int, *args: str | None) -> int:
+        calls.append(action)
+        return check(guard, action, *args)
+
+    monkeypatch.setattr(sqlite_reads.Guard, "__call__", counted)
+    with sqlite_reads.SQLiteReader.open(db_path) as reader:
+        del calls[:]  # opening reads through it (open_read_only's guarded connection)
+        assert len(list(reader.pages(("url", "body"), batch=1))) == 3
+        assert reader.counts().pages == 3
+        assert calls == []
+        found = reader.user_sql("SELECT url FROM pages")
+        assert found is not None
+        assert calls  # the user's SQL is prepared under the guard
+        del calls[:]
+        assert len(list(reader.pages(("url",), batch=2))) == 3
+        assert calls == []

@@ -1,9 +1,12 @@
 """The SQLite reader (reading.Reader): a crawl file opened read-only with sqlite3.
 
 Read-only three times over: the file is opened with `mode=ro`, `PRAGMA query_only` is on, and
-an authorizer (`Guard`) refuses ATTACH/DETACH (and so VACUUM INTO, which would create files)
-and the pragmas that change how the file is opened. Every read is in one read transaction
-(one snapshot). Blocking: the caller runs it outside an event loop or in a thread.
+while the user's SQL is prepared an authorizer (`Guard`) refuses ATTACH/DETACH (and so VACUUM
+INTO, which would create files) and the pragmas that change how the file is opened. Our own
+reads run without it: a Ctrl-C that lands in a Python callback of sqlite3 is dropped (the
+statement fails "not authorized"), and an export or report prepares a statement per batch.
+Every read is in one read transaction (one snapshot). Blocking: the caller runs it outside an
+event loop or in a thread.
 
 Error handling: sqlite3's errors become StoreError in storage.sqlite.translated, the one
 place they are translated: a file that cannot be opened or read as SQLite with exit code 2,
@@ -58,6 +61,7 @@ class SQLiteReader(ReportReads, PortableReads):
         """Read the file at `path` for the length of the block, in one snapshot (rule 2)."""
         guard = Guard()
         with contextlib.closing(open_read_only(path, guard)) as conn:
+            conn.set_authorizer(None)  # the guard watches the user's SQL only (_user_sql)
             reader = cls(conn, guard, str(path))
             reader._all("BEGIN")
             reader._all("SELECT count(*) FROM sqlite_master")  # the snapshot starts here
@@ -115,8 +119,12 @@ class SQLiteReader(ReportReads, PortableReads):
     @contextlib.contextmanager
     def _user_sql(self) -> Iterator[None]:
         self._guard.refused = None
-        with translated("query failed", exit_code=2, explain=self._describe):
-            yield
+        self._conn.set_authorizer(self._guard)
+        try:
+            with translated("query failed", exit_code=2, explain=self._describe):
+                yield
+        finally:
+            self._conn.set_authorizer(None)
 
     def _describe(self, message: str) -> str:
         if self._guard.refused is not None:

@@ -15,7 +15,8 @@ Resource handling: selectors need the page's real structure, which the link walk
 tree drops (see html.py). lexbor's tree construction is quadratic on deep nesting and on runs
 of unclosed formatting elements, so `tangled` estimates, in one linear scan, how many elements
 a page leaves open; past MAX_OPEN the page is parsed flat as without fields, and its fields
-are all None (logged by the caller).
+are all None (logged by the caller). So is a page of more distinct tag and attribute names
+than names.MAX_NAMES (lexbor's cost grows faster than their number).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 from yarl import URL
 
 from ..urls import normalize
+from .names import NameCount, scan_tags
 
 __all__ = [
     "MAX_ITEMS",
@@ -158,33 +160,29 @@ _NOT_COUNTED = frozenset({
 _FORMATTING = frozenset({
     "a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u",
 })  # fmt: skip
-_RAW = ("script", "style", "textarea", "xmp", "iframe", "noembed", "noframes", "title")
-# A comment, a raw text element whole (its content holds no tags), or a tag: "/"? and name. A
-# tag ends at the next "<" or ">", so that "<a<a<a..." without a ">" stays a linear scan.
-_SCAN = re.compile(
-    r"<(?:!--[\s\S]*?(?:-->|$)"
-    rf"|({'|'.join(_RAW)})(?![^\t\n\f\r />])[\s\S]*?(?:</\1[^>]*>|$)"
-    r"|(/?)([a-z][^\t\n\f\r /<>]*)[^<>]*+>?)",
-    re.IGNORECASE | re.ASCII,
-)
+# ... nor are raw text elements, closed within their token.
+_RAW = {"script", "style", "textarea", "xmp", "iframe", "noembed", "noframes", "title"}
+_SKIPPED = _NOT_COUNTED | _RAW
 
 
 def tangled(text: str) -> bool:
     """Whether a page leaves more than MAX_OPEN elements, or more than MAX_FORMATTING
     formatting elements, open at some point, counting per element name, in document order (a
     linear estimate of lexbor's stack and list of active formatting elements: deep nesting and
-    unclosed `<b>`s both count)."""
+    unclosed `<b>`s both count); or has more names than lexbor reads in linear time
+    (names.NameCount)."""
     open_now: dict[str, int] = {}
     total = formatting = 0
-    for match in _SCAN.finditer(text):
-        name = match[3]
-        if name is None:
-            continue
-        name = name.lower()
-        if name in _NOT_COUNTED or (match[0].endswith("/>") and _foreign(open_now)):
+    names = NameCount()
+    for tag, attributes in scan_tags(text):
+        if names.over(tag, attributes):
+            return True
+        end = tag[0] == "/"
+        name = (tag[1:] if end else tag).lower()
+        if name in _SKIPPED or (attributes.endswith("/>") and _foreign(open_now)):
             continue  # "/>" closes an element in SVG and MathML only
         counted = 1 if name in _FORMATTING else 0
-        if match[2]:
+        if end:
             if open_now.get(name):
                 open_now[name] -= 1
                 total -= 1
@@ -195,7 +193,7 @@ def tangled(text: str) -> bool:
             formatting += counted
             if total > MAX_OPEN or formatting > MAX_FORMATTING:
                 return True
-    return False
+    return names.done()
 
 
 def _foreign(open_now: dict[str, int]) -> bool:

@@ -34,9 +34,12 @@ from .directives import (
     parse_robots_directives,
 )
 from .fields import Field, FieldValue, evaluate, tangled
+from .names import MAX_ATTRIBUTES, MAX_NAMES, NAME_END, TAG_ATTRS, attribute_bound, trimmed
 from .steps import Steps, finish
 
 __all__ = [
+    "NAME_END",
+    "TAG_ATTRS",
     "Alternate",
     "Link",
     "PageRules",
@@ -94,12 +97,10 @@ _WS_RUN = re.compile(r"[\t\n\f\r ]+")
 # an unclosed quote, comment or raw text element runs to the end. A "<" left in the text is one
 # the tokenizer reads as text. Possessive repeats keep the scan linear. split, not sub: before
 # Python 3.12, sub expands a group template in Python for each match, which tripled the cost.
-_WS = r"[\t\n\f\r ]"
-NAME_END = r"(?![^\t\n\f\r />])"
-TAG_ATTRS = (
-    rf"(?:{_WS}|/|[^\t\n\f\r />][^\t\n\f\r />=]*+"
-    rf"""(?:{_WS}*+={_WS}*+(?:"[^"]*+"?|'[^']*+'?|[^\t\n\f\r >]*+))?)*+>?"""
-)
+# The attributes the collector reads: past MAX_NAMES in a tree, the kept spans keep only these
+# (names.py: lexbor's cost grows faster than the distinct attribute names it is given).
+READ_ATTRIBUTES = frozenset({"href", "rel", "name", "content", "hreflang"})
+LONG_SPAN = 2 * MAX_ATTRIBUTES  # characters: a kept span longer keeps those attributes only
 
 
 def element_pattern(name: str) -> str:
@@ -177,16 +178,56 @@ def _flatten_steps(text: str) -> Steps[str]:
     split = _token().split
     flat: list[str] = []
     rest = text
+    names = _Names()
     while True:
         # text, then a kept span (None: a dropped one), text, ..., then the rest
         pieces = split(rest, TOKENS_PER_STEP)
-        pieces[1::2] = ["<" + span if span else " " for span in pieces[1::2]]
-        if len(pieces) < 2 * TOKENS_PER_STEP + 1:
-            flat.extend(pieces)
+        done = len(pieces) < 2 * TOKENS_PER_STEP + 1
+        if not done:
+            rest = pieces.pop()
+        spans = pieces[1::2]
+        pieces[1::2] = [
+            ("<" + span if len(span) <= LONG_SPAN else _trimmed(span)) if span else " "
+            for span in spans
+        ]
+        step = "".join(pieces)
+        if not names.fit(step, spans):
+            pieces[1::2] = [_trimmed(span) if span else " " for span in spans]
+            step = "".join(pieces)
+        flat.append(step)
+        if done:
             return "".join(flat)
-        rest = pieces.pop()
-        flat.append("".join(pieces))
         yield
+
+
+def _kept(span: str) -> str:
+    """A kept span as written, unless long enough to hold more attributes than lexbor reads
+    in linear time (it checks each against the element's others)."""
+    return "<" + span if len(span) <= LONG_SPAN else _trimmed(span)
+
+
+def _trimmed(span: str) -> str:
+    return trimmed(span, READ_ATTRIBUTES)
+
+
+class _Names:
+    """How many attributes the kept spans of one tree may still bring as written: each takes
+    two characters at least, so a step's length bounds them for free, for a fifth of
+    MAX_NAMES; then a closer bound is counted on the kept spans, for the rest."""
+
+    def __init__(self) -> None:
+        self.free = MAX_NAMES // 5
+        self.counted = MAX_NAMES - self.free
+
+    def fit(self, text: str, spans: Iterable[str | None]) -> bool:
+        """Whether the kept `spans` (of `text`, a step or a span) fit as written."""
+        if len(text) // 2 <= self.free:
+            self.free -= len(text) // 2
+            return True
+        self.free = -1  # count from here on
+        if self.counted >= 0:
+            self.counted -= attribute_bound("".join(filter(None, spans)))
+        return self.counted >= 0
 
 
 def _flat_segments(text: str, segment: int) -> Iterator[str]:
@@ -203,6 +244,7 @@ def _flat_segments(text: str, segment: int) -> Iterator[str]:
     pieces: list[str] = []
     start = end = 0  # where in `text` the segment and the next piece start
     state = ""
+    names = _Names()  # for each segment: a tree of its own
     for match in _token().finditer(text):
         piece = text[end : match.start()]
         pieces.append(_NULS.sub("\x00", piece) if "\x00" in piece else piece)
@@ -216,8 +258,14 @@ def _flat_segments(text: str, segment: int) -> Iterator[str]:
                 batches.clear()
                 pieces.clear()
                 start = match.start()
+                names = _Names()
             state = _OPEN_AFTER.get((state, tag), _UNKNOWN)
-        pieces.append("<" + span if span else " ")
+        if not span:
+            pieces.append(" ")
+        elif names.fit(span, (span,)):
+            pieces.append(_kept(span))
+        else:
+            pieces.append(_trimmed(span))
         if len(pieces) >= _TOKENS_PER_BATCH:
             batches.append("".join(pieces))
             pieces.clear()

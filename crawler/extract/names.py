@@ -1,0 +1,150 @@
+"""The names a page gives lexbor: counted, bounded, and the HTML tokenizer's pieces of a tag
+that read them (pure, no I/O).
+
+lexbor checks each attribute of an element against the element's others, and interns every
+tag and attribute name of a document in a table whose cost grows faster than their number: one
+``<a>`` of 8,000 distinct attributes takes 130 ms to parse, of 80,000 14 s; 20,000 distinct
+attribute names over many tags ~55 ms, 100,000 ~1.2 s, 200,000 ~10 s (distinct end tag names
+alike). html.py's pre-pass keeps a few tag names but their attributes as written, and a
+`[fields]` page goes to lexbor whole: each keeps one tree under MAX_ATTRIBUTES an element and
+MAX_NAMES in all (docs/hostile-input.md).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+__all__ = [
+    "MAX_ATTRIBUTES",
+    "MAX_NAMES",
+    "NAME_END",
+    "TAG_ATTRS",
+    "NameCount",
+    "attribute_bound",
+    "scan_tags",
+    "trimmed",
+]
+
+# The HTML tokenizer's tag, from after its name (re.ASCII): an attribute name starts with any
+# character but whitespace, "/" or ">" ("=" too) and runs to whitespace, "/", ">" or "="; a
+# quote opens a value only after "="; an unclosed quote runs to the end. Possessive repeats
+# keep each scan linear.
+_WS = r"[\t\n\f\r ]"
+NAME_END = r"(?![^\t\n\f\r />])"
+_ATTR_NAME = r"[^\t\n\f\r />][^\t\n\f\r />=]*+"
+_ATTR_VALUE = rf"""(?:{_WS}*+={_WS}*+(?:"[^"]*+"?|'[^']*+'?|[^\t\n\f\r >]*+))?"""
+TAG_ATTRS = rf"(?:{_WS}|/|{_ATTR_NAME}{_ATTR_VALUE})*+>?"
+
+MAX_NAMES = 40_000  # distinct names in one tree (as a bound): ~150 ms of lexbor at most
+# attributes of one element: lexbor checks each against the others (8,000 take 130 ms)
+MAX_ATTRIBUTES = 1_024
+# Every attribute starts after whitespace, "/" or a quote that closed a value, so a tag holds
+# at most as many attributes as these characters: counted in C, a few microseconds a page.
+_BEFORE_ATTRIBUTE = " \t\n\f\r/\"'"
+# One piece of a tag after its name: whitespace, a "/", or an attribute (group 1; group 2 its
+# name); and all of them.
+_PIECE = re.compile(rf"{_WS}++|/|(({_ATTR_NAME}){_ATTR_VALUE})", re.ASCII)
+_ATTRIBUTES = re.compile(rf"(?:{_WS}|/|{_ATTR_NAME}{_ATTR_VALUE})*+", re.ASCII)
+_HEAD = re.compile(r"/?[^\t\n\f\r />]+")  # "/"? and a tag's name (it starts with a letter)
+_TITLE_END = re.compile(rf"</title{NAME_END}", re.IGNORECASE | re.ASCII)
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def attribute_bound(tags: str) -> int:
+    """At least as many as the attributes in `tags` (the text of tags only: in text, every
+    space counts)."""
+    return sum(map(tags.count, _BEFORE_ATTRIBUTE))
+
+
+def trimmed(span: str, keep: frozenset[str]) -> str:
+    """A tag less its "<" (or a <title> element: its start tag, text and end tag), as lexbor
+    would read it, with the attributes named in `keep` only (lower-case), each its first time
+    (the tokenizer drops a repeat), and none on an end tag (the tree builder ignores them).
+    "<" included; " " for a tag the text ends in (the tokenizer emits no such tag)."""
+    head = _HEAD.match(span)
+    start = head.end() if head is not None else 0
+    end = _end(span, start)
+    if end == len(span):
+        return " "
+    kept = ["<", span[:start]]
+    if span[:1] != "/":
+        seen: set[str] = set()
+        for attribute, name in _PIECE.findall(span, start, end):
+            if name and (name := name.translate(_ASCII_LOWER)) in keep and name not in seen:
+                seen.add(name)
+                kept.append(" " + attribute)
+    kept.append(">")
+    rest = span[end + 1 :]
+    if rest:  # a <title>'s text and end tag
+        close = _TITLE_END.search(rest)
+        if close is None or close.end() == len(rest):  # "</title" and the end is text
+            kept.append(rest)
+        else:
+            kept.append(rest[: close.start()])
+            if _end(rest, close.end()) < len(rest):
+                kept.append("</title>")
+    return "".join(kept)
+
+
+def _end(tag: str, start: int) -> int:
+    """Where the tag whose attributes start at `start` ends: its ">", or the text's end."""
+    attributes = _ATTRIBUTES.match(tag, start)
+    return start if attributes is None else attributes.end()
+
+
+# Comments, bogus comments, raw text elements (groups 1-4: the start tag's name and what
+# follows it, the end tag's), <plaintext>, and every other tag (groups 5-6), as html._token
+# reads them.
+_RAW = "script|style|textarea|xmp|iframe|noembed|noframes|title"
+_SCAN = re.compile(
+    r"<(?:"
+    r"!--(?:-?>|[^-]*+(?:-(?!-!?>)[^-]*+)*+(?:--!?>)?)"
+    r"|(?:!|\?|/(?![a-z]))[^>]*+>?"
+    rf"|((?:{_RAW}){NAME_END})({TAG_ATTRS})"
+    rf"[^<]*+(?:<(?!/(?:{_RAW}){NAME_END})[^<]*+)*+(?:</((?:{_RAW}){NAME_END})({TAG_ATTRS}))?"
+    rf"|plaintext{NAME_END}[\s\S]*"
+    rf"|(/?[a-z][^\t\n\f\r />]*+)({TAG_ATTRS}))",
+    re.IGNORECASE | re.ASCII,
+)
+
+
+def scan_tags(html: str) -> Iterator[tuple[str, str]]:
+    """Each tag of `html` as the tokenizer reads it, those that open and close raw text
+    elements included: ("/"? and its name as written, what follows the name to its ">")."""
+    for match in _SCAN.finditer(html):
+        raw_start, raw_attributes, raw_end, raw_end_attributes, name, attributes = match.groups()
+        if name is not None:
+            yield name, attributes
+        elif raw_start is not None:
+            yield raw_start, raw_attributes
+            if raw_end is not None:
+                yield "/" + raw_end, raw_end_attributes
+
+
+class NameCount:
+    """The distinct tag and attribute names of a page, tag by tag (`scan_tags`): whether they
+    are more than MAX_NAMES, or one tag has more than MAX_ATTRIBUTES attributes."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.pending: list[str] = []  # attributes of tags not counted yet
+
+    def over(self, tag: str, attributes: str) -> bool:
+        """Count one tag; whether the page is now past a bound."""
+        self.names.add(tag.lstrip("/").translate(_ASCII_LOWER))
+        if len(attributes) > 2 * MAX_ATTRIBUTES and _count(attributes) > MAX_ATTRIBUTES:
+            return True
+        self.pending.append(attributes)
+        return len(self.pending) >= 1_000 and self.done()
+
+    def done(self) -> bool:
+        """Count the tags not counted yet; whether the page is past a bound."""
+        found = _PIECE.findall("".join(self.pending))
+        self.names.update("@" + name.translate(_ASCII_LOWER) for _, name in found if name)
+        self.pending.clear()
+        return len(self.names) > MAX_NAMES
+
+
+def _count(attributes: str) -> int:
+    return sum(1 for _, name in _PIECE.findall(attributes) if name)

@@ -413,6 +413,47 @@ async def test_rule_11_two_runs_never_get_more_than_max_pages(db: Db) -> None:
         assert await one.reserve_pages(50, 20) == sum(grants[1::2])
 
 
+class _SavesAfterItsFirstRead:
+    """A connection of a reservation that, after its first read, lets another run's save
+    commit: that save moves a page from the run's `reserved` to its `pages`."""
+
+    def __init__(self, conn: Any, save: Callable[[], Awaitable[object]]) -> None:
+        self._conn = conn
+        self._save: Callable[[], Awaitable[object]] | None = save
+
+    async def execute(self, *args: Any) -> Any:
+        return await self._conn.execute(*args)
+
+    async def fetch(self, *args: Any) -> Any:
+        return await self._after(await self._conn.fetch(*args))
+
+    async def fetchval(self, *args: Any) -> Any:
+        return await self._after(await self._conn.fetchval(*args))
+
+    async def _after(self, result: Any) -> Any:
+        if self._save is not None:
+            save, self._save = self._save, None
+            await save()
+        return result
+
+
+@postgres_only
+async def test_rule_11_a_save_during_a_reservation_never_frees_a_page_twice(db: Db) -> None:
+    # Two reads (pages fetched, then pages reserved) saw a save that committed between them in
+    # neither: one page over max_pages (--processes 3 on a busy machine).
+    async with db.open() as one, db.open() as two:
+        await begin(one)
+        await two.start_run([], 5, DEFAULT_LEASE)
+        assert await one.reserve_pages(1, 5) == 1
+        queued = await take(one, SEED)
+        assert isinstance(two, PostgresStore)
+        async with two._pool.acquire() as conn, conn.transaction():
+            racing = _SavesAfterItsFirstRead(conn, lambda: one.save(Batch([fetched(queued)])))
+            granted = await two._reserve_pages(racing, 5, 5)
+        assert granted == 4
+        assert await db.rows("SELECT sum(pages) FROM runs") == [(1,)]
+
+
 @postgres_only
 async def test_rule_11_a_stalled_run_on_this_machine_keeps_its_pages(db: Db) -> None:
     async with db.open() as one, db.open() as stalled:

@@ -78,6 +78,13 @@ _NEXT_QUEUED_AGAIN = (
     " ORDER BY u.depth, u.id LIMIT $2"
 )
 _BUDGET_LOCK = 0x70616765  # pg_advisory_xact_lock key of reserve_pages ("page")
+# runs.RUNNING's columns, then pages, whether the run is of this pass (its pages count), and
+# whether it holds a reservation (a running run with pages reserved).
+_BUDGET_ROWS = (
+    f"{runs.RUNNING.removesuffix(' FROM runs')}, pages, pass = $1,"
+    " outcome = 'running' AND reserved > 0 FROM runs"
+    " WHERE pass = $1 OR (outcome = 'running' AND reserved > 0)"
+)
 
 _CLAIM = f"""
 WITH picked AS (
@@ -265,14 +272,13 @@ class PostgresStore:
     async def _reserve_pages(self, conn: Any, wanted: int, max_pages: int) -> int:
         # One reservation at a time, crawl-wide; what it reads is committed before the lock.
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _BUDGET_LOCK)
-        fetched = int(
-            await conn.fetchval(
-                "SELECT coalesce(sum(pages), 0) FROM runs WHERE pass = $1", self._pass
-            )
-        )
-        rows = await conn.fetch(f"{runs.RUNNING} WHERE outcome = 'running' AND reserved > 0")
+        # One statement, so one snapshot: a save that commits meanwhile moves a page from a
+        # run's `reserved` to its `pages`, and two reads could see it in neither (one page
+        # over max_pages, seen with --processes 3 on a busy machine).
+        rows = await conn.fetch(_BUDGET_ROWS, self._pass)
+        fetched: int = sum(r[7] for r in rows if r[8])
         reserved: int = sum(
-            r[5] for r in rows if r[0] == self._run_id or reservation_counts(r, r[6])
+            r[5] for r in rows if r[9] and (r[0] == self._run_id or reservation_counts(r, r[6]))
         )
         granted = max(0, min(wanted, max_pages - fetched - reserved))
         await conn.execute(

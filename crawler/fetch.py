@@ -10,10 +10,15 @@ resolver; all are closed on exit.
 
 from __future__ import annotations
 
+# First: importing aiohttp builds two SSL contexts, which tls.py has it build without the CAs.
+from .tls import TrustStore
+
+# isort: split
 import asyncio
 import contextvars
 import dataclasses
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -137,6 +142,7 @@ class Fetcher:
         self._credentials = credentials or Credentials(None)
         # "env": aiohttp reads HTTP_PROXY, HTTPS_PROXY and NO_PROXY itself (trust_env).
         self._proxy = fetch.proxy if fetch.proxy not in ("", "env") else None
+        self._trust = TrustStore()
         self._session = aiohttp.ClientSession(
             connector=_CheckingConnector(
                 resolver=PinnedResolver(fetch.resolve),
@@ -194,7 +200,7 @@ class Fetcher:
         try:
             async with self._session.post(
                 target, data=fields, allow_redirects=False, proxy=self._proxy,
-                headers=self._credentials.headers(host),
+                headers=self._credentials.headers(host), ssl=await self._ssl(url),
             ) as resp:  # fmt: skip
                 kept = self._credentials.keep_cookies(host, resp.cookies.values())
                 return self._response(url, resp, b"", False, started, time.monotonic()), kept
@@ -226,7 +232,11 @@ class Fetcher:
             host = target.raw_host or ""
             headers.update(self._credentials.headers(host))
             async with self._session.get(
-                target, allow_redirects=False, headers=headers, proxy=self._proxy
+                target,
+                allow_redirects=False,
+                headers=headers,
+                proxy=self._proxy,
+                ssl=await self._ssl(url),
             ) as resp:
                 answered_at = time.monotonic()
                 self._credentials.keep_cookies(host, resp.cookies.values())
@@ -239,6 +249,10 @@ class Fetcher:
                 return self._response(url, resp, body, truncated, started, answered_at)
         except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
             return _failure(url, self._credentials.scrub(_describe(exc)), started)
+
+    async def _ssl(self, url: str) -> ssl.SSLContext | bool:
+        """The SSL context of a request to `url` (True, aiohttp's default, for http)."""
+        return await self._trust.context() if url[:6].lower() == "https:" else True
 
     def _response(
         self,

@@ -3,17 +3,14 @@ the proxy, with the headers; https by CONNECT; an unreachable proxy is a per-req
 
 from __future__ import annotations
 
-import contextlib
-import ssl
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
 from backends import Backend
 from kit import SITE, HostPlan, Page, make_site, run_cli_async, write_config
 from kit.proxy import forward_proxy
+from kit.tls import trusted_ca
 
 HOST = "site.test"
 
@@ -120,18 +117,6 @@ async def test_env_proxy_carries_every_request_but_those_of_no_proxy_hosts(
 SECURE = "secure.site.test"
 
 
-@contextlib.contextmanager
-def _trusted_ca(folder: Path) -> Iterator[tuple[Path, ssl.SSLContext]]:
-    """A CA's certificate written to `folder`/ca.pem, and a server context with a certificate
-    for SECURE signed by it."""
-    ca = trustme.CA()
-    pem = folder / "ca.pem"
-    ca.cert_pem.write_to_path(str(pem))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(SECURE).configure_cert(context)
-    yield pem, context
-
-
 async def _crawl_through(
     tmp_path: Path, run: str, seed: str, proxy_port: int
 ) -> list[tuple[Any, ...]]:
@@ -156,7 +141,7 @@ async def test_https_through_the_proxy_by_connect_fetches_the_page(
 ) -> None:
     _clear_proxy_environment(monkeypatch)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
-    with _trusted_ca(tmp_path) as (ca_pem, server_context):
+    with trusted_ca(tmp_path, SECURE) as (ca_pem, server_context):
         server = await aiohttp_server(make_site({SECURE: HostPlan(pages=2)}), ssl=server_context)
     origin = f"https://{SECURE}:{server.port}"
     seen = server.app[SITE].log

@@ -28,6 +28,9 @@ The CLI (kit.cli). `run_cli(*args)` (sync) / `await run_cli_async(*args)` run a 
 `await finish(process)` (`start_cli` when the process outlives a block); `prelude="..."` runs
 code first (patch a constant). `run_in_process(capsys, *args)` calls cli.main in the test's
 process (`run_in_thread`: in a worker thread), returning a `Ran` too.
+
+Also: `kit.proxy.forward_proxy()`, a logging forward proxy (CONNECT too); `kit.tls.trusted_ca`,
+a CA of the test's own and an https server context it signed; `kit.browser`, Chromium driven.
 """
 
 from __future__ import annotations

@@ -28,7 +28,16 @@ from pathlib import Path
 
 from gensite import write_multihost
 from nginx import BenchError, Nginx, server
-from perf import DOCS, DOCS_PORT, REPO, Bench, crawler_config, quiet_env, rewrite_section
+from perf import (
+    DOC_SITES,
+    DOCS,
+    DOCS_PORT,
+    REPO,
+    Bench,
+    crawler_config,
+    quiet_env,
+    rewrite_section,
+)
 from truth import Truth
 
 PY_SPY = REPO / ".venv" / "bin" / "py-spy"
@@ -186,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         site = write_multihost(work / "sites", hosts=64, pages=300)
         servers = [server("", site.port, work / "sites", per_address=True)]
         servers.append(server("127.0.0.1", DOCS_PORT, DOCS))
+        django = DOC_SITES["django"]
+        servers.append(server(django.address, django.port, django.root))
         benches = {
             "multihost": Bench(
                 "multihost", "64 hosts", site.seeds()[:1], site.hosts, Truth(), work
@@ -193,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
             "pgdocs": Bench(
                 "pgdocs", "PostgreSQL 15 docs", [f"http://127.0.0.1:{DOCS_PORT}/index.html"],
                 ["127.0.0.1"], Truth(), work,
+            ),
+            "django": Bench(
+                "django", django.title, [f"http://{django.address}:{django.port}/index.html"],
+                [django.address], Truth(), work,
             ),
         }  # fmt: skip
         lines: list[str] = []

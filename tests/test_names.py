@@ -16,7 +16,7 @@ from selectolax.lexbor import LexborHTMLParser
 from crawler.extract import html
 from crawler.extract.fields import parse_field, tangled
 from crawler.extract.html import READ_ATTRIBUTES, parse_html
-from crawler.extract.names import MAX_ATTRIBUTES, MAX_NAMES, trimmed
+from crawler.extract.names import MAX_ATTRIBUTES, MAX_NAMES, scan_tags, trimmed
 
 TOKEN = "crawler"
 # An attribute's name as these tests write them: after whitespace, before "=" or ">" or space.
@@ -160,3 +160,11 @@ def test_a_fields_page_of_too_many_names_reaches_lexbor_flat(
     assert parsed.fields == {"h": None}
     assert parsed.links == [("/x", False, "x")]
     assert given == ['<h1>T</h1><a href="/x">x</a>']
+
+
+def test_tags_are_read_as_the_tokenizer_reads_them() -> None:
+    # A raw text element ends at its own end tag only; a quote opens a value only after "=".
+    page = "<SCRIPT a=1>x</style><b c=2></Script d=3><p title='>'>y<!-- <i z> --><br/>"
+    assert list(scan_tags(page)) == [
+        ("SCRIPT", " a=1>"), ("/Script", " d=3>"), ("p", " title='>'>"), ("br", "/>"),
+    ]  # fmt: skip

@@ -12,6 +12,7 @@ MAX_NAMES in all (docs/hostile-input.md).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 
@@ -94,25 +95,27 @@ def _end(tag: str, start: int) -> int:
 
 
 # Comments, bogus comments, raw text elements (groups 1-4: the start tag's name and what
-# follows it, the end tag's), <plaintext>, and every other tag (groups 5-6), as html._token
-# reads them.
-_RAW = "script|style|textarea|xmp|iframe|noembed|noframes|title"
-_SCAN = re.compile(
-    r"<(?:"
-    r"!--(?:-?>|[^-]*+(?:-(?!-!?>)[^-]*+)*+(?:--!?>)?)"
-    r"|(?:!|\?|/(?![a-z]))[^>]*+>?"
-    rf"|((?:{_RAW}){NAME_END})({TAG_ATTRS})"
-    rf"[^<]*+(?:<(?!/(?:{_RAW}){NAME_END})[^<]*+)*+(?:</((?:{_RAW}){NAME_END})({TAG_ATTRS}))?"
-    rf"|plaintext{NAME_END}[\s\S]*"
-    rf"|(/?[a-z][^\t\n\f\r />]*+)({TAG_ATTRS}))",
-    re.IGNORECASE | re.ASCII,
-)
+# follows it, the end tag's, which names the same element), <plaintext>, and every other tag
+# (groups 5-6), as html._token reads them. Compiled on first use: only [fields] needs it.
+@functools.cache
+def _scan() -> re.Pattern[str]:
+    raw = "script|style|textarea|xmp|iframe|noembed|noframes|title"
+    return re.compile(
+        r"<(?:"
+        r"!--(?:-?>|[^-]*+(?:-(?!-!?>)[^-]*+)*+(?:--!?>)?)"
+        r"|(?:!|\?|/(?![a-z]))[^>]*+>?"
+        rf"|((?:{raw}){NAME_END})({TAG_ATTRS})"
+        rf"[^<]*+(?:<(?!/\1{NAME_END})[^<]*+)*+(?:</(\1{NAME_END})({TAG_ATTRS}))?"
+        rf"|plaintext{NAME_END}[\s\S]*"
+        rf"|(/?[a-z][^\t\n\f\r />]*+)({TAG_ATTRS}))",
+        re.IGNORECASE | re.ASCII,
+    )
 
 
 def scan_tags(html: str) -> Iterator[tuple[str, str]]:
     """Each tag of `html` as the tokenizer reads it, those that open and close raw text
     elements included: ("/"? and its name as written, what follows the name to its ">")."""
-    for match in _SCAN.finditer(html):
+    for match in _scan().finditer(html):
         raw_start, raw_attributes, raw_end, raw_end_attributes, name, attributes = match.groups()
         if name is not None:
             yield name, attributes

@@ -47,6 +47,7 @@ _BEFORE_ATTRIBUTE = " \t\n\f\r/\"'"
 # name); and all of them.
 _PIECE = re.compile(rf"{_WS}++|/|(({_ATTR_NAME}){_ATTR_VALUE})", re.ASCII)
 _ATTRIBUTES = re.compile(rf"(?:{_WS}|/|{_ATTR_NAME}{_ATTR_VALUE})*+", re.ASCII)
+_NAMES = re.compile(rf"{_WS}++|/|({_ATTR_NAME}){_ATTR_VALUE}", re.ASCII)  # group 1: a name
 _HEAD = re.compile(r"/?[^\t\n\f\r />]+")  # "/"? and a tag's name (it starts with a letter)
 _TITLE_END = re.compile(rf"</title{NAME_END}", re.IGNORECASE | re.ASCII)
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -127,27 +128,39 @@ def scan_tags(html: str) -> Iterator[tuple[str, str]]:
 
 class NameCount:
     """The distinct tag and attribute names of a page, tag by tag (`scan_tags`): whether they
-    are more than MAX_NAMES, or one tag has more than MAX_ATTRIBUTES attributes."""
+    are more than MAX_NAMES, or one tag has more than MAX_ATTRIBUTES attributes. Names are
+    counted as written (an upper bound: lexbor lower-cases them), and attributes only once
+    their text is long enough to hold too many (each takes two characters at least)."""
 
     def __init__(self) -> None:
-        self.names: set[str] = set()
-        self.pending: list[str] = []  # attributes of tags not counted yet
+        self.tags: set[str] = set()
+        self.attributes: set[str] = set()
+        self.pending: list[str] = []  # the attributes of tags not counted yet
+        self.size = 0  # their length
 
     def over(self, tag: str, attributes: str) -> bool:
         """Count one tag; whether the page is now past a bound."""
-        self.names.add(tag.lstrip("/").translate(_ASCII_LOWER))
-        if len(attributes) > 2 * MAX_ATTRIBUTES and _count(attributes) > MAX_ATTRIBUTES:
+        self.tags.add(tag)
+        size = len(attributes)
+        if size > 2 * MAX_ATTRIBUTES and _count(attributes) > MAX_ATTRIBUTES:
             return True
         self.pending.append(attributes)
-        return len(self.pending) >= 1_000 and self.done()
+        self.size += size
+        return self.size > 2 * MAX_NAMES and self.done()
 
     def done(self) -> bool:
-        """Count the tags not counted yet; whether the page is past a bound."""
-        found = _PIECE.findall("".join(self.pending))
-        self.names.update("@" + name.translate(_ASCII_LOWER) for _, name in found if name)
-        self.pending.clear()
-        return len(self.names) > MAX_NAMES
+        """Whether the page is past a bound, counting the attributes not counted yet when
+        their length leaves it open."""
+        if self._bound() > MAX_NAMES:
+            self.attributes.update(_NAMES.findall("".join(self.pending)))
+            self.attributes.discard("")  # the pieces that are not attributes
+            self.pending.clear()
+            self.size = 0
+        return self._bound() > MAX_NAMES
+
+    def _bound(self) -> int:
+        return len(self.tags) + len(self.attributes) + self.size // 2
 
 
 def _count(attributes: str) -> int:
-    return sum(1 for _, name in _PIECE.findall(attributes) if name)
+    return sum(1 for name in _NAMES.findall(attributes) if name)

@@ -8,7 +8,8 @@ Resource handling: lexbor's tree builder follows the HTML spec, and the spec is 
 deep nesting (100,000 nested ``<div>`` take ~50 s) and on runs of distinct formatting elements
 (``<b id=1>x<p><b id=2>x<p>...`` clones O(n²) nodes: 4,096 tags take ~2.5 s). So `parse_html`
 first drops, in one linear regex scan, everything it does not read (`_flatten`); the tree
-lexbor then builds is a few levels deep whatever the input. With `[fields]` set, selectors need
+lexbor then builds is a few levels deep whatever the input, and the attributes of the tags
+kept stay within what lexbor reads in linear time (names.py). With `[fields]` set, selectors need
 the page's real structure: the page goes to lexbor whole, unless `fields.tangled` finds it
 leaves too many elements open (then it is flattened as without fields, and its fields are None).
 
@@ -34,7 +35,7 @@ from .directives import (
     parse_robots_directives,
 )
 from .fields import Field, FieldValue, evaluate, tangled
-from .names import MAX_ATTRIBUTES, MAX_NAMES, NAME_END, TAG_ATTRS, attribute_bound, trimmed
+from .names import MAX_ATTRIBUTES, NAME_END, TAG_ATTRS, SpanNames, trimmed
 from .steps import Steps, finish
 
 __all__ = [
@@ -178,7 +179,7 @@ def _flatten_steps(text: str) -> Steps[str]:
     split = _token().split
     flat: list[str] = []
     rest = text
-    names = _Names()
+    names = SpanNames()
     while True:
         # text, then a kept span (None: a dropped one), text, ..., then the rest
         pieces = split(rest, TOKENS_PER_STEP)
@@ -186,7 +187,7 @@ def _flatten_steps(text: str) -> Steps[str]:
         if not done:
             rest = pieces.pop()
         spans = pieces[1::2]
-        pieces[1::2] = [
+        pieces[1::2] = [  # _kept, inlined: this runs for every kept span of every page
             ("<" + span if len(span) <= LONG_SPAN else _trimmed(span)) if span else " "
             for span in spans
         ]
@@ -210,26 +211,6 @@ def _trimmed(span: str) -> str:
     return trimmed(span, READ_ATTRIBUTES)
 
 
-class _Names:
-    """How many attributes the kept spans of one tree may still bring as written: each takes
-    two characters at least, so a step's length bounds them for free, for a fifth of
-    MAX_NAMES; then a closer bound is counted on the kept spans, for the rest."""
-
-    def __init__(self) -> None:
-        self.free = MAX_NAMES // 5
-        self.counted = MAX_NAMES - self.free
-
-    def fit(self, text: str, spans: Iterable[str | None]) -> bool:
-        """Whether the kept `spans` (of `text`, a step or a span) fit as written."""
-        if len(text) // 2 <= self.free:
-            self.free -= len(text) // 2
-            return True
-        self.free = -1  # count from here on
-        if self.counted >= 0:
-            self.counted -= attribute_bound("".join(filter(None, spans)))
-        return self.counted >= 0
-
-
 def _flat_segments(text: str, segment: int) -> Iterator[str]:
     """`_flatten(text)` in pieces that lexbor can build one at a time with the same result:
     each piece past the first starts at an <a> start tag where nothing of <a> or <h1> is open
@@ -244,7 +225,7 @@ def _flat_segments(text: str, segment: int) -> Iterator[str]:
     pieces: list[str] = []
     start = end = 0  # where in `text` the segment and the next piece start
     state = ""
-    names = _Names()  # for each segment: a tree of its own
+    names = SpanNames()  # for each segment: a tree of its own
     for match in _token().finditer(text):
         piece = text[end : match.start()]
         pieces.append(_NULS.sub("\x00", piece) if "\x00" in piece else piece)
@@ -258,7 +239,7 @@ def _flat_segments(text: str, segment: int) -> Iterator[str]:
                 batches.clear()
                 pieces.clear()
                 start = match.start()
-                names = _Names()
+                names = SpanNames()
             state = _OPEN_AFTER.get((state, tag), _UNKNOWN)
         if not span:
             pieces.append(" ")

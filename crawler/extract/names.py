@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 __all__ = [
     "MAX_ATTRIBUTES",
@@ -22,6 +22,7 @@ __all__ = [
     "NAME_END",
     "TAG_ATTRS",
     "NameCount",
+    "SpanNames",
     "attribute_bound",
     "scan_tags",
     "trimmed",
@@ -111,6 +112,26 @@ def _scan() -> re.Pattern[str]:
         rf"|(/?[a-z][^\t\n\f\r />]*+)({TAG_ATTRS}))",
         re.IGNORECASE | re.ASCII,
     )
+
+
+class SpanNames:
+    """How many attributes the kept spans of one tree (html.py's pre-pass) may still bring as
+    written: each takes two characters at least, so a text's length bounds them for free, for
+    a fifth of MAX_NAMES; then a closer bound is counted on the kept spans, for the rest."""
+
+    def __init__(self) -> None:
+        self.free = MAX_NAMES // 5
+        self.counted = MAX_NAMES - self.free
+
+    def fit(self, text: str, spans: Iterable[str | None]) -> bool:
+        """Whether the kept `spans` (of `text`, a step or a span) fit as written."""
+        if len(text) // 2 <= self.free:
+            self.free -= len(text) // 2
+            return True
+        self.free = -1  # count from here on
+        if self.counted >= 0:
+            self.counted -= attribute_bound("".join(filter(None, spans)))
+        return self.counted >= 0
 
 
 def scan_tags(html: str) -> Iterator[tuple[str, str]]:

@@ -360,6 +360,26 @@ def test_formatting_element_explosion_never_reaches_lexbor(
     assert given == [" x " * 20_000 + "<a href=/end>"]
 
 
+@pytest.mark.parametrize("repeats", [20_000, 100_000])  # in one tree, and over a megabyte
+def test_interleaved_h1_and_anchors_reach_lexbor_with_few_h1s(
+    repeats: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each <h1> among <a>s nests lexbor's tree deeper: 20,000 of these took 1.7 s, 100,000 38 s.
+    given = _lexbor_inputs(monkeypatch)
+    html = '<h1>Title</h1><a href="/first">first</a>' + "<h1></a><a href=x>x" * repeats
+    parsed = parse(html)
+    assert parsed.h1 == "Title"
+    assert parsed.links == [("/first", False, "first"), ("x", False, "x")]
+    assert sum(text.count("<h1") for text in given) <= parse_module.MAX_H1
+    assert "".join(given).count("<a href=x>") == repeats  # the anchors and their text stay
+
+
+def test_the_h1s_past_the_bound_leave_the_anchors_text() -> None:
+    many = "".join(f'<a href="/{i}"><h1>card {i}</h1></a>' for i in range(40))
+    links = parse("<h1>Top</h1>" + many).links
+    assert links == [(f"/{i}", False, f"card {i}") for i in range(40)]
+
+
 def test_hundred_thousand_links() -> None:
     html = "<ul>" + "".join(f'<li><a href="/p/{i}" rel="nofollow">{i}</a>' for i in range(100_000))
     links = parse(html).links

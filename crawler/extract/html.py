@@ -102,6 +102,11 @@ _WS_RUN = re.compile(r"[\t\n\f\r ]+")
 # (names.py: lexbor's cost grows faster than the distinct attribute names it is given).
 READ_ATTRIBUTES = frozenset({"href", "rel", "name", "content", "hreflang"})
 LONG_SPAN = 2 * MAX_ATTRIBUTES  # characters: a kept span longer keeps those attributes only
+# <h1> start tags kept in one tree: interleaved with <a> and </a> (say "<h1></a><a href=x>"
+# again and again), each nests the tree deeper, and lexbor's work grows with the square of
+# their number (20,000 of them: 1.7 s). Past these, they are dropped: only the first <h1>'s
+# text is read, and the text stays (in the anchors around it too).
+MAX_H1 = 16
 
 
 def element_pattern(name: str) -> str:
@@ -180,6 +185,7 @@ def _flatten_steps(text: str) -> Steps[str]:
     flat: list[str] = []
     rest = text
     names = SpanNames()
+    h1s = MAX_H1  # <h1> start tags the tree may still get (a bound: see MAX_H1)
     while True:
         # text, then a kept span (None: a dropped one), text, ..., then the rest
         pieces = split(rest, TOKENS_PER_STEP)
@@ -187,24 +193,44 @@ def _flatten_steps(text: str) -> Steps[str]:
         if not done:
             rest = pieces.pop()
         spans = pieces[1::2]
-        pieces[1::2] = [  # _kept, inlined: this runs for every kept span of every page
-            ("<" + span if len(span) <= LONG_SPAN else _trimmed(span)) if span else " "
-            for span in spans
-        ]
-        step = "".join(pieces)
-        if not names.fit(step, spans):
-            pieces[1::2] = [_trimmed(span) if span else " " for span in spans]
-            step = "".join(pieces)
+        step = _bounded_step(pieces, spans, names)
+        h1_starts = step.count("<h1") + step.count("<H1")  # at least the <h1> tags kept
+        if h1_starts <= h1s:
+            h1s -= h1_starts
+        else:
+            h1s = _drop_h1s(spans, h1s)
+            step = _bounded_step(pieces, spans, names)
         flat.append(step)
         if done:
             return "".join(flat)
         yield
 
 
-def _kept(span: str) -> str:
-    """A kept span as written, unless long enough to hold more attributes than lexbor reads
-    in linear time (it checks each against the element's others)."""
-    return "<" + span if len(span) <= LONG_SPAN else _trimmed(span)
+def _bounded_step(pieces: list[str | None], spans: list[str | None], names: SpanNames) -> str:
+    """A step of the split (text, a kept span less its "<" or None, text, ...; `spans` its
+    kept spans) as flattened text: each kept span as written, unless longer than LONG_SPAN or
+    past the tree's names (`SpanNames`): then with the attributes read only. `pieces`' spans
+    are replaced."""
+    pieces[1::2] = [
+        " " if span is None else "<" + span if len(span) <= LONG_SPAN else _trimmed(span)
+        for span in spans
+    ]
+    step = "".join(pieces)  # type: ignore[arg-type]  # every None replaced
+    if names.fit(step, spans):
+        return step
+    pieces[1::2] = [_trimmed(span) if span else " " for span in spans]
+    return "".join(pieces)  # type: ignore[arg-type]
+
+
+def _drop_h1s(spans: list[str | None], h1s: int) -> int:
+    """The <h1> start tags of `spans` past the first `h1s` dropped; how many are left."""
+    for i, span in enumerate(spans):
+        if span and span[:2] in ("h1", "H1"):
+            if h1s == 0:
+                spans[i] = None
+            else:
+                h1s -= 1
+    return h1s
 
 
 def _trimmed(span: str) -> str:
@@ -222,10 +248,11 @@ def _flat_segments(text: str, segment: int) -> Iterator[str]:
     bytes per NUL meanwhile (90 MB for a page of 5 MB of NULs, a decompression bomb); one is
     kept so that "<" + NUL stays text."""
     batches: list[str] = []
-    pieces: list[str] = []
+    pieces: list[str | None] = []  # as split gives them: text, a kept span or None, text, ...
     start = end = 0  # where in `text` the segment and the next piece start
     state = ""
     names = SpanNames()  # for each segment: a tree of its own
+    h1s = MAX_H1
     for match in _token().finditer(text):
         piece = text[end : match.start()]
         pieces.append(_NULS.sub("\x00", piece) if "\x00" in piece else piece)
@@ -234,25 +261,27 @@ def _flat_segments(text: str, segment: int) -> Iterator[str]:
         if span and (kind := _A_OR_H1.match(span)) is not None:
             tag = kind.group().lower()
             if tag == "a" and state in ("", "a") and match.start() - start >= segment:
-                batches.append("".join(pieces))
+                batches.append(_bounded_step(pieces, pieces[1::2], names))
                 yield "".join(batches)
                 batches.clear()
-                pieces.clear()
+                pieces[:] = [""]  # the segment starts with this span
                 start = match.start()
                 names = SpanNames()
-            state = _OPEN_AFTER.get((state, tag), _UNKNOWN)
-        if not span:
-            pieces.append(" ")
-        elif names.fit(span, (span,)):
-            pieces.append(_kept(span))
-        else:
-            pieces.append(_trimmed(span))
+                h1s = MAX_H1
+            if tag != "h1":
+                state = _OPEN_AFTER.get((state, tag), _UNKNOWN)
+            elif h1s == 0:
+                span = None  # past MAX_H1: dropped, as in _flatten_steps
+            else:
+                h1s -= 1
+                state = _OPEN_AFTER.get((state, tag), _UNKNOWN)
+        pieces.append(span)
         if len(pieces) >= _TOKENS_PER_BATCH:
-            batches.append("".join(pieces))
+            batches.append(_bounded_step(pieces, pieces[1::2], names))
             pieces.clear()
     piece = text[end:]
     pieces.append(_NULS.sub("\x00", piece) if "\x00" in piece else piece)
-    batches.append("".join(pieces))
+    batches.append(_bounded_step(pieces, pieces[1::2], names))
     yield "".join(batches)
 
 

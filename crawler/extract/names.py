@@ -23,7 +23,6 @@ __all__ = [
     "TAG_ATTRS",
     "NameCount",
     "SpanNames",
-    "attribute_bound",
     "scan_tags",
     "trimmed",
 ]
@@ -41,23 +40,16 @@ TAG_ATTRS = rf"(?:{_WS}|/|{_ATTR_NAME}{_ATTR_VALUE})*+>?"
 MAX_NAMES = 40_000  # distinct names in one tree (as a bound): ~150 ms of lexbor at most
 # attributes of one element: lexbor checks each against the others (8,000 take 130 ms)
 MAX_ATTRIBUTES = 1_024
-# Every attribute starts after whitespace, "/" or a quote that closed a value, so a tag holds
-# at most as many attributes as these characters: counted in C, a few microseconds a page.
-_BEFORE_ATTRIBUTE = " \t\n\f\r/\"'"
 # One piece of a tag after its name: whitespace, a "/", or an attribute (group 1; group 2 its
 # name); and all of them.
 _PIECE = re.compile(rf"{_WS}++|/|(({_ATTR_NAME}){_ATTR_VALUE})", re.ASCII)
 _ATTRIBUTES = re.compile(rf"(?:{_WS}|/|{_ATTR_NAME}{_ATTR_VALUE})*+", re.ASCII)
-_NAMES = re.compile(rf"{_WS}++|/|({_ATTR_NAME}){_ATTR_VALUE}", re.ASCII)  # group 1: a name
+_NAMES = re.compile(
+    rf"[\t\n\f\r /]*+({_ATTR_NAME}){_ATTR_VALUE}", re.ASCII
+)  # an attribute; its name
 _HEAD = re.compile(r"/?[^\t\n\f\r />]+")  # "/"? and a tag's name (it starts with a letter)
 _TITLE_END = re.compile(rf"</title{NAME_END}", re.IGNORECASE | re.ASCII)
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def attribute_bound(tags: str) -> int:
-    """At least as many as the attributes in `tags` (the text of tags only: in text, every
-    space counts)."""
-    return sum(map(tags.count, _BEFORE_ATTRIBUTE))
 
 
 def trimmed(span: str, keep: frozenset[str]) -> str:
@@ -115,23 +107,48 @@ def _scan() -> re.Pattern[str]:
 
 
 class SpanNames:
-    """How many attributes the kept spans of one tree (html.py's pre-pass) may still bring as
-    written: each takes two characters at least, so a text's length bounds them for free, for
-    a fifth of MAX_NAMES; then a closer bound is counted on the kept spans, for the rest."""
+    """Whether the kept spans of one tree (html.py's pre-pass) may go to lexbor as written.
+    Each attribute takes two characters at least, so a text's length bounds them for free,
+    up to half MAX_NAMES; past that, the distinct names of each step's spans are counted (as
+    written: an upper bound), up to the rest."""
 
     def __init__(self) -> None:
-        self.free = MAX_NAMES // 5
-        self.counted = MAX_NAMES - self.free
+        self.free = MAX_NAMES // 2  # attributes, bounded by length
+        self.counted = MAX_NAMES - self.free  # distinct names, past the free bound
+        self.names: set[str] = set()
 
     def fit(self, text: str, spans: Iterable[str | None]) -> bool:
         """Whether the kept `spans` (of `text`, a step or a span) fit as written."""
-        if len(text) // 2 <= self.free:
+        if len(text) // 2 <= self.free:  # the step's length: free
             self.free -= len(text) // 2
             return True
+        kept = [span for span in spans if span]
+        bound = sum(map(len, kept)) // 2  # the kept spans' length: closer, still cheap
+        if bound <= self.free:
+            self.free -= bound
+            return True
         self.free = -1  # count from here on
-        if self.counted >= 0:
-            self.counted -= attribute_bound("".join(filter(None, spans)))
-        return self.counted >= 0
+        if len(self.names) > self.counted:
+            return False
+        titles = [span for span in kept if span[0] in "tT" and span[:5].lower() == "title"]
+        if titles:  # a <title>'s text could hide its end tag's attributes from the scan below
+            kept = [span for span in kept if span not in titles]
+            for title in titles:
+                self.names.update(_title_names(title))
+        # The separator ends a quoted value a span ends in, so none runs into the next span.
+        self.names.update(_NAMES.findall("\"'>".join(kept)))
+        return len(self.names) <= self.counted
+
+
+def _title_names(span: str) -> list[str]:
+    """The attribute names of a <title> element's start and end tags ("title" less its "<"
+    first), which its text does not hide here."""
+    end = _end(span, 5)
+    names: list[str] = _NAMES.findall(span, 5, end)
+    close = _TITLE_END.search(span, end)
+    if close is not None:
+        names += _NAMES.findall(span, close.end(), _end(span, close.end()))
+    return names
 
 
 def scan_tags(html: str) -> Iterator[tuple[str, str]]:

@@ -130,13 +130,15 @@ class SpanNames:
         self.free = -1  # count from here on
         if len(self.names) > self.counted:
             return False
-        titles = [span for span in kept if span[0] in "tT" and span[:5].lower() == "title"]
-        if titles:  # a <title>'s text could hide its end tag's attributes from the scan below
-            kept = [span for span in kept if span not in titles]
-            for title in titles:
-                self.names.update(_title_names(title))
+        tags: list[str] = []
+        for span in kept:
+            if span[0] in "tT" and span[:5].lower() == "title":
+                # its text could hide its end tag's attributes from the scan below
+                self.names.update(_title_names(span))
+            else:
+                tags.append(span)
         # The separator ends a quoted value a span ends in, so none runs into the next span.
-        self.names.update(_NAMES.findall("\"'>".join(kept)))
+        self.names.update(_NAMES.findall("\"'>".join(tags)))
         return len(self.names) <= self.counted
 
 

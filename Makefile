@@ -57,7 +57,7 @@ crawl: $(STAMP)
 # local nginx sites (bench/README.md). Scrapy and crawlee get venvs of their own
 # (bench/.venv-scrapy, bench/.venv-crawlee), built on first use.
 # Then the profile that explains the targets it misses (make bench-profile); exits 1 if one is.
-bench: $(STAMP) bench-deps
+bench: $(STAMP) bench-deps bytecode
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/perf.py --rounds 3 --write-readme; status=$$?; \
 	$(BIN)/python bench/stages.py --write-readme && exit $$status
@@ -74,19 +74,25 @@ bench-deps:
 
 # A recrawl of the PostgreSQL docs with nothing changed (304s, bytes saved), and MkDocs' docs
 # crawled without and with their sitemap (bench/README.md, "Sitemaps and recrawl").
-bench-revisit: $(STAMP) bench-deps
+bench-revisit: $(STAMP) bench-deps bytecode
 	$(BIN)/python bench/recrawl.py
 	$(BIN)/python bench/sitemaps.py
 
+# The crawler's modules byte-compiled before a benchmark: an editable install gets no .pyc files
+# written where PYTHONDONTWRITEBYTECODE is set, and each crawl would compile them again.
+.PHONY: bytecode
+bytecode: $(STAMP)
+	$(BIN)/python -m compileall -q crawler
+
 # Where the crawler's CPU goes, by pipeline stage (py-spy samples; bench/README.md).
-bench-profile: $(STAMP) bench-deps
+bench-profile: $(STAMP) bench-deps bytecode
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/stages.py --write-readme
 
 # The 64-host site by 1 SQLite process and by 1, 2 and 4 processes sharing one PostgreSQL crawl:
 # pages/s, CPU per page with the server's, round trips, politeness (bench/README.md, "Scaling
 # out"). Rewrites its table in bench/README.md; exits 1 if a check or the CPU target fails.
-bench-scale: $(STAMP) bench-deps pg-deps
+bench-scale: $(STAMP) bench-deps pg-deps bytecode
 	$(BIN)/pip install --quiet -e '.[bench,postgres]'
 	$(BIN)/python bench/scale.py --rounds 1 --write-readme
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from backends import Backend
 from kit import HostPlan, Page, make_site, run_cli_async, write_config
+from kit.lexbor import lexbor_inputs
 from selectolax.lexbor import LexborHTMLParser
 from yarl import URL
 
@@ -122,17 +123,6 @@ def test_no_fields_no_change() -> None:
     assert parse_html(PAGE.encode(), None, "crawler").fields is None
 
 
-def _lexbor_inputs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    given: list[str] = []
-
-    def spy(text: str) -> LexborHTMLParser:
-        given.append(text)
-        return LexborHTMLParser(text)
-
-    monkeypatch.setattr(html_module, "LexborHTMLParser", spy)
-    return given
-
-
 @pytest.mark.parametrize(
     "html",
     [
@@ -148,7 +138,7 @@ def _lexbor_inputs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_a_tangled_page_reaches_lexbor_flat_with_its_fields_null(
     html: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    given = _lexbor_inputs(monkeypatch)
+    given = lexbor_inputs(monkeypatch)
     parsed = parse_html(html.encode(), None, "crawler", (parse_field("h", "h1"),))
     assert [href for href, _, _ in parsed.links] == ["/end"]
     assert parsed.fields == {"h": None}
@@ -178,7 +168,7 @@ def test_tangled(html: str, expected: bool) -> None:
 
 
 def test_a_page_of_people_goes_to_lexbor_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    given = _lexbor_inputs(monkeypatch)
+    given = lexbor_inputs(monkeypatch)
     parse_html(PAGE.encode(), None, "crawler", _fields())
     assert given == [PAGE]
 

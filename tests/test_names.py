@@ -11,7 +11,7 @@ import random
 import re
 
 import pytest
-from selectolax.lexbor import LexborHTMLParser
+from kit.lexbor import lexbor_inputs
 
 from crawler.extract import html
 from crawler.extract.fields import parse_field, tangled
@@ -21,17 +21,6 @@ from crawler.extract.names import MAX_ATTRIBUTES, MAX_NAMES, scan_tags, trimmed
 TOKEN = "crawler"
 # An attribute's name as these tests write them: after whitespace, before "=" or ">" or space.
 _NAME = re.compile(r"[\t\n\f\r ]([^\t\n\f\r />=]+)")
-
-
-def _lexbor_inputs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    given: list[str] = []
-
-    def spy(text: str) -> LexborHTMLParser:
-        given.append(text)
-        return LexborHTMLParser(text)
-
-    monkeypatch.setattr(html, "LexborHTMLParser", spy)
-    return given
 
 
 def _attributes(n: int, prefix: str = "x") -> str:
@@ -50,7 +39,7 @@ def _distinct(text: str) -> int:
 def test_a_kept_tag_of_many_attributes_reaches_lexbor_with_those_read_only(
     tag: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    given = _lexbor_inputs(monkeypatch)
+    given = lexbor_inputs(monkeypatch)
     page = (
         f'<a href="/before">b</a><{tag} {_attributes(40_000)} href="/x" rel=nofollow '
         f'name=description content=d HREF="/second">t</{tag.lstrip("/")}><a href="/after">a</a>'
@@ -70,7 +59,7 @@ def test_a_kept_tag_of_many_attributes_reaches_lexbor_with_those_read_only(
 def test_many_distinct_names_over_many_tags_reach_lexbor_as_a_bounded_few(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    given = _lexbor_inputs(monkeypatch)
+    given = lexbor_inputs(monkeypatch)
     n = 3 * MAX_NAMES
     page = "".join(f'<a x{i}=1 href="/{i}">{i}</a>' for i in range(n))
     parsed = parse_html(page.encode(), None, TOKEN)
@@ -81,7 +70,7 @@ def test_many_distinct_names_over_many_tags_reach_lexbor_as_a_bounded_few(
 def test_a_page_of_megabytes_bounds_each_segment_and_every_tag_alike(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    given = _lexbor_inputs(monkeypatch)
+    given = lexbor_inputs(monkeypatch)
     n = 150_000  # over html.FLATTEN_BATCH: built in segments
     page = '<a href="/a">a</a>' + "".join(f"<meta x{i}=1>" for i in range(n)) + "<a href=/b>b</a>"
     assert len(page) > html.FLATTEN_BATCH
@@ -153,7 +142,7 @@ def test_a_fields_page_of_too_many_names_is_tangled(page: str, expected: bool) -
 def test_a_fields_page_of_too_many_names_reaches_lexbor_flat(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    given = _lexbor_inputs(monkeypatch)
+    given = lexbor_inputs(monkeypatch)
     page = f'<h1 {_attributes(20_000)}>T</h1><a href="/x">x</a>'
     parsed = parse_html(page.encode(), None, TOKEN, (parse_field("h", "h1"),))
     assert parsed.tangled

@@ -5,6 +5,7 @@ import random
 import re
 
 import pytest
+from kit.lexbor import lexbor_inputs
 from selectolax.lexbor import LexborHTMLParser
 
 from crawler.extract import html as parse_module
@@ -327,22 +328,10 @@ def test_binary_garbage(charset: str | None) -> None:
     assert parse_html(body, charset, TOKEN) == ParsedPage(None, None, [], NOTHING)
 
 
-def _lexbor_inputs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record the text parse_html hands to lexbor (and let lexbor parse it)."""
-    given: list[str] = []
-
-    def spy(html: str) -> LexborHTMLParser:
-        given.append(html)
-        return LexborHTMLParser(html)
-
-    monkeypatch.setattr(parse_module, "LexborHTMLParser", spy)
-    return given
-
-
 def test_deeply_nested_document_reaches_lexbor_flat(monkeypatch: pytest.MonkeyPatch) -> None:
     # lexbor alone needs ~50 s for this: the spec's tree construction is quadratic in depth.
     # What keeps it linear is that lexbor never sees the nesting.
-    given = _lexbor_inputs(monkeypatch)
+    given = lexbor_inputs(monkeypatch)
     n = 100_000
     html = "<div>" * n + '<a href="/deep">d</a>' + "</div>" * n
     assert parse(html).links == [("/deep", False, "d")]
@@ -354,7 +343,7 @@ def test_formatting_element_explosion_never_reaches_lexbor(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Distinct unclosed <b>s are reopened at each <p>: O(n²) nodes for lexbor alone.
-    given = _lexbor_inputs(monkeypatch)
+    given = lexbor_inputs(monkeypatch)
     html = "".join(f"<b id={i}>x<p>" for i in range(20_000)) + "<a href=/end>"
     assert hrefs(html) == ["/end"]
     assert given == [" x " * 20_000 + "<a href=/end>"]
@@ -365,7 +354,7 @@ def test_interleaved_h1_and_anchors_reach_lexbor_with_few_h1s(
     repeats: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Each <h1> among <a>s nests lexbor's tree deeper: 20,000 of these took 1.7 s, 100,000 38 s.
-    given = _lexbor_inputs(monkeypatch)
+    given = lexbor_inputs(monkeypatch)
     html = '<h1>Title</h1><a href="/first">first</a>' + "<h1></a><a href=x>x" * repeats
     parsed = parse(html)
     assert parsed.h1 == "Title"

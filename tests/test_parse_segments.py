@@ -11,7 +11,7 @@ import random
 from pathlib import Path
 
 import pytest
-from selectolax.lexbor import LexborHTMLParser
+from kit.lexbor import lexbor_inputs
 
 from crawler.config import Config
 from crawler.extract import html
@@ -21,17 +21,6 @@ from crawler.extract.page import Extractor
 from crawler.fetch import Response
 from crawler.frontier.skips import Scope
 from crawler.records import QueuedURL
-
-
-def _lexbor_inputs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    given: list[str] = []
-
-    def spy(text: str) -> LexborHTMLParser:
-        given.append(text)
-        return LexborHTMLParser(text)
-
-    monkeypatch.setattr(html, "LexborHTMLParser", spy)
-    return given
 
 
 def _in_one_tree(body: bytes, monkeypatch: pytest.MonkeyPatch) -> ParsedPage:
@@ -48,7 +37,7 @@ def test_a_page_of_100000_links_is_built_in_segments_with_the_links_of_one_tree(
     body = (head + links).encode()
     assert len(body) > FLATTEN_BATCH
     whole = _in_one_tree(body, monkeypatch)
-    given = _lexbor_inputs(monkeypatch)
+    given = lexbor_inputs(monkeypatch)
     parsed = parse_html(body, None, "crawler")
     assert len(given) >= len(body) // html.SEGMENT
     assert max(map(len, given)) < 2 * html.SEGMENT
@@ -77,7 +66,7 @@ def test_no_segment_starts_where_an_element_it_would_add_to_is_open(
     whole = _in_one_tree(body, monkeypatch)
     monkeypatch.setattr(html, "FLATTEN_BATCH", 0)
     monkeypatch.setattr(html, "SEGMENT", 1)
-    given = _lexbor_inputs(monkeypatch)
+    given = lexbor_inputs(monkeypatch)
     assert parse_html(body, None, "crawler") == whole
     assert not any(text.startswith(rest) for text in given[1:])
 
@@ -87,7 +76,7 @@ def test_segments_start_at_an_a_where_nothing_is_open(monkeypatch: pytest.Monkey
     whole = _in_one_tree(body, monkeypatch)
     monkeypatch.setattr(html, "FLATTEN_BATCH", 0)
     monkeypatch.setattr(html, "SEGMENT", 1)
-    given = _lexbor_inputs(monkeypatch)
+    given = lexbor_inputs(monkeypatch)
     assert parse_html(body, None, "crawler") == whole
     assert given == ["<h1><a href=/1>x</h1>", "<a href=/2>y</a><h1>t</h1>z", "<a href=/3>w"]
 
@@ -114,7 +103,7 @@ def test_random_markup_parses_in_segments_as_in_one_tree(
         with monkeypatch.context() as patch:
             patch.setattr(html, "FLATTEN_BATCH", 0)
             patch.setattr(html, "SEGMENT", rng.randrange(1, 40))
-            given = _lexbor_inputs(patch)
+            given = lexbor_inputs(patch)
             assert parse_html(body, None, "crawler") == whole, body
         cut += len(given) - 1
     assert cut > 100  # the cases cut often

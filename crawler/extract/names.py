@@ -41,12 +41,10 @@ MAX_NAMES = 40_000  # distinct names in one tree (as a bound): ~150 ms of lexbor
 # attributes of one element: lexbor checks each against the others (8,000 take 130 ms)
 MAX_ATTRIBUTES = 1_024
 # One piece of a tag after its name: whitespace, a "/", or an attribute (group 1; group 2 its
-# name); and all of them.
+# name); all of them; an attribute and what precedes it (group 1: its name).
 _PIECE = re.compile(rf"{_WS}++|/|(({_ATTR_NAME}){_ATTR_VALUE})", re.ASCII)
 _ATTRIBUTES = re.compile(rf"(?:{_WS}|/|{_ATTR_NAME}{_ATTR_VALUE})*+", re.ASCII)
-_NAMES = re.compile(
-    rf"[\t\n\f\r /]*+({_ATTR_NAME}){_ATTR_VALUE}", re.ASCII
-)  # an attribute; its name
+_NAMES = re.compile(rf"[\t\n\f\r /]*+({_ATTR_NAME}){_ATTR_VALUE}", re.ASCII)
 _HEAD = re.compile(r"/?[^\t\n\f\r />]+")  # "/"? and a tag's name (it starts with a letter)
 _TITLE_END = re.compile(rf"</title{NAME_END}", re.IGNORECASE | re.ASCII)
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -193,7 +191,6 @@ class NameCount:
         their length leaves it open."""
         if self._bound() > MAX_NAMES:
             self.attributes.update(_NAMES.findall("".join(self.pending)))
-            self.attributes.discard("")  # the pieces that are not attributes
             self.pending.clear()
             self.size = 0
         return self._bound() > MAX_NAMES
@@ -203,4 +200,4 @@ class NameCount:
 
 
 def _count(attributes: str) -> int:
-    return sum(1 for name in _NAMES.findall(attributes) if name)
+    return len(_NAMES.findall(attributes))

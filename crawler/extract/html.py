@@ -197,7 +197,7 @@ def _flatten_steps(text: str) -> Steps[str]:
         h1_starts = step.count("<h1") + step.count("<H1")  # at least the <h1> tags kept
         if h1_starts <= h1s:
             h1s -= h1_starts
-        else:
+        else:  # rare: the step is built again (its names counted twice: a tighter bound)
             h1s = _drop_h1s(spans, h1s)
             step = _bounded_step(pieces, spans, names)
         flat.append(step)

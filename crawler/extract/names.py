@@ -35,15 +35,15 @@ _WS = r"[\t\n\f\r ]"
 NAME_END = r"(?![^\t\n\f\r />])"
 _ATTR_NAME = r"[^\t\n\f\r />][^\t\n\f\r />=]*+"
 _ATTR_VALUE = rf"""(?:{_WS}*+={_WS}*+(?:"[^"]*+"?|'[^']*+'?|[^\t\n\f\r >]*+))?"""
-TAG_ATTRS = rf"(?:{_WS}|/|{_ATTR_NAME}{_ATTR_VALUE})*+>?"
+_ATTRS_BODY = rf"(?:{_WS}|/|{_ATTR_NAME}{_ATTR_VALUE})*+"
+TAG_ATTRS = rf"{_ATTRS_BODY}>?"
 
 MAX_NAMES = 40_000  # distinct names in one tree (as a bound): ~150 ms of lexbor at most
 # attributes of one element: lexbor checks each against the others (8,000 take 130 ms)
 MAX_ATTRIBUTES = 1_024
-# One piece of a tag after its name: whitespace, a "/", or an attribute (group 1; group 2 its
-# name); all of them; an attribute and what precedes it (group 1: its name).
-_PIECE = re.compile(rf"{_WS}++|/|(({_ATTR_NAME}){_ATTR_VALUE})", re.ASCII)
-_ATTRIBUTES = re.compile(rf"(?:{_WS}|/|{_ATTR_NAME}{_ATTR_VALUE})*+", re.ASCII)
+# What follows a tag's name up to its ">"; one attribute with what precedes it (group 1: its
+# name, which starts where the attribute does).
+_ATTRIBUTES = re.compile(_ATTRS_BODY, re.ASCII)
 _NAMES = re.compile(rf"[\t\n\f\r /]*+({_ATTR_NAME}){_ATTR_VALUE}", re.ASCII)
 _HEAD = re.compile(r"/?[^\t\n\f\r />]+")  # "/"? and a tag's name (it starts with a letter)
 _TITLE_END = re.compile(rf"</title{NAME_END}", re.IGNORECASE | re.ASCII)
@@ -63,10 +63,11 @@ def trimmed(span: str, keep: frozenset[str]) -> str:
     kept = ["<", span[:start]]
     if span[:1] != "/":
         seen: set[str] = set()
-        for attribute, name in _PIECE.findall(span, start, end):
-            if name and (name := name.translate(_ASCII_LOWER)) in keep and name not in seen:
+        for attribute in _NAMES.finditer(span, start, end):
+            name = attribute[1].translate(_ASCII_LOWER)
+            if name in keep and name not in seen:
                 seen.add(name)
-                kept.append(" " + attribute)
+                kept.append(" " + span[attribute.start(1) : attribute.end()])
     kept.append(">")
     rest = span[end + 1 :]
     if rest:  # a <title>'s text and end tag

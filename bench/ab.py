@@ -5,11 +5,14 @@
 
 Each CRAWLER is an executable that behaves like `crawler` (a venv's `bin/crawler`, or a
 wrapper such as `#!/bin/sh` + `PYTHONPATH=/path/to/a/worktree exec .venv/bin/python -m
-crawler "$@"`). Every round runs each variant once, in turn, on the same nginx, with the
-config `make bench` gives its crawler (bench/perf.py), a fresh database each time; CPU is the
-whole process tree's (GNU time, helpers included), divided by the pages the crawl stored. At
-the end: each variant's median and best. This machine's speed drifts by a third within a day:
-compare variants of one run, never figures of two.
+crawler "$@"`). Each crawl runs in a folder of its own: `python -m` puts the working
+directory first on sys.path, before PYTHONPATH, so a wrapper run from a checkout's folder
+(and the helpers it starts) would import that checkout's crawler, not the worktree's. Every
+round runs each variant once, in turn, on the same nginx, with the config `make bench` gives
+its crawler (bench/perf.py), a fresh database each time; CPU is the whole process tree's (GNU
+time, helpers included), divided by the pages the crawl stored. At the end: each variant's
+median and best. This machine's speed drifts by a third within a day: compare variants of one
+run, never figures of two.
 """
 
 from __future__ import annotations
@@ -96,7 +99,7 @@ def crawl_once(crawler: str, bench: Bench, folder: Path, text: bool) -> Sample:
     config = folder / "crawler.toml"
     config.write_text(crawler_config(bench, db, text=text))
     command = [crawler, "crawl", str(config), "--quiet"]
-    code, wall, cpu, rss = measure(command, folder / "output.txt", quiet_env())
+    code, wall, cpu, rss = measure(command, folder / "output.txt", quiet_env(), cwd=folder)
     if code != 0:
         raise SystemExit(f"{crawler} exited {code}: see {folder / 'output.txt'}")
     with sqlite3.connect(db) as conn:

@@ -116,9 +116,11 @@ class Bench:
 # ------------------------------------------------------------------------------- measuring
 
 
-def measure(cmd: list[str], out: Path, env: dict[str, str]) -> tuple[int, float, float, float]:
-    """Run `cmd` under GNU time; its exit code, wall seconds, CPU seconds (user+sys, waited-for
-    children included) and the peak RSS of its whole process tree in MB.
+def measure(
+    cmd: list[str], out: Path, env: dict[str, str], cwd: Path | None = None
+) -> tuple[int, float, float, float]:
+    """Run `cmd` under GNU time (in `cwd`, if given); its exit code, wall seconds, CPU seconds
+    (user+sys, waited-for children included) and the peak RSS of its whole process tree in MB.
 
     Not wait4(2) from here: Linux keeps the peak RSS of a process across exec, so a child
     forked from this process (which holds the ground truth, 300 MB for the million-URL site)
@@ -133,7 +135,7 @@ def measure(cmd: list[str], out: Path, env: dict[str, str]) -> tuple[int, float,
     timed = [str(TIME), "-f", "%x %U %S %M", "-o", str(report), *cmd]
     with (
         out.open("wb") as log,
-        subprocess.Popen(timed, stdout=log, stderr=subprocess.STDOUT, env=env) as proc,
+        subprocess.Popen(timed, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd) as proc,
         TreeRSS(proc.pid, crawls_only=False) as tree,
     ):
         proc.wait()

@@ -143,10 +143,10 @@ def thread_cpu(pid: int) -> tuple[float, float]:
     return main, sum(last.values())
 
 
-def profile_site(name: str, bench: Bench, work: Path, rate: int) -> list[str]:
+def profile_site(name: str, bench: Bench, work: Path, rate: int, text: bool) -> list[str]:
     db = work / f"{name}.db"
     conf = work / f"{name}.toml"
-    conf.write_text(crawler_config(bench, db))
+    conf.write_text(crawler_config(bench, db, text=text))
     out = work / f"{name}.speedscope"
     cmd = [str(PY_SPY), "record", "-r", str(rate), "-f", "speedscope", "-o", str(out), "--"]
     cmd += [str(REPO / ".venv" / "bin" / "crawler"), "crawl", str(conf), "--quiet"]
@@ -185,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sites", default="pgdocs,multihost")
     parser.add_argument("--rate", type=int, default=250, help="samples a second")
     parser.add_argument("--write-readme", action="store_true")
+    parser.add_argument(
+        "--text", action="store_true", help="store_text = true (the helpers' CPU is not counted)"
+    )
     args = parser.parse_args(argv)
     if not PY_SPY.exists():
         print(f"stages: {PY_SPY} not found: make bench-profile installs it", file=sys.stderr)
@@ -213,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         lines: list[str] = []
         with Nginx(work / "nginx", servers, probe=("127.0.1.1", site.port)):
             for name in args.sites.split(","):
-                lines += [*profile_site(name, benches[name], work, args.rate), ""]
+                lines += [*profile_site(name, benches[name], work, args.rate, args.text), ""]
     except BenchError as exc:
         print(f"stages: {exc}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ import pytest
 from crawler.text.readable import (
     MAX_DEPTH,
     nesting,
+    nesting_bound,
     normalize,
     page_text,
     too_deep,
@@ -152,6 +153,26 @@ def test_nesting_estimate() -> None:
     assert not too_deep(many_breaks)
     assert too_deep("<div>" * (MAX_DEPTH + 1))
     assert not too_deep("<div>" * MAX_DEPTH)
+
+
+def test_stray_end_tags_do_not_hide_nesting() -> None:
+    # An end tag with nothing open closes nothing: the depth does not go below 0, so end tags
+    # before the nesting cannot pay for it.
+    html = "</div>" * (3 * MAX_DEPTH) + "<div>" * (2 * MAX_DEPTH)
+    assert nesting(html) == 2 * MAX_DEPTH
+    assert nesting_bound(html) >= 2 * MAX_DEPTH
+    assert too_deep(html)
+
+
+def test_nesting_bound_is_an_upper_bound() -> None:
+    # Where every end tag is one `nesting` counts, the character counts bound it from above,
+    # however the chunks cut the tags.
+    pieces = ("<div>", "</div>", "<span class='a b'>", "</span>", "<br>", "words ", "<b/>")
+    rng = random.Random(7)
+    for _ in range(200):
+        weights = [rng.random() for _ in pieces]
+        html = "".join(rng.choices(pieces, weights, k=rng.randrange(1, 3_000)))
+        assert nesting_bound(html) >= nesting(html)
 
 
 def test_deep_nesting_is_read() -> None:

@@ -75,10 +75,15 @@ BOILERPLATE = [
     '[class*="sidebar"]', '[id*="sidebar"]', '[class*="breadcrumb"]', '[class*="menu"]',
     '[id*="menu"]', '[class*="footer"]', '[id*="footer"]', '[class*="header"]', '[id*="header"]',
 ]  # fmt: skip
+# One selector list: resiliparse matches each selector it is given over the whole tree, and one
+# list of them in one pass (the same elements: a list is their union) takes a fifth less of the
+# extraction's CPU on Django's docs (2.15 against 2.70 ms a page).
+_SKIPPED = [", ".join(BOILERPLATE)]
 # The nesting a page can reach, estimated in one linear scan: +1 for each start tag, -1 for each
-# end tag, not counting void elements, elements whose end tag may be left out, or self-closed
-# tags. lexbor takes seconds past a few thousand levels (quadratic), so a page estimated deeper
-# than MAX_DEPTH gets its visible text instead (a flat tree); real pages nest a few dozen deep.
+# end tag (never below 0: an end tag with nothing open closes nothing), not counting void
+# elements, elements whose end tag may be left out, or self-closed tags. lexbor takes seconds
+# past a few thousand levels (quadratic), so a page estimated deeper than MAX_DEPTH gets its
+# visible text instead (a flat tree); real pages nest a few dozen deep.
 MAX_DEPTH = 1_000
 _UNCOUNTED = (
     "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
@@ -88,9 +93,10 @@ _UNCOUNTED = (
 _COUNTED_TAG = re.compile(
     rf"<(/?)(?!(?:{'|'.join(_UNCOUNTED)}){NAME_END})[a-z][^>]*+(?<!/)>", re.IGNORECASE | re.ASCII
 )
-# Every tag counted: an upper bound of that estimate (void elements count), at a third of its
-# CPU; the exact estimate runs only on a page this bound puts past MAX_DEPTH.
-_ANY_TAG = re.compile(r"<(/?)[a-z]", re.IGNORECASE | re.ASCII)
+# The cheap bound before it counts characters, a chunk at a time (str.count, no match objects):
+# every "<" not followed by "/" may start a tag, every "</" ends one. A fifth of the CPU of
+# finding the tags themselves (0.06 against 0.21 ms a page on the documentation corpora).
+_CHUNK = 4_096
 _STEP = {"": 1, "/": -1}.__getitem__
 
 
@@ -99,7 +105,7 @@ def main_text(html: str) -> str | None:
     comments, link targets, alt texts, form fields or list bullets (as trafilatura gave)."""
     return extract_plain_text(
         html, main_content=False, preserve_formatting=True, list_bullets=False, alt_texts=False,
-        links=False, form_fields=False, noscript=False, comments=False, skip_elements=BOILERPLATE,
+        links=False, form_fields=False, noscript=False, comments=False, skip_elements=_SKIPPED,
     )  # fmt: skip
 
 
@@ -126,14 +132,32 @@ def page_text(body: bytes, charset: str | None, url: str | None = None) -> str |
 
 
 def nesting(html: str) -> int:
-    """How deep the page's elements nest, estimated (see MAX_DEPTH): linear, in C."""
-    return max(accumulate(map(_STEP, _COUNTED_TAG.findall(html))), default=0)
+    """How deep the page's elements nest, estimated (see MAX_DEPTH): linear."""
+    steps = map(_STEP, _COUNTED_TAG.findall(html))
+    return max(accumulate(steps, _deeper, initial=0))
+
+
+def _deeper(depth: int, step: int) -> int:
+    return max(depth + step, 0)
+
+
+def nesting_bound(html: str) -> int:
+    """An upper bound of `nesting` when every "</" ends a counted element: per chunk, the depth
+    at its start plus its "<"s that may start a tag; then its end tags, before those starts
+    (the order that leaves the most open)."""
+    depth = deepest = 0
+    for start in range(0, len(html), _CHUNK):
+        end = start + _CHUNK
+        ends = html.count("</", start, end)
+        starts = html.count("<", start, end) - ends
+        deepest = max(deepest, depth + starts)
+        depth = max(depth - ends, 0) + starts
+    return deepest
 
 
 def too_deep(html: str) -> bool:
     """Whether the page nests deeper than MAX_DEPTH (`nesting`), its cheap bound checked first."""
-    bound = max(accumulate(map(_STEP, _ANY_TAG.findall(html))), default=0)
-    return bound > MAX_DEPTH and nesting(html) > MAX_DEPTH
+    return nesting_bound(html) > MAX_DEPTH and nesting(html) > MAX_DEPTH
 
 
 def visible_text(html: str) -> str | None:

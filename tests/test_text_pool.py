@@ -6,6 +6,7 @@ import asyncio
 import io
 import logging
 import os
+import resource
 import signal
 
 import pytest
@@ -13,7 +14,13 @@ import pytest
 from crawler.records import Outcome, PageRecord, QueuedURL
 from crawler.text.pool import TextError, TextPool, TextStage
 from crawler.text.readable import page_text
-from crawler.text.worker import TRIM_BYTES, encode_request, serve
+from crawler.text.worker import (
+    TRIM_BYTES,
+    encode_request,
+    resident_bytes,
+    serve,
+    trimmer_above,
+)
 
 PAGE = b"<html><body><main><p>Ravens remember faces for years.</p></main></body></html>"
 # Paragraphs under 990 nested <div>, to the helper's 1 MB: each <p> makes lexbor look for an open
@@ -98,3 +105,30 @@ def test_the_helper_trims_its_heap_after_a_big_page_only() -> None:
 
     assert trimmed_after == [2]  # once, after the second page's answer was written
     assert answers.getvalue().count(b"T") == 3
+
+
+def test_the_heap_is_trimmed_only_past_the_limit() -> None:
+    held = [10, 20, 30]
+    trims: list[int] = []
+    trim = trimmer_above(lambda: trims.append(held[0]), lambda: held[0], 20)
+    for _ in range(3):
+        trim()
+        held.pop(0)
+    assert trims == [30]
+    # Where the memory or the limit is unknown, every big page is followed by a trim.
+    unknown: list[None] = []
+    trimmer_above(lambda: unknown.append(None), lambda: None, 20)()
+    trimmer_above(lambda: unknown.append(None), lambda: 10, None)()
+    assert len(unknown) == 2
+
+
+def test_resident_bytes_follow_what_the_process_holds() -> None:
+    before = resident_bytes()
+    assert before is not None
+    assert before > 1024**2
+    ballast = bytearray(64 * 1024**2)  # zeroed memory is resident once written
+    ballast[:: resource.getpagesize()] = b"x" * len(ballast[:: resource.getpagesize()])
+    after = resident_bytes()
+    assert after is not None
+    assert after - before >= 60 * 1024**2
+    del ballast

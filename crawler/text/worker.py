@@ -10,8 +10,11 @@ text, b"E" the error that extracting raised. The parent (pool.py) owns the time 
 it kills this process when an answer is late. Memory is bounded too (MEMORY_LIMIT of address
 space): a parse tree of a hostile page can take many times the page, and a page that needs
 more fails here, or ends this process, not the machine. After a page of TRIM_BYTES or more,
-the heap's free memory is given back to the system (glibc's malloc_trim): else the helper
-keeps its biggest page's peak for the rest of the crawl (52 MB against 25 MB, bench/README.md).
+if the helper then holds TRIM_GROWTH more than when it was ready, the heap's free memory is
+given back to the system (glibc's malloc_trim): else the helper keeps its biggest page's peak
+for the rest of the crawl (52 MB against 25 MB, bench/README.md). Not after every big page:
+a trim, and the page faults that take the memory back for the next page, cost 4-8 ms, and on
+Django's docs (71 pages over 100 KB) a crawl's helper spent a fifth of its CPU on them.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ _LENGTH = struct.Struct(">I")
 READY = b"R"
 UNAVAILABLE = b"U"  # then an answer's length and payload: why the extractor cannot be imported
 MEMORY_LIMIT = 2 * 1024**3  # bytes of address space
-TRIM_BYTES = 100_000  # a page this long leaves a heap worth trimming (malloc_trim)
+TRIM_BYTES = 100_000  # a page this long may leave a heap worth trimming (malloc_trim)
+TRIM_GROWTH = 8 * 1024**2  # resident bytes over the helper's at READY that are worth a trim
 
 
 def read_request(stream: BinaryIO) -> tuple[bytes, str | None] | None:
@@ -70,6 +74,28 @@ def heap_trimmer() -> Callable[[], object]:
     except (OSError, AttributeError):
         return lambda: None
     return lambda: trim(0)
+
+
+def resident_bytes() -> int | None:
+    """This process's resident memory (Linux's /proc), or None where it cannot be read."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def trimmer_above(
+    trim: Callable[[], object], resident: Callable[[], int | None], limit: int | None
+) -> Callable[[], object]:
+    """`trim`, called only when `resident()` is over `limit` (always, when either is unknown)."""
+
+    def trim_if_grown() -> None:
+        held = resident()
+        if limit is None or held is None or held > limit:
+            trim()
+
+    return trim_if_grown
 
 
 def serve(
@@ -111,9 +137,16 @@ def main() -> int:
         answers.flush()
         return 1
     try:
+        ready = resident_bytes()
+        limit = None if ready is None else ready + TRIM_GROWTH
         answers.write(READY)
         answers.flush()
-        serve(sys.stdin.buffer, answers, page_text, heap_trimmer())
+        serve(
+            sys.stdin.buffer,
+            answers,
+            page_text,
+            trimmer_above(heap_trimmer(), resident_bytes, limit),
+        )
     except BrokenPipeError:
         # The crawl is gone (killed): no one to answer. Python would fail flushing at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

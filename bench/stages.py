@@ -8,9 +8,10 @@ The kernel gives each thread's CPU time (/proc); py-spy's samples split it. A ma
 counts for the stage of its innermost crawler frame (STAGES): fetch.py and the aiohttp code it
 calls is `fetch`, extract/html.py is `parse`, engine/workers.py the engine, and so on.
 Event-loop frames with no crawler frame beneath (socket reads, aiohttp protocol callbacks) are
-`event loop`. Other threads are told apart by their frames: the writer's run storage/. py-spy
-counts a thread waiting for the GIL as busy, so the split between threads is the kernel's, and
-the samples only split each side's share.
+`event loop`. Other threads are told apart by their Python names (py-spy gives each thread's
+name and kernel id), and their CPU is the kernel's: py-spy
+counts a thread waiting for the GIL, or for a child process to exit, as busy, so its samples
+would give idle threads a share of the others' CPU.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -82,32 +84,35 @@ def stage_of(stack: list[dict[str, str]]) -> str:
     return "event loop: sockets, aiohttp callbacks, timers"
 
 
-def summarize(speedscope: Path) -> tuple[Counter[str], Counter[str]]:
-    """Samples by stage (main thread) and by thread (the others)."""
+def summarize(speedscope: Path) -> tuple[Counter[str], dict[int, str]]:
+    """The main thread's samples by stage, and the other threads' names by kernel id."""
     data = json.loads(speedscope.read_text())
     frames = data["shared"]["frames"]
     main: Counter[str] = Counter()
-    threads: Counter[str] = Counter()
+    names: dict[int, str] = {}
     for profile in data["profiles"]:
         samples = [[frames[i] for i in stack] for stack in profile["samples"]]
-        is_main = any(
-            stack and stack[0].get("name") == "<module>" for stack in samples[:50]
-        )  # the other threads start in threading.py
+        if not any(stack and stack[0].get("name") == "<module>" for stack in samples[:50]):
+            # the other threads start in threading.py; py-spy names them: Thread 123 "name"
+            if found := re.match(r'Thread (\d+) "(.*)"', profile.get("name", "")):
+                names[int(found[1])] = found[2]
+            continue
         for stack, weight in zip(samples, profile["weights"], strict=True):
-            if is_main:
-                main[stage_of(stack)] += weight
-            else:
-                threads[thread_label(stack)] += weight
-    return main, threads
+            main[stage_of(stack)] += weight
+    return main, names
 
 
-def thread_label(stack: list[dict[str, str]]) -> str:
-    files = " ".join(frame.get("file", "") for frame in stack)
-    if "crawler/storage/" in files:
+def thread_label(name: str) -> str:
+    """What a thread of the crawl does, by its Python name."""
+    if name.startswith("crawler-writer"):
         return "writer thread: SQLite inserts, commits"
-    if "aiosqlite" in files:
+    if "_conn" in name:  # aiosqlite's "Thread-N (_connection_worker_thread)"
         return "frontier reads (aiosqlite thread)"
-    return "other threads: waiting for work, asyncio.to_thread"
+    if name.startswith("asyncio-waitpid"):
+        return "helper processes' exit watchers"
+    if name.startswith("asyncio_"):
+        return "asyncio.to_thread: pages of many links, robots.txt, ..."
+    return f"thread {name}"
 
 
 def child_of(pid: int) -> int:
@@ -121,10 +126,8 @@ def child_of(pid: int) -> int:
     raise BenchError("py-spy did not start the crawler")
 
 
-def thread_cpu(pid: int) -> tuple[float, float]:
-    """CPU seconds of the main thread and of the other threads, read until the process ends
-    (py-spy's own idle detection counts a thread waiting for the GIL as busy, so the split
-    between threads comes from the kernel; the samples only split each thread's share)."""
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of each thread by kernel id, read until the process ends."""
     tick = os.sysconf("SC_CLK_TCK")
     last: dict[int, float] = {}
     while True:
@@ -139,8 +142,7 @@ def thread_cpu(pid: int) -> tuple[float, float]:
         if not tids or Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
             break
         time.sleep(0.05)
-    main = last.pop(pid, 0.0)
-    return main, sum(last.values())
+    return last
 
 
 def profile_site(name: str, bench: Bench, work: Path, rate: int, text: bool) -> list[str]:
@@ -151,15 +153,22 @@ def profile_site(name: str, bench: Bench, work: Path, rate: int, text: bool) -> 
     cmd = [str(PY_SPY), "record", "-r", str(rate), "-f", "speedscope", "-o", str(out), "--"]
     cmd += [str(REPO / ".venv" / "bin" / "crawler"), "crawl", str(conf), "--quiet"]
     spy = subprocess.Popen(cmd, env=quiet_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    main_cpu, other_cpu = thread_cpu(child_of(spy.pid))
+    crawl = child_of(spy.pid)
+    cpu_by_thread = thread_cpu(crawl)
     _, errors = spy.communicate()
     if spy.returncode:
         raise BenchError(f"py-spy failed: {errors.decode(errors='replace').strip()}")
     with sqlite3.connect(db) as conn:
         pages = conn.execute("SELECT count(*) FROM pages").fetchone()[0]
-    main, threads = summarize(out)
-    rows = scaled(main, main_cpu, "main thread: ") + scaled(threads, other_cpu, "")
-    total = main_cpu + other_cpu
+    main, names = summarize(out)
+    main_cpu = cpu_by_thread.pop(crawl, 0.0)
+    threads: dict[str, float] = {}
+    for tid, cpu in cpu_by_thread.items():
+        label = thread_label(names.get(tid, f"{tid}, unnamed"))
+        threads[label] = threads.get(label, 0.0) + cpu
+    by_cpu = sorted(threads.items(), key=lambda item: -item[1])
+    rows = scaled(main, main_cpu, "main thread: ") + by_cpu
+    total = main_cpu + sum(threads.values())
     lines = [
         f"**{bench.title}**: {pages:,} pages; {1000 * total / pages:.2f} ms of CPU a page"
         f" ({1000 * main_cpu / pages:.2f} in the event loop's thread)",

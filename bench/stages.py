@@ -2,7 +2,8 @@
 sites, summed by pipeline stage. This is the profile behind the targets `make bench` misses.
 
     make bench-profile
-    .venv/bin/python bench/stages.py [--sites pgdocs,multihost] [--rate 250] [--write-readme]
+    .venv/bin/python bench/stages.py [--sites pgdocs,django,multihost] [--rate 250] [--text]
+        [--write-readme]
 
 The kernel gives each thread's CPU time (/proc); py-spy's samples split it. A main-thread sample
 counts for the stage of its innermost crawler frame (STAGES): fetch.py and the aiohttp code it
@@ -191,7 +192,7 @@ def scaled(samples: Counter[str], cpu: float, prefix: str) -> list[tuple[str, fl
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sites", default="pgdocs,multihost")
+    parser.add_argument("--sites", default="pgdocs,django,multihost")
     parser.add_argument("--rate", type=int, default=250, help="samples a second")
     parser.add_argument("--write-readme", action="store_true")
     parser.add_argument(

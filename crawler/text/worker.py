@@ -14,7 +14,7 @@ if the helper then holds TRIM_GROWTH more than when it was ready, the heap's fre
 given back to the system (glibc's malloc_trim): else the helper keeps its biggest page's peak
 for the rest of the crawl (52 MB against 25 MB, bench/README.md). Not after every big page:
 a trim, and the page faults that take the memory back for the next page, cost 4-8 ms, and on
-Django's docs (71 pages over 100 KB) a crawl's helper spent a fifth of its CPU on them.
+Django's docs (71 pages over 100 KB) the helper spent a fifth of its CPU on them.
 """
 
 from __future__ import annotations

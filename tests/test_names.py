@@ -14,7 +14,7 @@ import pytest
 from kit.lexbor import lexbor_inputs
 
 from crawler.extract import html
-from crawler.extract.fields import parse_field, tangled
+from crawler.extract.fields import TAGS_PER_BATCH, parse_field, tangled
 from crawler.extract.html import READ_ATTRIBUTES, parse_html
 from crawler.extract.names import MAX_ATTRIBUTES, MAX_NAMES, scan_tags, trimmed
 
@@ -131,6 +131,11 @@ def test_trimming_every_kept_span_reads_what_the_spans_as_written_read(
         pytest.param("".join(f"<br x{i}>" for i in range(MAX_NAMES)), True, id="names-past"),
         pytest.param("".join(f"</x{i}>" for i in range(MAX_NAMES + 1)), True, id="end-names"),
         pytest.param("<br x=1>" * (2 * MAX_NAMES), False, id="repeated-names"),
+        pytest.param(
+            "<br>" * (2 * TAGS_PER_BATCH + 1) + f"<br {_attributes(MAX_ATTRIBUTES + 1)}>",
+            True,
+            id="attributes-in-a-later-batch",
+        ),
     ],
 )
 def test_a_fields_page_of_too_many_names_is_tangled(page: str, expected: bool) -> None:

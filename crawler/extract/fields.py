@@ -24,6 +24,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from itertools import islice
+from operator import itemgetter
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 from yarl import URL
@@ -46,6 +48,7 @@ __all__ = [
 MAX_VALUE = 10_000  # characters of one value
 MAX_ITEMS = 1_000  # values of one list field
 MAX_OPEN = 200  # elements a page may leave open before it is too tangled to build whole
+TAGS_PER_BATCH = 1_024  # tags whose names `tangled` counts at once
 # Formatting elements left open are cloned by lexbor into every block that follows (the HTML
 # spec's "reconstruct the active formatting elements"): N of them before M paragraphs build
 # N x M elements. A few are common (an unclosed <b>); more than this many is a trap.
@@ -170,29 +173,31 @@ def tangled(text: str) -> bool:
     formatting elements, open at some point, counting per element name, in document order (a
     linear estimate of lexbor's stack and list of active formatting elements: deep nesting and
     unclosed `<b>`s both count); or has more names than lexbor reads in linear time
-    (names.NameCount)."""
+    (names.NameCount, a batch of TAGS_PER_BATCH tags at a time)."""
     open_now: dict[str, int] = {}
     total = formatting = 0
     names = NameCount()
-    for tag, attributes in scan_tags(text):
-        if names.over(tag, attributes):
+    tags = scan_tags(text)
+    while batch := list(islice(tags, TAGS_PER_BATCH)):
+        if names.over(map(itemgetter(0), batch), [attributes for _, attributes in batch]):
             return True
-        end = tag[0] == "/"
-        name = (tag[1:] if end else tag).lower()
-        if name in _SKIPPED or (attributes.endswith("/>") and _foreign(open_now)):
-            continue  # "/>" closes an element in SVG and MathML only
-        counted = 1 if name in _FORMATTING else 0
-        if end:
-            if open_now.get(name):
-                open_now[name] -= 1
-                total -= 1
-                formatting -= counted
-        else:
-            open_now[name] = open_now.get(name, 0) + 1
-            total += 1
-            formatting += counted
-            if total > MAX_OPEN or formatting > MAX_FORMATTING:
-                return True
+        for tag, attributes in batch:
+            end = tag[0] == "/"
+            name = (tag[1:] if end else tag).lower()
+            if name in _SKIPPED or (attributes.endswith("/>") and _foreign(open_now)):
+                continue  # "/>" closes an element in SVG and MathML only
+            counted = 1 if name in _FORMATTING else 0
+            if end:
+                if open_now.get(name):
+                    open_now[name] -= 1
+                    total -= 1
+                    formatting -= counted
+            else:
+                open_now[name] = open_now.get(name, 0) + 1
+                total += 1
+                formatting += counted
+                if total > MAX_OPEN or formatting > MAX_FORMATTING:
+                    return True
     return names.done()
 
 

@@ -166,10 +166,10 @@ def scan_tags(html: str) -> Iterator[tuple[str, str]]:
 
 
 class NameCount:
-    """The distinct tag and attribute names of a page, tag by tag (`scan_tags`): whether they
-    are more than MAX_NAMES, or one tag has more than MAX_ATTRIBUTES attributes. Names are
-    counted as written (an upper bound: lexbor lower-cases them), and attributes only once
-    their text is long enough to hold too many (each takes two characters at least)."""
+    """The distinct tag and attribute names of a page, a batch of tags at a time (`scan_tags`):
+    whether they are more than MAX_NAMES, or one tag has more than MAX_ATTRIBUTES attributes.
+    Names are counted as written (an upper bound: lexbor lower-cases them), and attributes only
+    once their text is long enough to hold too many (each takes two characters at least)."""
 
     def __init__(self) -> None:
         self.tags: set[str] = set()
@@ -177,14 +177,18 @@ class NameCount:
         self.pending: list[str] = []  # the attributes of tags not counted yet
         self.size = 0  # their length
 
-    def over(self, tag: str, attributes: str) -> bool:
-        """Count one tag; whether the page is now past a bound."""
-        self.tags.add(tag)
-        size = len(attributes)
-        if size > 2 * MAX_ATTRIBUTES and _count(attributes) > MAX_ATTRIBUTES:
+    def over(self, tags: Iterable[str], attributes: list[str]) -> bool:
+        """Count a batch of tags (their names, and what follows each name); whether the page is
+        now past a bound. In C but for the tags long enough to hold too many attributes."""
+        self.tags.update(tags)
+        sizes = list(map(len, attributes))
+        if max(sizes, default=0) > 2 * MAX_ATTRIBUTES and any(
+            size > 2 * MAX_ATTRIBUTES and _count(text) > MAX_ATTRIBUTES
+            for size, text in zip(sizes, attributes, strict=True)
+        ):
             return True
-        self.pending.append(attributes)
-        self.size += size
+        self.pending += attributes
+        self.size += sum(sizes)
         return self.size > 2 * MAX_NAMES and self.done()
 
     def done(self) -> bool:

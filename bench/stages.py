@@ -10,9 +10,9 @@ counts for the stage of its innermost crawler frame (STAGES): fetch.py and the a
 calls is `fetch`, extract/html.py is `parse`, engine/workers.py the engine, and so on.
 Event-loop frames with no crawler frame beneath (socket reads, aiohttp protocol callbacks) are
 `event loop`. Other threads are told apart by their Python names (py-spy gives each thread's
-name and kernel id), and their CPU is the kernel's: py-spy
-counts a thread waiting for the GIL, or for a child process to exit, as busy, so its samples
-would give idle threads a share of the others' CPU.
+name and kernel id), and their CPU is the kernel's: py-spy counts a thread waiting for the GIL,
+or for a child process to exit, as busy, so its samples would give idle threads a share of the
+others' CPU.
 """
 
 from __future__ import annotations

@@ -34,11 +34,13 @@ from ..sitemaps.entries import sitemap_outcome
 logger = logging.getLogger(__name__)
 
 # Heavy pages are not extracted in the event loop, where they would stall every timer (30,000
-# links: 0.3 s). Those over HEAVY_PAGE bytes are parsed in a separate process: the regex pass
-# and lexbor hold the GIL for as long as one call takes, in the loop or in a thread alike, at
-# 0.05-0.1 ms a KB (Django's 572 KB index: 42 ms, lag for every timer); their links are resolved
-# in a thread. Smaller pages with more than about MANY_LINKS links go to a thread as a whole:
-# no call there holds the GIL for long. After a page over BIG_PAGE, the heap is trimmed.
+# links: 0.3 s; Django's 572 KB index: 42 ms). Pages over HEAVY_PAGE bytes, or with more than
+# about MANY_LINKS links, go to a thread as a whole: no call there holds the GIL for long (the
+# pre-pass splits 2,048 tags a call; lexbor lets the GIL go while it builds a tree: a thread's
+# 0.5 s parse leaves the loop's thread running). Pages over
+# BIG_PAGE are parsed in a separate process, which a crawl starts on its first such page: the
+# tree and the pieces of a page of megabytes stay out of the crawl's memory; their links are
+# resolved in a thread, and then the heap is trimmed.
 HEAVY_PAGE = 256_000
 BIG_PAGE = 1_000_000
 MANY_LINKS = 2_000
@@ -139,7 +141,7 @@ class Worker:
             await self._extraction.put(task, response)
             return
         try:
-            if len(body) <= HEAVY_PAGE:
+            if len(body) <= BIG_PAGE:
                 self._extracted_in["thread"] += 1
                 outcome = await asyncio.to_thread(self._extractor.extract, task.url, response)
             else:

@@ -22,6 +22,7 @@ from ..config import Config
 from ..extract.packed import parse_html_packed
 from ..extract.page import Extractor
 from ..extract.parse_pool import ParsePool
+from ..extract.steps import run_steps
 from ..fetch import Fetcher, Response
 from ..frontier.hosts import PageTask, RobotsTask, Task
 from ..frontier.scheduler import Frontier
@@ -33,26 +34,24 @@ from ..sitemaps.entries import sitemap_outcome
 
 logger = logging.getLogger(__name__)
 
-# Heavy pages are not extracted in the event loop, where they would stall every timer (30,000
-# links: 0.3 s; Django's 572 KB index: 42 ms). Pages over HEAVY_PAGE bytes, or with more than
-# about MANY_LINKS links, go to a thread as a whole: no call there holds the GIL for long (the
-# pre-pass splits 2,048 tags a call; lexbor lets the GIL go while it builds a tree: a thread's
-# 0.5 s parse leaves the loop's thread running). Pages over
-# BIG_PAGE are parsed in a separate process, which a crawl starts on its first such page: the
-# tree and the pieces of a page of megabytes stay out of the crawl's memory; their links are
+# Pages are extracted in the event loop, in steps (Extraction): the pre-pass pauses every 2,048
+# tags, the walk of a big tree every NODES_PER_STEP nodes and the links every LINKS_PER_STEP,
+# and lexbor builds a big tree in a thread (it lets the GIL go meanwhile). Not in a thread as a
+# whole: the GIL passes back and forth at each of the loop's socket calls, 5 ms each time
+# (Django's 12 pages of 250-590 KB in threads: lag p99 36 ms, against 17-26 in steps). Pages
+# over BIG_PAGE are parsed in a separate process, which a crawl starts on its first such page:
+# the tree and pieces of a page of megabytes stay out of the crawl's memory; their links are
 # resolved in a thread, and then the heap is trimmed.
-HEAVY_PAGE = 256_000
 BIG_PAGE = 1_000_000
-MANY_LINKS = 2_000
 # A robots.txt over this many bytes is parsed in that process too. In threads, a crawl of many
 # hosts with 512 KiB files parses dozens at once, each holding the GIL: lag p99 60-250 ms
 # (bench/robots.py), against 6-13 ms in the process.
 BIG_ROBOTS = 32 * 1024
 
 _T = TypeVar("_T")
-# Where a page's links were extracted: in the event loop (in steps), in a thread, or parsed in
-# the page-parsing process (and resolved in a thread).
-ExtractedIn = Literal["loop", "thread", "process"]
+# Where a page's links were extracted: in the event loop (in steps), or parsed in the
+# page-parsing process (and resolved in a thread).
+ExtractedIn = Literal["loop", "process"]
 
 
 class Worker:
@@ -137,31 +136,24 @@ class Worker:
         if not response.sent or self._frontier.page_done(task, response):
             return  # retried later, when politeness allows
         body = response.body
-        if len(body) <= HEAVY_PAGE and body.count(b"<a ") + body.count(b"<A ") <= MANY_LINKS:
+        if len(body) <= BIG_PAGE:
             await self._extraction.put(task, response)
             return
+        self._extracted_in["process"] += 1
         try:
-            if len(body) <= BIG_PAGE:
-                self._extracted_in["thread"] += 1
-                outcome = await asyncio.to_thread(self._extractor.extract, task.url, response)
-            else:
-                self._extracted_in["process"] += 1
-                parsed = None
-                if self._extractor.parses(response):
-                    parsed = await self._parse_pool.run(
-                        parse_html_packed, body, response.charset, self._token, self._fields
-                    )
-                outcome = await asyncio.to_thread(
-                    self._extractor.outcome, task.url, response, parsed
+            parsed = None
+            if self._extractor.parses(response):
+                parsed = await self._parse_pool.run(
+                    parse_html_packed, body, response.charset, self._token, self._fields
                 )
+            outcome = await asyncio.to_thread(self._extractor.outcome, task.url, response, parsed)
         except Exception as exc:
             outcome = _failed_outcome(self._extractor, task, response, exc)
         await self._extraction.emit(outcome)
-        if len(body) > BIG_PAGE:
-            del response, body, outcome
-            # What parsing and resolving a big page took is free now, much of it in the heap
-            # of the thread that resolved its links, which no other work reuses soon.
-            await asyncio.to_thread(_heap_trimmer())
+        del response, body, outcome
+        # What parsing and resolving a big page took is free now, much of it in the heap of the
+        # thread that resolved its links, which no other work reuses soon.
+        await asyncio.to_thread(_heap_trimmer())
 
 
 class Extraction:
@@ -206,14 +198,8 @@ class Extraction:
 
     async def _extract(self, task: PageTask, response: Response) -> Outcome:
         """Extract in steps, letting the loop run between them (a page of hundreds of new
-        links takes milliseconds)."""
-        steps = self.extractor.extract_steps(task.url, response)
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            await asyncio.sleep(0)
+        links takes milliseconds) and while a big page's tree is built in a thread."""
+        return await run_steps(self.extractor.extract_steps(task.url, response))
 
 
 @functools.cache

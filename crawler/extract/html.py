@@ -23,6 +23,7 @@ import functools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -155,6 +156,10 @@ def _token() -> re.Pattern[str]:
 
 
 TOKENS_PER_STEP = 2_048  # ~1-2 ms of the pre-pass; a page of fewer goes in one piece
+NODES_PER_STEP = 1_000  # of the walk over a tree: ~5 ms, most of them links
+# lexbor builds the tree of a longer text in a thread, when the page is parsed in steps (~0.1 ms
+# a KB of links: it would stall an event loop)
+TREE_IN_THREAD = 65_536  # characters
 # Longer texts are flattened in batches of tokens (`_flat_segments`): split's list of pieces
 # takes ~10x the text (35 MB of objects for 5 MB of HTML, in the parse process).
 FLATTEN_BATCH = 1_000_000  # characters
@@ -217,7 +222,7 @@ def _flatten_steps(text: str) -> Steps[str]:
         flat.append(step)
         if done:
             return "".join(flat)
-        yield
+        yield None
 
 
 def _bounded_step(pieces: list[str | None], spans: list[str | None], names: SpanNames) -> str:
@@ -327,19 +332,32 @@ def parse_html_steps(
         flat = yield from _flatten_steps(text)
         sources = (flat,)
     for source in sources:
-        tree = LexborHTMLParser(source)
+        build = functools.partial(_tree, source, fields if whole else ())
+        built = (yield build) if len(source) > TREE_IN_THREAD else build()
+        tree, page_fields = cast(tuple[LexborHTMLParser, dict[str, FieldValue]], built)
         if whole:
-            page.fields = evaluate(tree, fields)
-        _collect(tree, page)
-        del tree  # before the next segment's tree is built
+            page.fields = page_fields
+        yield from _collect(tree, page)
+        del tree, built  # before the next segment's tree is built
     return page.parsed()
 
 
-def _collect(tree: LexborHTMLParser, page: _Collector) -> None:
-    """What `page` reads of a tree's elements, in document order."""
+def _tree(source: str, fields: tuple[Field, ...]) -> tuple[LexborHTMLParser, dict[str, FieldValue]]:
+    """lexbor's tree of `source`, and the `fields` evaluated on it (a call that may run in a
+    thread: lexbor lets the GIL go while it builds the tree)."""
+    tree = LexborHTMLParser(source)
+    return tree, evaluate(tree, fields) if fields else {}
+
+
+def _collect(tree: LexborHTMLParser, page: _Collector) -> Steps[None]:
+    """What `page` reads of a tree's elements, in document order; pausing every
+    NODES_PER_STEP nodes."""
     # One walk over the flattened tree, which holds little more than the elements read here:
     # a CSS query per kind of element cost as much again (each walks the tree too).
-    for node in tree.root.traverse() if tree.root is not None else ():
+    nodes = tree.root.traverse() if tree.root is not None else ()
+    for n, node in enumerate(nodes, 1):
+        if n % NODES_PER_STEP == 0:
+            yield None
         tag = node.tag
         if tag == "a" or tag == "area":
             page.link_to(node)

@@ -80,7 +80,7 @@ class Extractor:
         """extract, pausing after the parse and between slices of links."""
         parsed = yield from self.parse_steps(response)
         if parsed is not None and len(parsed.links) >= LINKS_PER_STEP:
-            yield  # a page of few links goes in one step: a pause costs a turn of the loop
+            yield None  # a page of few links goes in one step: a pause costs a turn of the loop
         return (yield from self.outcome_steps(queued, response, parsed))
 
     def outcome(self, queued: QueuedURL, response: Response, parsed: ParsedPage | None) -> Outcome:
@@ -187,7 +187,7 @@ class Extractor:
         hosts: list[str] = []
         for n, (href, link_nofollow, text) in enumerate(found, 1):
             if n % LINKS_PER_STEP == 0:
-                yield
+                yield None
             target = resolve(href)
             if target is None:
                 continue
@@ -211,7 +211,7 @@ class Extractor:
         discovered = []
         for n, ((_, url, nofollow, _), host) in enumerate(zip(links, hosts, strict=True), 1):
             if n % LINKS_PER_STEP == 0:
-                yield
+                yield None
             if (nofollow and not follow_rel) or url == source or known.covers(url, depth):
                 continue
             if scope.allows_host(host):

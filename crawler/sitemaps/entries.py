@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal
 
 from ..extract.page import Extractor
-from ..extract.steps import Steps
+from ..extract.steps import Steps, run_steps
 from ..fetch import Response
 from ..frontier.skips import Scope
 from ..records import Discovered, Outcome, QueuedURL, SitemapRecord
@@ -54,7 +54,7 @@ def entry_steps(
     listed: dict[str, None] = {}  # the pages listed in scope (`sitemap_entries`)
     for n, entry in enumerate(sitemap.entries, 1):
         if n % ENTRIES_PER_STEP == 0:
-            yield
+            yield None
         url = normalize(entry.url)  # absolute, as sitemaps.org requires: else None
         if url is None or not scope.allows_host(host := host_key(url)):
             continue
@@ -95,13 +95,7 @@ async def sitemap_outcome(
     sitemap = await read(response.body)
     if sitemap.left_out:
         logger.warning("sitemap %s: read in part (%s)", queued.url, sitemap.left_out)
-    steps = entry_steps(queued, sitemap, extractor.scope)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            found, outcome.sitemap = done.value
-            break
-        await asyncio.sleep(0)  # the loop runs between two slices of entries
+    # the loop runs between two slices of entries
+    found, outcome.sitemap = await run_steps(entry_steps(queued, sitemap, extractor.scope))
     outcome.discovered.extend(found)
     return outcome

@@ -176,3 +176,24 @@ async def test_meta_and_header_nofollow(aiohttp_server: Any, make_config: Config
     assert nofollow == {"/from-meta": 1, "/from-header": 1, "/rel": 1, "/meta": 0, "/header": 0}
     [(body,)] = rows(config, "SELECT body FROM pages WHERE url LIKE '%/header'")
     assert body is None  # X-Robots-Tag noindex
+
+
+async def test_each_port_of_a_host_is_an_origin_with_its_own_robots_txt(
+    aiohttp_server: Any, make_config: ConfigFactory
+) -> None:
+    # One host name, two ports: two origins (RFC 9309), each ruled by its own robots.txt.
+    def site(robots: str, home: str) -> web.Application:
+        routes = {path: Page("") for path in ("/a-only", "/b-only")} | {"/": Page(home)}
+        return make_site({"*": HostPlan(pages=0, robots=robots, routes=routes)})
+
+    links = '<a href="/a-only">a</a><a href="/b-only">b</a>'
+    b = await aiohttp_server(site("User-agent: *\nDisallow: /a-only\n", links))
+    a = await aiohttp_server(
+        site("User-agent: *\nDisallow: /b-only\n", links + f'<a href="http://two.test:{b.port}/">')
+    )
+    config = make_config([f"http://two.test:{a.port}/"], hosts=("two.test",))
+
+    await crawl(config)
+
+    assert sorted(a.app[LOG].paths()) == ["/", "/a-only", "/robots.txt"]
+    assert sorted(b.app[LOG].paths()) == ["/", "/b-only", "/robots.txt"]

@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import asyncpg
+import pytest
 from backends import pg_rows
 from yarl import URL
 
@@ -109,7 +110,9 @@ async def test_a_run_ends_the_sessions_of_runs_whose_lease_lapsed(pg_url: str) -
             assert [r.host for r in await store.claim_hosts(10)] == ["a.test"]  # its lock too
 
 
-async def test_a_starting_run_ends_the_sessions_of_runs_it_finds_gone(pg_url: str) -> None:
+async def test_a_starting_run_ends_the_sessions_of_runs_it_finds_gone(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     async with PostgresStore.open(pg_url) as store:
         first = await store.start_run([SEED_FOUND], 5, DEFAULT_LEASE)
         await store.end_run(first.run_id, "interrupted", None)
@@ -118,5 +121,8 @@ async def test_a_starting_run_ends_the_sessions_of_runs_it_finds_gone(pg_url: st
 
         assert await _ended(stalled)
         assert [r.host for r in await store.claim_hosts(10)] == ["a.test"]
+    # The session was seen gone within start_run's transaction (a fresh snapshot each look).
+    assert "ended 1 database sessions" in caplog.text
+    assert "still there" not in caplog.text
     outcomes = await pg_rows(pg_url, "SELECT outcome FROM runs ORDER BY id")
     assert outcomes == [("interrupted",), ("crashed",), ("running",)]

@@ -21,6 +21,7 @@ from .politeness import HostSlot
 from .skips import Scope
 
 ALLOW_ALL = RobotsRules(status="allow-all")
+ORIGINS_CACHED = 10_000  # origins remembered by what precedes the path; then forgotten at once
 
 
 class RobotsFirst:
@@ -50,12 +51,13 @@ class RobotsFirst:
         self._ready = ready
         self._changed = changed
         self._started = clock.now()
+        self._origins: dict[str, str] = {}  # what precedes a URL's path: its origin
 
     def rules_for(self, host: Host, queued: QueuedURL) -> RobotsRules | None:
         """The robots rules for the URL's origin, or None after asking for its robots.txt."""
         if not self._config.politeness.obey_robots:
             return ALLOW_ALL
-        key = origin(URL(queued.url))
+        key = self._origin_of(queued.url)
         rules = self._life.rules(key, self._clock.now())
         if rules is not None:
             return rules
@@ -64,6 +66,17 @@ class RobotsFirst:
             self._add_task(fetch)
         host.wait_for_robots()
         return None
+
+    def _origin_of(self, url: str) -> str:
+        """The URL's origin, cached by what precedes its path: parsing every page's URL again
+        took ~3% of a crawl's CPU."""
+        head = url[: url.find("/", url.find("//") + 2) % (len(url) + 1)]  # -1: no path
+        found = self._origins.get(head)
+        if found is None:
+            if len(self._origins) >= ORIGINS_CACHED:
+                self._origins.clear()
+            found = self._origins[head] = origin(URL(head))
+        return found
 
     def forget(self, name: str) -> None:
         """The host is no longer this run's: it waits for no origin's rules any more."""

@@ -18,17 +18,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from crawler.extract import html
+from crawler.extract import html, names
 
 DOCS = Path("/usr/share/doc/postgresql-doc-15/html")
 
 TAG_LAST = re.compile(
     r"<(?:"
     rf"(/?(?:a|area|base|meta|link|h1){html.NAME_END}{html.TAG_ATTRS}"
-    rf"|{html.element_pattern('title')})"
+    rf"|{names.element_pattern('title')})"
     r"|!--(?:-?>|[^-]*+(?:-(?!-!?>)[^-]*+)*+(?:--!?>)?)"
     r"|(?:!|\?|/(?![a-z]))[^>]*+>?"
-    rf"|{'|'.join(html.element_pattern(name) for name in html._RAW_TEXT)}"
+    rf"|{'|'.join(names.element_pattern(name) for name in html._RAW_TEXT)}"
     rf"|plaintext{html.NAME_END}[\s\S]*"
     rf"|/?[a-z]{html.TAG_ATTRS})",
     re.IGNORECASE | re.ASCII,

@@ -6,15 +6,19 @@ likewise, before any file. Real `crawler` processes against a loopback server.""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from kit import LOG, HostPlan, Page, RequestLog, make_site, run_cli_async, write_config
 
 PAGES = {
     "/": '<title>Home</title><p>Welcome home.</p><a href="/a">a</a>',
     "/a": "<title>A</title><p>A page about a.</p>",
 }
+ROOT = Path(__file__).resolve().parent.parent
 # Run before the crawl: on the way out, print the modules the crawl imported.
 PROBE = """
 import atexit, json, sys
@@ -124,3 +128,25 @@ async def test_a_broken_warcio_is_one_line_and_exit_2_before_any_file(
     code, _, err = await run_cli_async(*argv)  # the real warcio
     assert code == 0, err
     assert out.stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("modules", "not_loaded"),
+    [
+        pytest.param(
+            "crawler.text.worker, crawler.text.readable", ["crawler.extract.html"], id="text"
+        ),
+        pytest.param("crawler.extract.parse_helper, crawler.extract.html", [], id="parse"),
+    ],
+)
+def test_the_helper_processes_start_without_an_event_loop(
+    modules: str, not_loaded: list[str]
+) -> None:
+    # What a helper imports is its start-up's CPU, paid by every crawl: asyncio alone is ~40 ms,
+    # extract/html.py and its imports as much again for a text helper, which needs neither.
+    code = f"import sys, {modules}; print(*sorted(sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert set(modules.split(", ")) <= set(loaded)
+    assert [m for m in loaded if m in ("asyncio", *not_loaded)] == []

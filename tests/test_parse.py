@@ -17,13 +17,13 @@ from crawler.extract.html import (
     ParsedPage,
     _flatten,
     decode_html,
-    element_pattern,
     header_rules,
     merge_rules,
     parse_html,
     parse_html_steps,
     parse_robots_directives,
 )
+from crawler.extract.names import element_pattern
 
 TOKEN = "crawler"
 NOTHING = PageRules()

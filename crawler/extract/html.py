@@ -36,7 +36,7 @@ from .directives import (
     parse_robots_directives,
 )
 from .fields import Field, FieldValue, evaluate, tangled
-from .names import MAX_ATTRIBUTES, NAME_END, TAG_ATTRS, SpanNames, trimmed
+from .names import MAX_ATTRIBUTES, NAME_END, TAG_ATTRS, SpanNames, element_pattern, trimmed
 from .steps import Steps, finish
 
 __all__ = [
@@ -108,12 +108,6 @@ LONG_SPAN = 2 * MAX_ATTRIBUTES  # characters: a kept span longer keeps those att
 # their number (20,000 of them: 1.7 s). Past these, they are dropped: only the first <h1>'s
 # text is read, and the text stays (in the anchors around it too).
 MAX_H1 = 16
-
-
-def element_pattern(name: str) -> str:
-    """Pattern for a raw text or RCDATA element, from its name to its end tag or the end."""
-    end = rf"</{name}{NAME_END}{TAG_ATTRS}"
-    return rf"{name}{NAME_END}{TAG_ATTRS}[^<]*+(?:<(?!/{name}{NAME_END})[^<]*+)*+(?:{end})?"
 
 
 _RAW_TEXT = ("script", "style", "textarea", "xmp", "iframe", "noembed", "noframes")

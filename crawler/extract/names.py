@@ -23,6 +23,7 @@ __all__ = [
     "TAG_ATTRS",
     "NameCount",
     "SpanNames",
+    "element_pattern",
     "scan_tags",
     "trimmed",
 ]
@@ -37,6 +38,13 @@ _ATTR_NAME = r"[^\t\n\f\r />][^\t\n\f\r />=]*+"
 _ATTR_VALUE = rf"""(?:{_WS}*+={_WS}*+(?:"[^"]*+"?|'[^']*+'?|[^\t\n\f\r >]*+))?"""
 _ATTRS_BODY = rf"(?:{_WS}|/|{_ATTR_NAME}{_ATTR_VALUE})*+"
 TAG_ATTRS = rf"{_ATTRS_BODY}>?"
+
+
+def element_pattern(name: str) -> str:
+    """Pattern for a raw text or RCDATA element, from its name to its end tag or the end."""
+    end = rf"</{name}{NAME_END}{TAG_ATTRS}"
+    return rf"{name}{NAME_END}{TAG_ATTRS}[^<]*+(?:<(?!/{name}{NAME_END})[^<]*+)*+(?:{end})?"
+
 
 MAX_NAMES = 40_000  # distinct names in one tree (as a bound): ~150 ms of lexbor at most
 # attributes of one element: lexbor checks each against the others (8,000 take 130 ms)

@@ -5,7 +5,6 @@ back. `finish` runs one through without a pause; `run_steps` runs one in an even
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Generator
 from typing import TypeVar
 
@@ -28,6 +27,8 @@ def finish(steps: Steps[T]) -> T:
 async def run_steps(steps: Steps[T]) -> T:
     """The result of work done in steps, the loop running its other callbacks between two steps
     and while an offload runs in a thread."""
+    import asyncio  # here: the helper processes import this module and run no event loop
+
     sent: object = None
     while True:
         try:

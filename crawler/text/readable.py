@@ -33,7 +33,9 @@ from itertools import accumulate
 from resiliparse.extract.html2text import extract_plain_text
 from selectolax.lexbor import LexborHTMLParser
 
-from ..extract.html import NAME_END, TAG_ATTRS, decode_html, element_pattern
+# Not extract.html: a helper process needs these pieces only (and their imports, not its).
+from ..extract.charset import decode_html
+from ..extract.names import NAME_END, TAG_ATTRS, element_pattern
 
 # The scan follows the HTML tokenizer as crawler/parse.py's `_flatten` does, with its pieces
 # (possessive repeats keep it linear).

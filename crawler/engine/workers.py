@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 # tags, the walk of a big tree every NODES_PER_STEP nodes and the links every LINKS_PER_STEP,
 # and lexbor builds a big tree in a thread (it lets the GIL go meanwhile). Not in a thread as a
 # whole: the GIL passes back and forth at each of the loop's socket calls, 5 ms each time
-# (Django's 12 pages of 250-590 KB in threads: lag p99 36 ms, against 17-26 in steps). Pages
+# (Django's 12 pages of 250-590 KB in threads: lag p99 36-38 ms; in steps 12-27). Pages
 # over BIG_PAGE are parsed in a separate process, which a crawl starts on its first such page:
 # the tree and pieces of a page of megabytes stay out of the crawl's memory; their links are
 # resolved in a thread, and then the heap is trimmed.

@@ -36,7 +36,15 @@ from .directives import (
     parse_robots_directives,
 )
 from .fields import Field, FieldValue, evaluate, tangled
-from .names import MAX_ATTRIBUTES, NAME_END, TAG_ATTRS, SpanNames, element_pattern, trimmed
+from .names import (
+    MAX_ATTRIBUTES,
+    NAME_END,
+    TAG_ATTRS,
+    TAG_NAME,
+    SpanNames,
+    element_pattern,
+    trimmed,
+)
 from .steps import Steps, finish
 
 __all__ = [
@@ -114,16 +122,28 @@ _RAW_TEXT = ("script", "style", "textarea", "xmp", "iframe", "noembed", "noframe
 _SPECIAL = rf"(?:a|area|base|meta|link|h1|title|{'|'.join(_RAW_TEXT)}|plaintext){NAME_END}"
 
 
-# The usual tag, read in fewer steps than TAG_ATTRS takes: its name, then attributes, each
-# after whitespace, each a name and maybe ="...", '...' or an unquoted value, then "/"? ">".
-# Where the tokenizer could read the tag another way (a quote or "=" in a name, "=" after
-# whitespace, no whitespace after a quoted value, an unclosed quote) it does not match, and
-# TAG_ATTRS reads the tag; where it matches, it ends where the tokenizer ends the tag.
-PLAIN_TAG = (
-    r"[a-z][^\t\n\f\r />\"'=]*+"
+# The usual tag's attributes, read in fewer steps than TAG_ATTRS takes: each after whitespace,
+# a name and maybe ="...", '...' or an unquoted value, then "/"? ">". Where the tokenizer could
+# read the tag another way (a quote or "=" in a name, "=" after whitespace, no whitespace after
+# a quoted value, an unclosed quote) it does not match, and TAG_ATTRS reads the tag; where it
+# matches, it ends where the tokenizer ends the tag.
+_PLAIN_ATTRS = (
     r"(?:[\t\n\f\r ]++[^\t\n\f\r />=\"']++"
     r"""(?:=(?:"[^"]*+"|'[^']*+'|[^\t\n\f\r >"'][^\t\n\f\r >]*+))?)*+"""
     r"[\t\n\f\r ]*+/?>"
+)
+PLAIN_TAG = rf"[a-z][^\t\n\f\r />\"'=]*+{_PLAIN_ATTRS}"
+# The commonest names, lower-case as written: a tag of one of these is dropped without the test
+# against every kept and raw text name first (re tries each of those in full, where it tells
+# these apart by their first character: a third of the pre-pass's CPU on the PostgreSQL docs).
+_COMMON = (
+    "span|div|p|li|ul|ol|code|pre|td|tr|th|em|strong|dt|dd|dl|table|tbody|thead|section|br|"
+    "img|hr|i|b|h2|h3|h4|tt|small|sup|var|kbd|cite|nav|blockquote"
+)
+# A tag dropped whole: one of the commonest, else any but a kept or raw text element.
+_DROPPED = (
+    rf"/?(?:(?-i:{_COMMON}){NAME_END}(?:{_PLAIN_ATTRS}|{TAG_ATTRS})"
+    rf"|(?!{_SPECIAL})(?:{PLAIN_TAG}|{TAG_NAME}{TAG_ATTRS}))"
 )
 
 
@@ -131,20 +151,20 @@ PLAIN_TAG = (
 # lets re jump from "<" to "<". The first alternative is the common case, a tag dropped whole
 # (no element named in the others): re tries alternatives in order, and most tags used to fail
 # all the others first (11% less CPU in _flatten on the PostgreSQL docs, bench/README.md), and
-# PLAIN_TAG before TAG_ATTRS (15-20% less again).
+# _COMMON and PLAIN_TAG before TAG_ATTRS (a third less again, bench/README.md).
 @functools.cache
 def _token() -> re.Pattern[str]:
     # Compiled on first use, not on import (~10 ms): nothing before a crawl's first request
     # needs it.
     return re.compile(
         r"<(?:"
-        rf"/?(?!{_SPECIAL})(?:{PLAIN_TAG}|[a-z]{TAG_ATTRS})"
+        rf"{_DROPPED}"
         rf"|(/?(?:a|area|base|meta|link|h1){NAME_END}{TAG_ATTRS}|{element_pattern('title')})"
         r"|!--(?:-?>|[^-]*+(?:-(?!-!?>)[^-]*+)*+(?:--!?>)?)"
         r"|(?:!|\?|/(?![a-z]))[^>]*+>?"
         rf"|{'|'.join(element_pattern(name) for name in _RAW_TEXT)}"
         rf"|plaintext{NAME_END}[\s\S]*"
-        rf"|/?[a-z]{TAG_ATTRS})",
+        rf"|/?{TAG_NAME}{TAG_ATTRS})",
         re.IGNORECASE | re.ASCII,
     )
 

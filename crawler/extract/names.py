@@ -21,6 +21,7 @@ __all__ = [
     "MAX_NAMES",
     "NAME_END",
     "TAG_ATTRS",
+    "TAG_NAME",
     "NameCount",
     "SpanNames",
     "element_pattern",
@@ -38,6 +39,10 @@ _ATTR_NAME = r"[^\t\n\f\r />][^\t\n\f\r />=]*+"
 _ATTR_VALUE = rf"""(?:{_WS}*+={_WS}*+(?:"[^"]*+"?|'[^']*+'?|[^\t\n\f\r >]*+))?"""
 _ATTRS_BODY = rf"(?:{_WS}|/|{_ATTR_NAME}{_ATTR_VALUE})*+"
 TAG_ATTRS = rf"{_ATTRS_BODY}>?"
+# A tag's name, from its letter to whitespace, "/" or ">" ("=" and quotes too are in it): what
+# follows is TAG_ATTRS. (Read as TAG_ATTRS from its second letter, `<div ="x>` took "=" for the
+# start of a value, where the tokenizer starts an attribute named `="x` and ends the tag at ">".)
+TAG_NAME = r"[a-z][^\t\n\f\r />]*+"
 
 
 def element_pattern(name: str) -> str:
@@ -108,7 +113,7 @@ def _scan() -> re.Pattern[str]:
         rf"|((?:{raw}){NAME_END})({TAG_ATTRS})"
         rf"[^<]*+(?:<(?!/\1{NAME_END})[^<]*+)*+(?:</(\1{NAME_END})({TAG_ATTRS}))?"
         rf"|plaintext{NAME_END}[\s\S]*"
-        rf"|(/?[a-z][^\t\n\f\r />]*+)({TAG_ATTRS}))",
+        rf"|(/?{TAG_NAME})({TAG_ATTRS}))",
         re.IGNORECASE | re.ASCII,
     )
 

@@ -35,7 +35,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 # Not extract.html: a helper process needs these pieces only (and their imports, not its).
 from ..extract.charset import decode_html
-from ..extract.names import NAME_END, TAG_ATTRS, element_pattern
+from ..extract.names import NAME_END, TAG_ATTRS, TAG_NAME, element_pattern
 
 # The scan follows the HTML tokenizer as crawler/parse.py's `_flatten` does, with its pieces
 # (possessive repeats keep it linear).
@@ -61,7 +61,7 @@ _MARKUP = re.compile(
     r"|(?:!|\?|/(?![a-z]))[^>]*+>?"
     rf"|{'|'.join(element_pattern(name) for name in _HIDDEN)}"
     rf"|(/?(?:{'|'.join(_BLOCKS)}){NAME_END}{TAG_ATTRS})"
-    rf"|/?[a-z]{TAG_ATTRS})",
+    rf"|/?{TAG_NAME}{TAG_ATTRS})",
     re.IGNORECASE | re.ASCII,
 )
 _SPACES = re.compile(r"\s+")

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 from kit import LOG, HostPlan, Page, RequestLog, make_site, run_cli_async, write_config
+from kit.cli import ROOT
 
 PAGES = {
     "/": '<title>Home</title><p>Welcome home.</p><a href="/a">a</a>',
     "/a": "<title>A</title><p>A page about a.</p>",
 }
-ROOT = Path(__file__).resolve().parent.parent
 # Run before the crawl: on the way out, print the modules the crawl imported.
 PROBE = """
 import atexit, json, sys

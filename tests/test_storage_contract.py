@@ -37,7 +37,7 @@ from crawler.records import (
     utc_at,
     utc_now,
 )
-from crawler.storage import Batch, ResumeState, Storage
+from crawler.storage import Batch, ResumeState, Storage, open_reader
 from crawler.storage.postgres import PostgresStore
 from crawler.storage.sqlite import SQLiteStore
 
@@ -631,6 +631,35 @@ async def test_rule_14_a_recrawl_joins_a_live_pass(db: Db) -> None:
         await one.end_run(first.run_id, "finished", None)
     async with db.open() as three:  # no live run: a new pass
         assert (await three.start_run([], 5, DEFAULT_LEASE, new_pass=True)).pass_number == 2
+
+
+async def test_rule_15_the_index_follows_the_pages(db: Db, store: Storage) -> None:
+    urls = [SEED, "http://a.test/b"]
+    await begin(store, seeds=urls)
+    a, b = [await take(store, url) for url in urls]
+
+    def version(q: QueuedURL, text: str) -> Outcome:
+        outcome = fetched(q)
+        assert outcome.page is not None
+        outcome.page = replace(outcome.page, text=text)
+        return outcome
+
+    # One URL twice in a batch, then once more in the next: only its last text is found.
+    await store.save(Batch([version(a, "gannets"), version(b, "ospreys"), version(a, "puffins")]))
+    assert await _found(db, "gannets") == []
+    assert await _found(db, "puffins") == [SEED]
+    await store.save(Batch([version(a, "terns")]))
+    assert [await _found(db, word) for word in ("puffins", "terns", "ospreys")] == [
+        [], [SEED], ["http://a.test/b"],
+    ]  # fmt: skip
+
+
+async def _found(db: Db, terms: str) -> list[str]:
+    def search() -> list[str]:
+        with open_reader(str(db.location)) as reader:
+            return [url for url, _, _ in reader.search(terms, 10)]
+
+    return await asyncio.to_thread(search)
 
 
 async def test_rule_16_the_report_data_is_kept(db: Db, store: Storage) -> None:

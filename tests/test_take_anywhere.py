@@ -329,6 +329,25 @@ async def test_a_new_version_of_a_page_replaces_the_old_in_the_index(
     assert await search(capsys, db, f'"{OWL_PHRASE}"') == []
 
 
+async def test_another_tools_rows_follow_the_index_too(
+    aiohttp_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The crawl's own saves index their pages themselves (sqlite_writes.WRITER_INDEXES); the
+    # triggers keep the index for everyone else: rows inserted, then deleted, by another tool.
+    backend = Backend("sqlite", str(tmp_path / "crawl.db"))
+    _, db = await crawled(aiohttp_server, backend, tmp_path)
+    insert = (
+        "INSERT INTO pages (url, host, status, title, text, depth, fetched_at) VALUES"
+        f" ('http://{HOST}/kites', '{HOST}', 200, 'Kites', 'Kites hover.', 1, '2026-01-01')"
+    )
+    await asyncio.to_thread(_write_sqlite, db, insert)
+    assert await search(capsys, db, "kites") == ["/kites"]
+    await asyncio.to_thread(_write_sqlite, db, "DELETE FROM pages WHERE url LIKE '%/owls'")
+    assert await search(capsys, db, f'"{OWL_PHRASE}"') == []
+    await asyncio.to_thread(_write_sqlite, db, "DELETE FROM pages WHERE url LIKE '%/kites'")
+    assert await search(capsys, db, "kites") == []
+
+
 def _write_sqlite(path: str, sql: str) -> None:
     import sqlite3
     from contextlib import closing

@@ -263,6 +263,28 @@ def _fields(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE pages ADD COLUMN fields TEXT")
 
 
+# The index kept by the save (sqlite_writes.WRITER_INDEXES), by the triggers for the rest.
+_SEARCH_BY_WRITER = """
+DROP TRIGGER pages_fts_insert;
+DROP TRIGGER pages_fts_update;
+CREATE TRIGGER pages_fts_insert AFTER INSERT ON pages
+WHEN NOT EXISTS (SELECT 1 FROM settings WHERE key = 'writer_indexes') BEGIN
+    INSERT INTO pages_fts (rowid, title, text) VALUES (new.id, new.title, new.text);
+END;
+CREATE TRIGGER pages_fts_update AFTER UPDATE OF title, text ON pages
+WHEN NOT EXISTS (SELECT 1 FROM settings WHERE key = 'writer_indexes') BEGIN
+    INSERT INTO pages_fts (pages_fts, rowid, title, text)
+    VALUES ('delete', old.id, old.title, old.text);
+    INSERT INTO pages_fts (rowid, title, text) VALUES (new.id, new.title, new.text);
+END;
+"""
+
+
+def _search_by_writer(db: sqlite3.Connection) -> None:
+    for statement in _statements(_SEARCH_BY_WRITER):
+        db.execute(statement)
+
+
 def _sha256_hex(body: bytes | None) -> str | None:
     return None if body is None else hashlib.sha256(body).hexdigest()
 
@@ -280,6 +302,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("text-search", _text_search),
     ("report-data", _report_data),
     ("fields", _fields),
+    ("search-by-writer", _search_by_writer),
 ]
 
 

@@ -72,6 +72,20 @@ _UPSERT_PAGE = f"""
 INSERT INTO pages ({", ".join(PAGE_COLUMNS)}) VALUES ({marks(len(PAGE_COLUMNS))})
 ON CONFLICT (url) DO UPDATE SET {", ".join(f"{c} = excluded.{c}" for c in PAGE_COLUMNS[1:])}
 """
+# Rule 15. The save keeps the index itself, a statement for a batch's pages before and after
+# their upsert: the triggers, one FTS5 statement a row, flush the index's pending terms at
+# each one (FTS5 syncs on every savepoint) and cost the writer 40% more on the PostgreSQL docs.
+# While WRITER_INDEXES is in `settings` (within the save's transaction, never committed) the
+# triggers stand aside; for other connections (a user's UPDATE, DELETE) they work as before.
+WRITER_INDEXES = "writer_indexes"
+_UNINDEX = (
+    "INSERT INTO pages_fts (pages_fts, rowid, title, text)"
+    " SELECT 'delete', id, title, text FROM pages WHERE url IN ({marks})"
+)
+_INDEX = (
+    "INSERT INTO pages_fts (rowid, title, text)"
+    " SELECT id, title, text FROM pages WHERE url IN ({marks})"
+)
 # The last statement of a batch is padded with rows of NULLs (insert_rows), left out here.
 _INSERT_FETCHES = "INSERT INTO fetches SELECT * FROM (VALUES {rows}) WHERE column1 IS NOT NULL"
 _NO_FETCH = (None,) * 9
@@ -157,7 +171,7 @@ def save(
         pages = [o.page for o in outcomes if o.page is not None]
         stored = _stored_versions(db, pages) if pass_number > 1 else {}
         written, fetches = versions(pages, stored, pass_number)
-        db.executemany(_UPSERT_PAGE, [page_params(p) for p in written])
+        _upsert_pages(db, written)
         insert_rows(db, _INSERT_FETCHES, fetches, pad=_NO_FETCH)
         # In order, repeats and all: the upsert applies rules 5 and 16 row by row.
         insert_rows(db, _INSERT_LINKS, [link for o in outcomes for link in o.links])
@@ -186,6 +200,20 @@ def save(
                 (len(pages), len(pages), run_id),
             )
     return lost
+
+
+def _upsert_pages(db: sqlite3.Connection, written: Sequence[PageRecord]) -> None:
+    """Each URL's versions stored in turn (the last one stays), and the index follows."""
+    if not written:
+        return
+    urls = sorted({page.url for page in written})
+    db.execute("INSERT INTO settings (key, value) VALUES (?, 1)", (WRITER_INDEXES,))
+    for chunk in chunks(urls):
+        db.execute(_UNINDEX.format(marks=marks(len(chunk))), chunk)
+    db.executemany(_UPSERT_PAGE, [page_params(p) for p in written])
+    for chunk in chunks(urls):
+        db.execute(_INDEX.format(marks=marks(len(chunk))), chunk)
+    db.execute("DELETE FROM settings WHERE key = ?", (WRITER_INDEXES,))
 
 
 def upsert_urls(db: sqlite3.Connection, found: Sequence[Discovered]) -> list[tuple[str, int]]:

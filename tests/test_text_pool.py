@@ -8,11 +8,12 @@ import logging
 import os
 import resource
 import signal
+from pathlib import Path
 
 import pytest
 
 from crawler.records import Outcome, PageRecord, QueuedURL
-from crawler.text.pool import TextError, TextPool, TextStage
+from crawler.text.pool import BATCH, TextError, TextPool, TextStage
 from crawler.text.readable import page_text
 from crawler.text.worker import (
     TRIM_BYTES,
@@ -57,6 +58,18 @@ async def test_a_helper_that_dies_is_replaced() -> None:
         assert await pool.text(PAGE, None) == "Ravens remember faces for years."
 
 
+async def test_a_batch_is_answered_in_order_and_pages_behind_a_late_one_go_to_the_next() -> None:
+    async with TextPool(size=1, time_limit=0.2) as pool:
+        await pool.text(PAGE, None)  # started: the first answer may take the import's time
+        (first,) = pool.pids
+        answers = await pool.texts([(PAGE, None), (HEAVY, None), (b"<p>Crows", None), (b"", None)])
+        assert answers[0] == "Ravens remember faces for years."
+        assert isinstance(answers[1], TextError)
+        assert str(answers[1]) == "cut off after 0.2 s"
+        assert answers[2:] == ["Crows", None]
+        assert pool.pids not in ([], [first])  # the pages behind HEAVY: a new helper's
+
+
 def _outcome(url: str, body: bytes) -> Outcome:
     page = PageRecord(
         url=url, host="a.test", status=200, content_type="text/html", title=None, body=body,
@@ -91,6 +104,61 @@ async def test_the_stage_hands_on_every_outcome_and_logs_why_text_is_missing(
     assert all(o.text_from is None for o in emitted)
     assert "no text for http://a.test/heavy: cut off after 0.2 s" in caplog.text
     assert stage.failures == 1
+
+
+async def test_the_stage_sends_what_it_gathered_as_one_batch() -> None:
+    emitted: list[Outcome] = []
+
+    async def emit(outcome: Outcome) -> None:
+        emitted.append(outcome)
+
+    async with TextPool(size=1) as pool:
+        await pool.text(PAGE, None)
+        # A linger no test waits out: the batch goes once a whole one is there, or when hurried.
+        stage = TextStage(pool, emit, linger=3600)
+        async with asyncio.timeout(60), asyncio.TaskGroup() as group:
+            group.create_task(stage.run())
+            for n in range(BATCH + 3):
+                await stage.put(_outcome(f"http://a.test/{n}", PAGE))
+            while len(emitted) < BATCH:  # noqa: ASYNC110 (the stage's progress: poll)
+                await asyncio.sleep(0.01)
+            assert (len(emitted), stage.batches) == (BATCH, 1)
+            stage.hurry()
+            while len(emitted) < BATCH + 3:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            assert stage.batches == 2
+            await stage.close()
+    assert [o.page.url for o in emitted if o.page] == [
+        f"http://a.test/{n}" for n in range(BATCH + 3)
+    ]
+    assert {o.page.text for o in emitted if o.page} == {"Ravens remember faces for years."}
+
+
+async def test_pages_go_without_text_while_the_helper_cannot_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    shadow = tmp_path / "resiliparse"  # imported by the helpers instead of the real one
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text('raise ImportError("gone")\n')
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    emitted: list[Outcome] = []
+
+    async def emit(outcome: Outcome) -> None:
+        emitted.append(outcome)
+
+    async with TextPool(size=1) as pool:
+        stage = TextStage(pool, emit, linger=0)
+        with caplog.at_level(logging.WARNING, "crawler.text.pool"):
+            async with asyncio.TaskGroup() as group:
+                group.create_task(stage.run())
+                await stage.put(_outcome("http://a.test/1", PAGE))
+                await stage.put(_outcome("http://a.test/2", PAGE))
+                await stage.close()
+    assert [(o.page.url, o.page.text) for o in emitted if o.page] == [
+        ("http://a.test/1", None), ("http://a.test/2", None),
+    ]  # fmt: skip
+    assert stage.failures == 2
+    assert "no text for http://a.test/2: ImportError: gone" in caplog.text
 
 
 def test_the_helper_trims_its_heap_after_a_big_page_only() -> None:

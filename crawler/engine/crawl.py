@@ -134,12 +134,18 @@ class Crawler:
         resume: ResumeState,
     ) -> Frontier:
         writer: Writer
+        texts: TextStage
+
+        def commit_now() -> None:  # the frontier waits for what the text stage and writer hold
+            texts.hurry()
+            writer.commit_now()
+
         frontier = Frontier(
             store,
             self.config,
             resume,
             emit=lambda item: writer.put(item),
-            commit_now=lambda: writer.commit_now(),
+            commit_now=commit_now,
             parse_robots=functools.partial(_parse_robots, parse_pool),
             lease=self.config.lease,
             lag=self._lag.so_far,
@@ -151,7 +157,7 @@ class Crawler:
         await frontier.load()
         extractor = Extractor(self.config, Scope.of(self.config))
         extracted_in = self._extracted_in
-        texts = TextStage(text_pool, writer.put)
+        texts = TextStage(text_pool, writer.put, may_linger=frontier.alone)
         extraction = Extraction(extractor, texts.put, self.config.crawl.concurrency, extracted_in)
         worker = Worker(self.config, frontier, fetcher, login, extraction, parse_pool, extracted_in)
         progress = Progress(frontier, store, self._reporter)

@@ -134,7 +134,9 @@ async def test_a_broken_warcio_is_one_line_and_exit_2_before_any_file(
     ("modules", "not_loaded"),
     [
         pytest.param(
-            "crawler.text.worker, crawler.text.readable", ["crawler.extract.html"], id="text"
+            "crawler.text.worker, crawler.text.readable",
+            ["crawler.extract.html", "selectolax"],
+            id="text",
         ),
         pytest.param("crawler.extract.parse_helper, crawler.extract.html", [], id="parse"),
     ],
@@ -143,7 +145,8 @@ def test_the_helper_processes_start_without_an_event_loop(
     modules: str, not_loaded: list[str]
 ) -> None:
     # What a helper imports is its start-up's CPU, paid by every crawl: asyncio alone is ~40 ms,
-    # extract/html.py and its imports as much again for a text helper, which needs neither.
+    # extract/html.py and its imports as much again for a text helper, which needs neither, and
+    # selectolax 17 ms more (its fallback imports it when it needs it).
     code = f"import sys, {modules}; print(*sorted(sys.modules))"
     loaded = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True

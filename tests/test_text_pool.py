@@ -16,6 +16,7 @@ from crawler.records import Outcome, PageRecord, QueuedURL
 from crawler.text.pool import BATCH, TextError, TextPool, TextStage
 from crawler.text.readable import page_text
 from crawler.text.worker import (
+    NICENESS,
     TRIM_BYTES,
     encode_request,
     resident_bytes,
@@ -35,6 +36,14 @@ async def test_a_page_gets_its_text_from_a_helper() -> None:
         (pid,) = pool.pids
         assert pid != os.getpid()
     assert pool.pids == []
+
+
+async def test_the_helper_gives_the_crawl_the_cpu_first() -> None:
+    async with TextPool(size=1) as pool:
+        await pool.text(PAGE, None)
+        (pid,) = pool.pids
+        helper = os.getpriority(os.PRIO_PROCESS, pid)
+        assert helper == min(os.getpriority(os.PRIO_PROCESS, 0) + NICENESS, 19)
 
 
 async def test_a_late_helper_is_killed_and_the_next_page_gets_a_new_one() -> None:

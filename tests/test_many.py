@@ -11,6 +11,7 @@ import asyncio
 import signal
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ DELAY = 0.2
 LEASE = 5.0  # short, so that a dead process's hosts are taken over soon; long enough that a
 # live process on a loaded machine renews its leases in time (at 3 s, one on a machine with load
 # near 8 let a host lapse: robots.txt went out twice, from two live processes)
+WAKE_SENDS = 1.0  # seconds after SIGCONT in which a stopped process sends what it had under way
 TIMEOUT = 2.0  # fetch.timeout: a lease must outlast it; a busy machine still answers in time
 
 
@@ -103,10 +105,12 @@ async def _pages_stored(pg_url: str, port: int) -> set[str]:
     return {url.replace(f":{port}/", "/") for url in urls}
 
 
-def _assert_polite(site: Site) -> None:
-    """Across every process: gaps never below the delay, never two requests open at once."""
+def _assert_polite(site: Site, leave_out: Sequence[Request] = ()) -> None:
+    """Across every process: gaps never below the delay (but for `leave_out`'s requests),
+    never two requests open at once."""
     for host, hits in site.by_host().items():
-        assert min_gap(hits) >= DELAY, host
+        timed = [h for h in hits if not any(h is out for out in leave_out)]
+        assert min_gap(timed) >= DELAY, (host, [(h.user_agent, h.path, h.start) for h in hits])
         assert max_in_flight(hits) == 1, host
         assert hits[0].path == "/robots.txt", host
 
@@ -191,12 +195,20 @@ async def test_a_stalled_process_loses_its_hosts_and_commits_nothing_for_them(
     except TimeoutError:
         pytest.fail(f"no host taken over in 60 s: {await _takeover_state(pg_url, held)}")
     finally:
+        woke = time.monotonic()  # the clock of the site's log
         stalled.send_signal(signal.SIGCONT)
         results = await _finish([stalled, live])
 
     for code, err in results:
         assert code == 0, err
-    _assert_polite(site)
+    # A stop can fall between the check just before sending (`Frontier.confirm`) and the
+    # sending, and there are awaits between them (a connection to take): what the stalled
+    # process had past that check goes out as it wakes, whoever holds the host by then. No
+    # process can close that gap; those requests, one a host at most, are left out of the gaps.
+    at_wake = [h for h in site.log if h.user_agent == agents[0] and h.start >= woke]
+    sent_at_wake = [h for h in at_wake if h.start < woke + WAKE_SENDS]
+    assert len({h.host for h in sent_at_wake}) == len(sent_at_wake)
+    _assert_polite(site, leave_out=sent_at_wake)
     # When it woke, its leases had lapsed: it says so, and left out the outcomes it had under
     # way, whose URLs were fetched again by the host's next owner (the live process, or the
     # stalled one under a new claim) and committed once (one `fetches` row a URL).

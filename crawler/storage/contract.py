@@ -69,7 +69,7 @@ The passes
 Search
  15. The index follows the pages. A saved page's `title` and `text` are searchable at once,
      in the same transaction, and a newer version replaces the older in the index (SQLite:
-     `pages_fts`, written by the save for new pages and by triggers for updated ones;
+     `pages_fts`, written by the save itself, and by triggers for other tools' writes;
      PostgreSQL: the `pages_search` expression index). Migrating an older database builds its
      index. (tests/test_take_anywhere.py, on both backends, through `crawler search`.)
 

@@ -74,7 +74,7 @@ ON CONFLICT (url) DO UPDATE SET {", ".join(f"{c} = excluded.{c}" for c in PAGE_C
 """
 # Rule 15. The save keeps the index itself, a statement for a batch's pages before and after
 # their upsert: the triggers, one FTS5 statement a row, flush the index's pending terms at
-# each one (FTS5 syncs on every savepoint) and cost the writer 40% more on the PostgreSQL docs.
+# each one (FTS5 syncs on every savepoint) and cost half as much again (bench/README.md).
 # While WRITER_INDEXES is in `settings` (within the save's transaction, never committed) the
 # triggers stand aside; for other connections (a user's UPDATE, DELETE) they work as before.
 WRITER_INDEXES = "writer_indexes"

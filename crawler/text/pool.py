@@ -43,7 +43,7 @@ START_LIMIT = 60.0  # seconds a helper may take to start (imports) and say it is
 MAX_BYTES = 1_000_000
 BATCH = 8  # pages sent to a helper at once, at most
 LINGER = 0.005  # seconds a batch waits for more pages after its first, at most
-BACKLOG_PER_HELPER = BATCH  # pages waiting for a batch per helper, at most (one more in flight)
+BACKLOG_PER_HELPER = BATCH  # pages waiting per helper, at most (a batch more in flight)
 # What the helpers import (pyproject.toml's dependencies), as a pip command's arguments.
 TEXT_PACKAGES = "'resiliparse>=0.15'"
 HELPERS = 1  # per crawl process: see helper_count

@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP) pg-deps browser-deps
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 4 --dist worksteal
 
 # The PostgreSQL server the tests start for themselves (tests/pgserver.py): where that file
 # looks for pg_ctl (pg_config --bindir, /usr/lib/postgresql/*/bin, PATH), else Debian's package.

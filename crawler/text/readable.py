@@ -14,12 +14,13 @@ main-content heuristics cost twice as much and let the PostgreSQL docs' navigati
 On the open web, what the list does not name (comment threads, "related" blocks) stays in.
 trafilatura, lxml and lxml_html_clean are no dependencies any more.
 
-Resource handling: lexbor's tree builder is quadratic on deep nesting (50,000 nested ``<div>``
-take seconds) and on runs of formatting elements (see crawler/parse.py); the helper's time
-limit bounds that. The fallback first flattens the page in one linear regex scan
-(`visible_text`): invisible elements (script, style, template, ...) go with their content,
-block tags become line breaks, other tags go; lexbor then only decodes the character
-references of a tree one level deep.
+Resource handling: lexbor's tree builder is quadratic on runs of formatting elements (4,096
+distinct ``<b id=N>x<p>`` take ~8.5 s) and, in some builds, on deep nesting (selectolax's:
+50,000 nested ``<div>`` take 9 s; resiliparse 2.0's: 0.02 s); the helper's time limit bounds
+that, and a page estimated too deep (`too_deep`) gets its visible text. That fallback first
+flattens the page in one linear regex scan (`visible_text`): invisible elements (script,
+style, template, ...) go with their content, block tags become line breaks, other tags go;
+lexbor then only decodes the character references of a tree one level deep.
 
 Output: runs of whitespace become one space, each block's text is a line, no empty lines, no
 NUL (PostgreSQL's text type refuses it).
@@ -37,7 +38,7 @@ from resiliparse.extract.html2text import extract_plain_text
 from ..extract.charset import decode_html
 from ..extract.names import NAME_END, TAG_ATTRS, TAG_NAME, element_pattern
 
-# The scan follows the HTML tokenizer as crawler/parse.py's `_flatten` does, with its pieces
+# The scan follows the HTML tokenizer as crawler/extract/html.py's `_flatten` does, with its pieces
 # (possessive repeats keep it linear).
 # Not rendered, or not text: raw text and RCDATA elements, and <template> (nested templates
 # end at the first </template>; what follows it is then kept as text, a rare, harmless error).
@@ -86,9 +87,10 @@ BOILERPLATE = [
 ]  # fmt: skip
 # The nesting a page can reach, estimated in one linear scan: +1 for each start tag, -1 for each
 # end tag (never below 0: an end tag with nothing open closes nothing), not counting void
-# elements, elements whose end tag may be left out, or self-closed tags. lexbor takes seconds
-# past a few thousand levels (quadratic), so a page estimated deeper than MAX_DEPTH gets its
-# visible text instead (a flat tree); real pages nest a few dozen deep.
+# elements, elements whose end tag may be left out, or self-closed tags. Some lexbor builds take
+# seconds past a few thousand levels (quadratic; pyproject.toml allows resiliparse versions
+# older than the one measured), so a page estimated deeper than MAX_DEPTH gets its visible text
+# instead (a flat tree); real pages nest a few dozen deep.
 MAX_DEPTH = 1_000
 _UNCOUNTED = (
     "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",

@@ -315,12 +315,16 @@ async def test_resume_after_every_process_was_killed(
 ) -> None:
     server = await aiohttp_server(make_site(_plans()))
     site: Site = server.app[SITE]
+    agents = [f"crawler/0.1 (+p{n})" for n in range(2)]
     configs = [
-        _write_config(tmp_path / f"p{n}.toml", server.port, pg_url, f"crawler/0.1 (+p{n})")
-        for n in range(2)
+        _write_config(tmp_path / f"p{n}.toml", server.port, pg_url, agent)
+        for n, agent in enumerate(agents)
     ]
     procs = [await _start(config) for config in configs]
-    await site.log.seen(60, seconds=60)
+    # Both under way (each has its run by its first request), whichever started faster.
+    await site.log.wait_for(
+        lambda log: len(log) >= 60 and {hit.user_agent for hit in log} >= set(agents), 60
+    )
     for proc in procs:
         proc.send_signal(signal.SIGKILL)
     await _finish(procs)

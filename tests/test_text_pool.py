@@ -16,6 +16,7 @@ from crawler.records import Outcome, PageRecord, QueuedURL
 from crawler.text.pool import BATCH, TextError, TextPool, TextStage
 from crawler.text.readable import page_text
 from crawler.text.worker import (
+    MEMORY_LIMIT,
     NICENESS,
     TRIM_BYTES,
     encode_request,
@@ -217,3 +218,18 @@ def test_resident_bytes_follow_what_the_process_holds() -> None:
     assert after is not None
     assert after - before >= 60 * 1024**2
     del ballast
+
+
+async def test_a_page_whose_tree_outgrows_the_helpers_memory_gets_its_visible_text() -> None:
+    # 900 distinct formatting elements left open, then paragraphs: lexbor copies the open ones
+    # into each paragraph, gigabytes from 92 KB (nested shallow enough to pass the depth
+    # estimate). The parse fails at the helper's memory limit; the page gets its visible text.
+    bomb = b"<html><body>" + b"".join(b"<b id=%d>x<p>" % n for n in range(900)) + b"<p>y" * 20_000
+    async with TextPool(size=1) as pool:
+        text = await pool.text(bomb, None)
+        assert text is not None
+        assert text.split("\n") == ["x"] * 900 + ["y"] * 20_000
+        (pid,) = pool.pids
+        assert resource.prlimit(pid, resource.RLIMIT_AS) == (MEMORY_LIMIT, MEMORY_LIMIT)
+        assert await pool.text(PAGE, None) == "Ravens remember faces for years."
+        assert pool.pids == [pid]  # the same helper: it failed the parse, not itself

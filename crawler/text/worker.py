@@ -35,7 +35,10 @@ from typing import BinaryIO
 _LENGTH = struct.Struct(">I")
 READY = b"R"
 UNAVAILABLE = b"U"  # then an answer's length and payload: why the extractor cannot be imported
-MEMORY_LIMIT = 2 * 1024**3  # bytes of address space
+# Bytes of address space. The helper maps ~25 MB when ready and at most 66 MB on the PostgreSQL
+# and Django docs and a 1 MB page of dense tags; a 92 KB page of 900 distinct open <b id=N> then
+# 20,000 <p> makes lexbor clone its way to 3.7 GB in 10 s: at 2 GB the helper held 2 GB for 4 s.
+MEMORY_LIMIT = 256 * 1024**2
 TRIM_BYTES = 100_000  # a page this long may leave a heap worth trimming (malloc_trim)
 TRIM_GROWTH = 8 * 1024**2  # resident bytes over the helper's at READY that are worth a trim
 # The helper yields the CPU to the crawl's own process: on two busy cores a batch of pages kept

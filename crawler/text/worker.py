@@ -14,7 +14,10 @@ if the helper then holds TRIM_GROWTH more than when it was ready, the heap's fre
 given back to the system (glibc's malloc_trim): else the helper keeps its biggest page's peak
 for the rest of the crawl (52 MB against 25 MB, bench/README.md). Not after every big page:
 a trim, and the page faults that take the memory back for the next page, cost 4-8 ms, and on
-Django's docs (71 pages over 100 KB) the helper spent a fifth of its CPU on them.
+Django's docs (71 pages over 100 KB) the helper spent a fifth of its CPU on them. After any
+other page, the heap is trimmed only when the helper holds BLOAT more than when it was ready: a
+small hostile page can build a tree of hundreds of MB (bench/README.md), which the helper
+would keep until its next big page.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ UNAVAILABLE = b"U"  # then an answer's length and payload: why the extractor can
 MEMORY_LIMIT = 256 * 1024**2
 TRIM_BYTES = 100_000  # a page this long may leave a heap worth trimming (malloc_trim)
 TRIM_GROWTH = 8 * 1024**2  # resident bytes over the helper's at READY that are worth a trim
+BLOAT = 64 * 1024**2  # resident bytes over READY's that are worth a trim after any page
 # The helper yields the CPU to the crawl's own process: on two busy cores a batch of pages kept
 # the event loop waiting for a core (lag p99 up by ~2-4 ms on the PostgreSQL docs). The same
 # work gets done; the crawl waits for text only when the stage is full.
@@ -110,7 +114,10 @@ def serve(
     answers: BinaryIO,
     page_text: Callable[[bytes, str | None], str | None],
     trim_heap: Callable[[], object] = lambda: None,
+    trim_bloated: Callable[[], object] = lambda: None,
 ) -> None:
+    """Answer each request; then `trim_heap` after a page of TRIM_BYTES or more, else
+    `trim_bloated` (main() gives them limits of TRIM_GROWTH and BLOAT)."""
     while (request := read_request(requests)) is not None:
         big = len(request[0]) >= TRIM_BYTES
         answers.write(_answer(page_text, *request))
@@ -118,6 +125,8 @@ def serve(
         del request
         if big:
             trim_heap()
+        else:
+            trim_bloated()
 
 
 def _answer(
@@ -149,11 +158,14 @@ def main() -> int:
         limit = None if ready is None else ready + TRIM_GROWTH
         answers.write(READY)
         answers.flush()
+        trim = heap_trimmer()
         serve(
             sys.stdin.buffer,
             answers,
             page_text,
-            trimmer_above(heap_trimmer(), resident_bytes, limit),
+            trimmer_above(trim, resident_bytes, limit),
+            # Unknown memory: no trim after every small page (a trim costs milliseconds).
+            (lambda: None) if ready is None else trimmer_above(trim, resident_bytes, ready + BLOAT),
         )
     except BrokenPipeError:
         # The crawl is gone (killed): no one to answer. Python would fail flushing at exit.

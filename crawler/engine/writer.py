@@ -18,6 +18,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from ..linger import linger
 from ..records import HostRecord, Outcome, RobotsRecord
 from ..storage import Batch, Storage
 
@@ -121,11 +122,7 @@ class Writer:
         """Let more outcomes join the transaction: up to `linger` seconds, unless hurried."""
         if self._closing or self._hurry.is_set() or self._linger <= 0 or not self._may_linger():
             return
-        try:
-            async with asyncio.timeout(self._linger):
-                await self._hurry.wait()
-        except TimeoutError:
-            return  # the usual end: the linger is up
+        await linger(self._hurry, self._linger)
 
     @staticmethod
     def _add(batch: Batch, item: Item) -> int:

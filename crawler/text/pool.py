@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..linger import linger
 from ..records import Outcome
 from .worker import READY, UNAVAILABLE, encode_request
 
@@ -296,16 +297,9 @@ class TextStage:
 
     async def _gather(self) -> None:
         """Wait up to the linger for a batch's worth of pages, unless hurried."""
-        if self._hurry.is_set() or not self._may_linger() or self._linger <= 0:
-            self._hurry.clear()
-            return
-        try:
-            async with asyncio.timeout(self._linger):
-                await self._hurry.wait()
-        except TimeoutError:
-            return  # the usual end: the linger is up
-        finally:
-            self._hurry.clear()
+        if not self._hurry.is_set() and self._may_linger() and self._linger > 0:
+            await linger(self._hurry, self._linger)
+        self._hurry.clear()
 
     def _with_text(self, outcome: Outcome, answer: Answer) -> Outcome:
         assert outcome.page is not None

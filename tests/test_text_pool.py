@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from crawler.records import Outcome, PageRecord, QueuedURL
-from crawler.text.pool import BATCH, TextError, TextPool, TextStage
+from crawler.text.pool import BATCH, LINGER, TextError, TextPool, TextStage
 from crawler.text.readable import page_text
 from crawler.text.worker import (
     MEMORY_LIMIT,
@@ -97,24 +97,32 @@ def _outcome(url: str, body: bytes) -> Outcome:
     return Outcome(QueuedURL(1, url, "a.test", 0), "done", page=page, text_from=(body, None))
 
 
-async def test_the_stage_hands_on_every_outcome_and_logs_why_text_is_missing(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+async def _through_stage(
+    pool: TextPool, urls: list[str], linger: float = LINGER
+) -> tuple[TextStage, list[Outcome]]:
+    """An outcome of PAGE for each URL through a TextStage: the stage, and what it handed on."""
     emitted: list[Outcome] = []
 
     async def emit(outcome: Outcome) -> None:
         emitted.append(outcome)
 
+    stage = TextStage(pool, emit, linger=linger)
+    async with asyncio.TaskGroup() as group:
+        group.create_task(stage.run())
+        for url in urls:
+            await stage.put(_outcome(url, PAGE))
+        await stage.close()
+    return stage, emitted
+
+
+async def test_the_stage_hands_on_every_outcome_and_logs_why_text_is_missing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     async with TextPool(size=1, time_limit=LIMIT) as pool:
-        stage = TextStage(pool, emit)
         await pool.text(PAGE, None)
         stall(pool)
         with caplog.at_level(logging.WARNING, "crawler.text.pool"):
-            async with asyncio.TaskGroup() as group:
-                group.create_task(stage.run())
-                await stage.put(_outcome("http://a.test/late", PAGE))
-                await stage.put(_outcome("http://a.test/ok", PAGE))
-                await stage.close()
+            stage, emitted = await _through_stage(pool, ["http://a.test/late", "http://a.test/ok"])
     texts = {o.page.url: o.page.text for o in emitted if o.page is not None}
     assert texts == {
         "http://a.test/late": None,
@@ -160,19 +168,10 @@ async def test_pages_go_without_text_while_the_helper_cannot_start(
     shadow.mkdir()
     (shadow / "__init__.py").write_text('raise ImportError("gone")\n')
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    emitted: list[Outcome] = []
-
-    async def emit(outcome: Outcome) -> None:
-        emitted.append(outcome)
-
     async with TextPool(size=1) as pool:
-        stage = TextStage(pool, emit, linger=0)
         with caplog.at_level(logging.WARNING, "crawler.text.pool"):
-            async with asyncio.TaskGroup() as group:
-                group.create_task(stage.run())
-                await stage.put(_outcome("http://a.test/1", PAGE))
-                await stage.put(_outcome("http://a.test/2", PAGE))
-                await stage.close()
+            urls = ["http://a.test/1", "http://a.test/2"]
+            stage, emitted = await _through_stage(pool, urls, linger=0)
     assert [(o.page.url, o.page.text) for o in emitted if o.page] == [
         ("http://a.test/1", None), ("http://a.test/2", None),
     ]  # fmt: skip

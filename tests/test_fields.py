@@ -5,6 +5,7 @@ export --format jsonl` and the README's own queries; a bad selector is exit 2 na
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shlex
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 from backends import Backend
+from conftest import ConfigFactory, crawl, rows
 from kit import HostPlan, Page, make_site, run_cli_async, write_config
 from kit.lexbor import lexbor_inputs
 from selectolax.lexbor import LexborHTMLParser
@@ -30,6 +32,8 @@ from crawler.extract.fields import (
     tangled,
 )
 from crawler.extract.html import parse_html
+from crawler.extract.packed import parse_html_packed
+from crawler.extract.parse_pool import ParsePool
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
@@ -161,10 +165,47 @@ def test_a_tangled_page_reaches_lexbor_flat_with_its_fields_null(
         pytest.param("<b>" * MAX_FORMATTING + "<p>x" * 1000, False, id="formatting-at-bound"),
         pytest.param("<b><i>" * MAX_FORMATTING, True, id="formatting-past-it"),
         pytest.param("<b>x</b>" * 10_000, False, id="formatting-closed"),
+        pytest.param("<svg><a/></svg>" * 10_000, False, id="svg-a-closed"),
+        # <b> leaves SVG and MathML as an HTML element: "/>" does not close it.
+        pytest.param("<svg><b/>x</svg>" * (MAX_FORMATTING + 1), True, id="svg-breakout"),
+        pytest.param("<math><i/>x</math>" * (MAX_FORMATTING + 1), True, id="math-breakout"),
     ],
 )
 def test_tangled(html: str, expected: bool) -> None:
     assert tangled(html) is expected
+
+
+# Pages the linear check lets through whole, whose trees grow with the square of their length:
+# the tree builder ignores a </b> inside a <table> or an <object> (it stays open where the check
+# counts it closed); each </div> then takes it out of the open elements but not out of the
+# active formatting ones, and every later start tag clones all of those back in.
+CLONING = [
+    pytest.param("".join(f"<div><b id={i}><table></b></table>x</div>" for i in range(2_000)),
+                 id="table"),
+    pytest.param("".join(f"<div><b id={i}><object></b></object>x</div>" for i in range(2_000)),
+                 id="object"),
+    pytest.param("".join(f"<p><b id={i}><table></b></table>x<p>y" for i in range(2_000)),
+                 id="paragraphs"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("cloning", CLONING)
+async def test_a_tree_past_its_memory_cap_is_parsed_flat_in_the_same_parse_process(
+    cloning: str,
+) -> None:
+    assert not tangled(cloning)  # the check lets it through: the cap is what holds
+    bomb = f"<html><body>{cloning}<a href=/end>end</a>".encode()
+    fields = (parse_field("h", "h1"),)
+    async with ParsePool() as pool:
+        parsed = await pool.run(parse_html_packed, bomb, None, "crawler", fields)
+        assert parsed.tangled
+        assert parsed.fields == {"h": None}
+        assert [href for href, _, _ in parsed.links] == ["/end"]
+        helper = pool.pid
+        page = await pool.run(parse_html_packed, PAGE.encode(), None, "crawler", _fields())
+        assert (pool.pid, pool.restarts) == (helper, 0)  # the helper lived, and its cap went
+        assert page.fields == parse_html(PAGE.encode(), None, "crawler", _fields()).fields
+        assert not page.tangled
 
 
 def test_a_page_of_people_goes_to_lexbor_whole(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -232,6 +273,35 @@ async def test_a_crawl_keeps_each_pages_fields(
     prices = [(row["url"], row["price"]) for row in json.loads(ran.out)]
     assert prices == [(f"{origin}/", "12.50 EUR"), (f"{origin}/next?b=1", "12.50 EUR"),
                       (f"{origin}/second", "3")]  # fmt: skip
+
+
+async def test_with_fields_every_html_page_is_parsed_in_the_parse_process(
+    aiohttp_server: Any, make_config: ConfigFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    routes = {
+        "/": Page(PAGE.replace("</body>", '<a href="/second">2</a><a href="/c">c</a></body>')),
+        "/second": Page(SECOND),
+        "/c": Page(f"<html><body>{CLONING[0].values[0]}</body></html>"),
+        "/plain": Page("<b class=price>1</b>", content_type="text/plain"),
+    }
+    server = await aiohttp_server(make_site({"site.test": HostPlan(pages=0, routes=routes)}))
+    origin = f"http://site.test:{server.port}"
+    config = make_config([f"{origin}/", f"{origin}/plain"], hosts=("site.test",), fields=FIELDS)
+    with caplog.at_level(logging.WARNING, logger="crawler.extract.page"):
+        result = await crawl(config)
+    values = {
+        url: json.loads(text or "null")
+        for url, text in rows(config, "SELECT url, fields FROM pages")
+    }
+    # The 2xx HTML pages in the parse process; the others (text/plain, 404s) in the event loop.
+    parsed = sum(value is not None for value in values.values())
+    assert result.extracted_in == {"process": parsed, "loop": len(values) - parsed}
+    assert parsed == 3
+    assert values[f"{origin}/"] == _values(origin)
+    assert values[f"{origin}/second"]["price"] == "3"
+    assert values[f"{origin}/c"] == dict.fromkeys(FIELDS)
+    assert f"{origin}/c: too tangled" in caplog.text
+    assert values[f"{origin}/plain"] is None
 
 
 async def test_a_bad_selector_is_exit_2_naming_the_field(

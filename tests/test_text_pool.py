@@ -21,7 +21,6 @@ from crawler.text.worker import (
     NICENESS,
     TRIM_BYTES,
     encode_request,
-    resident_bytes,
     serve,
     trimmer_above,
 )
@@ -219,18 +218,6 @@ def test_the_heap_is_trimmed_only_past_the_limit() -> None:
     trimmer_above(lambda: unknown.append(None), lambda: None, 20)()
     trimmer_above(lambda: unknown.append(None), lambda: 10, None)()
     assert len(unknown) == 2
-
-
-def test_resident_bytes_follow_what_the_process_holds() -> None:
-    before = resident_bytes()
-    assert before is not None
-    assert before > 1024**2
-    ballast = bytearray(64 * 1024**2)  # zeroed memory is resident once written
-    ballast[:: resource.getpagesize()] = b"x" * len(ballast[:: resource.getpagesize()])
-    after = resident_bytes()
-    assert after is not None
-    assert after - before >= 60 * 1024**2
-    del ballast
 
 
 async def test_a_page_whose_tree_outgrows_the_helpers_memory_fails_alone() -> None:

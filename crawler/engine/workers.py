@@ -9,9 +9,7 @@ Error handling: a fault while fetching or extracting one page becomes that page'
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import dataclasses
-import functools
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -26,6 +24,7 @@ from ..extract.steps import run_steps
 from ..fetch import Fetcher, Response
 from ..frontier.hosts import PageTask, RobotsTask, Task
 from ..frontier.scheduler import Frontier
+from ..heap import heap_trimmer
 from ..records import Outcome
 from ..robots.origins import MAX_ROBOTS_BYTES
 from ..sitemaps.document import MAX_BYTES as SITEMAP_BYTES
@@ -41,7 +40,9 @@ logger = logging.getLogger(__name__)
 # (Django's 12 pages of 250-590 KB in threads: lag p99 36-38 ms; in steps 12-27). Pages
 # over BIG_PAGE are parsed in a separate process, which a crawl starts on its first such page:
 # the tree and pieces of a page of megabytes stay out of the crawl's memory; their links are
-# resolved in a thread, and then the heap is trimmed.
+# resolved in a thread, and then the heap is trimmed. With [fields], every HTML page is parsed
+# there: its whole tree is built, and only in a process of its own can what that takes be
+# capped (html.parse_html_capped).
 BIG_PAGE = 1_000_000
 # A robots.txt over this many bytes is parsed in that process too. In threads, a crawl of many
 # hosts with 512 KiB files parses dozens at once, each holding the GIL: lag p99 60-250 ms
@@ -136,13 +137,15 @@ class Worker:
         if not response.sent or self._frontier.page_done(task, response):
             return  # retried later, when politeness allows
         body = response.body
-        if len(body) <= BIG_PAGE:
+        big = len(body) > BIG_PAGE
+        parses = self._extractor.parses(response)
+        if not big and not (parses and self._fields):
             await self._extraction.put(task, response)
             return
         self._extracted_in["process"] += 1
         try:
             parsed = None
-            if self._extractor.parses(response):
+            if parses:
                 parsed = await self._parse_pool.run(
                     parse_html_packed, body, response.charset, self._token, self._fields
                 )
@@ -151,9 +154,10 @@ class Worker:
             outcome = _failed_outcome(self._extractor, task, response, exc)
         await self._extraction.emit(outcome)
         del response, body, outcome
-        # What parsing and resolving a big page took is free now, much of it in the heap of the
-        # thread that resolved its links, which no other work reuses soon.
-        await asyncio.to_thread(_heap_trimmer())
+        if big:
+            # What parsing and resolving a big page took is free now, much of it in the heap of
+            # the thread that resolved its links, which no other work reuses soon.
+            await asyncio.to_thread(heap_trimmer())
 
 
 class Extraction:
@@ -200,17 +204,6 @@ class Extraction:
         """Extract in steps, letting the loop run between them (a page of hundreds of new
         links takes milliseconds) and while a big page's tree is built in a thread."""
         return await run_steps(self.extractor.extract_steps(task.url, response))
-
-
-@functools.cache
-def _heap_trimmer() -> Callable[[], object]:
-    """glibc's malloc_trim(0), from the C library the process has loaded; or nothing where
-    that has none (musl, macOS). Not ctypes.util.find_library: it forks to run ldconfig."""
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return lambda: None
-    return lambda: trim(0)
 
 
 def _failed_outcome(

@@ -163,6 +163,9 @@ _NOT_COUNTED = frozenset({
 _FORMATTING = frozenset({
     "a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u",
 })  # fmt: skip
+# In SVG and MathML, these start tags leave foreign content: an HTML element, "/>" or not
+# (the formatting ones among the spec's breakout tags; <a> stays foreign).
+_BREAKOUT = _FORMATTING - {"a"}
 # ... nor are raw text elements, closed within their token.
 _RAW = {"script", "style", "textarea", "xmp", "iframe", "noembed", "noframes", "title"}
 _SKIPPED = _NOT_COUNTED | _RAW
@@ -184,7 +187,9 @@ def tangled(text: str) -> bool:
         for tag, attributes in batch:
             end = tag[0] == "/"
             name = (tag[1:] if end else tag).lower()
-            if name in _SKIPPED or (attributes.endswith("/>") and _foreign(open_now)):
+            if name in _SKIPPED or (
+                attributes.endswith("/>") and name not in _BREAKOUT and _foreign(open_now)
+            ):
                 continue  # "/>" closes an element in SVG and MathML only
             counted = 1 if name in _FORMATTING else 0
             if end:

@@ -19,14 +19,16 @@ back to UTF-8, broken markup is whatever lexbor's error recovery makes of it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
+from ..heap import address_space_cap
 from .charset import HTML_WS, decode_html
 from .directives import (
     MAX_DIRECTIVES,
@@ -58,6 +60,7 @@ __all__ = [
     "header_rules",
     "merge_rules",
     "parse_html",
+    "parse_html_capped",
     "parse_html_steps",
     "parse_robots_directives",
 ]
@@ -183,6 +186,12 @@ _NULS = re.compile("\x00{2,}")
 # characters at a time, each freed before the next: lexbor takes ~20 bytes per character of
 # tree (60 MB for a page of 100,000 links) and keeps all of it until the tree is freed.
 SEGMENT = 256_000  # characters
+# With [fields], a page's whole tree is built in the parse process within this much more memory
+# (a tree takes ~25 bytes a character of dense markup): the linear check (`fields.tangled`)
+# estimates what lexbor's tree builder holds open, and where it estimates too low (in-table and
+# foreign-content rules), a page of 27 KB made lexbor clone 200 MB of formatting elements.
+WHOLE_TREE_BYTES = 64 * 1024**2
+WHOLE_TREE_PER_BYTE = 64
 # The kept spans that open or close an element a later token can still add to: <a> and <h1>
 # (the other tags kept are void, or raw text spans closed within themselves).
 _A_OR_H1 = re.compile(r"/?(?:a|h1)(?![^\t\n\f\r />])", re.IGNORECASE | re.ASCII)
@@ -325,6 +334,22 @@ def parse_html(
     `fields` are evaluated on the same tree (a module-level function with picklable arguments:
     the parse process runs it for big pages)."""
     return finish(parse_html_steps(body, header_charset, robots_token, fields))
+
+
+def parse_html_capped(
+    body: bytes, header_charset: str | None, robots_token: str, fields: tuple[Field, ...]
+) -> ParsedPage:
+    """`parse_html`, the whole tree `fields` need built within WHOLE_TREE_BYTES plus
+    WHOLE_TREE_PER_BYTE a byte of `body` more memory; a page that needs more is parsed flat
+    instead, as a tangled one. For a process of one thread (the parse process): the cap is the
+    process's (heap.address_space_cap)."""
+    try:
+        with address_space_cap(WHOLE_TREE_BYTES + WHOLE_TREE_PER_BYTE * len(body)):
+            return parse_html(body, header_charset, robots_token, fields)
+    except (MemoryError, SelectolaxError):
+        pass  # out of the handler: its traceback holds the failed parse's frames
+    flat = parse_html(body, header_charset, robots_token)
+    return dataclasses.replace(flat, fields=dict.fromkeys(f.name for f in fields), tangled=True)
 
 
 def parse_html_steps(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import overload
 
 from .fields import Field
-from .html import Link, ParsedPage, parse_html
+from .html import Link, ParsedPage, parse_html, parse_html_capped
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +77,10 @@ class PackedLinks(Sequence[Link]):
 def parse_html_packed(
     body: bytes, header_charset: str | None, robots_token: str, fields: tuple[Field, ...] = ()
 ) -> ParsedPage:
-    """`parse_html`, its links packed (`PackedLinks`): what the parse process sends back."""
-    parsed = parse_html(body, header_charset, robots_token, fields)
+    """`parse_html`, its links packed (`PackedLinks`): what the parse process sends back.
+    With `fields`, the whole tree is built within a memory cap (`parse_html_capped`)."""
+    if fields:
+        parsed = parse_html_capped(body, header_charset, robots_token, fields)
+    else:
+        parsed = parse_html(body, header_charset, robots_token)
     return dataclasses.replace(parsed, links=PackedLinks.of(parsed.links))

@@ -167,7 +167,7 @@ class Extractor:
         if parsed.fields is None:
             return None
         if parsed.tangled:
-            logger.warning("%s: too deeply nested to evaluate [fields]; all stored null", url)
+            logger.warning("%s: too tangled to build whole for [fields]; all stored null", url)
         return fields_json(self._config.fields, parsed.fields, base)
 
     def _links(

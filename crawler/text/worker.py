@@ -22,8 +22,6 @@ would keep until its next big page.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import resource
 import signal
@@ -31,6 +29,8 @@ import struct
 import sys
 from collections.abc import Callable
 from typing import BinaryIO
+
+from ..heap import heap_trimmer, resident_bytes
 
 # Nothing here imports the extractor (resiliparse) at module level: the crawl's process
 # imports this module for the protocol, and a crawl with store_text = false needs neither.
@@ -76,24 +76,6 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes:
     if len(data) != size:
         raise EOFError("the request was cut short")
     return data
-
-
-def heap_trimmer() -> Callable[[], object]:
-    """glibc's malloc_trim(0), or nothing where the C library has none (musl, macOS)."""
-    try:
-        trim = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
-    except (OSError, AttributeError):
-        return lambda: None
-    return lambda: trim(0)
-
-
-def resident_bytes() -> int | None:
-    """This process's resident memory (Linux's /proc), or None where it cannot be read."""
-    try:
-        with open("/proc/self/statm", "rb") as statm:
-            return int(statm.read().split()[1]) * resource.getpagesize()
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def trimmer_above(

@@ -13,14 +13,15 @@ import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Literal, TypeVar
+from typing import Literal
 
 from ..auth.login import LoginGate, take_login_turn
 from ..config import Config
+from ..extract.html import ParsedPage
 from ..extract.packed import parse_html_packed
 from ..extract.page import Extractor
 from ..extract.parse_pool import ParsePool
-from ..extract.steps import run_steps
+from ..extract.steps import Steps, run_steps
 from ..fetch import Fetcher, Response
 from ..frontier.hosts import PageTask, RobotsTask, Task
 from ..frontier.scheduler import Frontier
@@ -49,7 +50,8 @@ BIG_PAGE = 1_000_000
 # (bench/robots.py), against 6-13 ms in the process.
 BIG_ROBOTS = 32 * 1024
 
-_T = TypeVar("_T")
+# A page handed to the extraction task, with the steps that extract it.
+_Extract = tuple[PageTask, Response, Steps[Outcome]]
 # Where a page's links were extracted: in the event loop (in steps), or parsed in the
 # page-parsing process (and resolved in a thread).
 ExtractedIn = Literal["loop", "process"]
@@ -136,16 +138,32 @@ class Worker:
             return
         if not response.sent or self._frontier.page_done(task, response):
             return  # retried later, when politeness allows
-        body = response.body
-        big = len(body) > BIG_PAGE
-        parses = self._extractor.parses(response)
-        if not big and not (parses and self._fields):
+        if len(response.body) > BIG_PAGE:
+            await self._big_page(task, response)
+        elif self._fields and self._extractor.parses(response):
+            await self._fields_page(task, response)
+        else:
             await self._extraction.put(task, response)
-            return
+
+    async def _fields_page(self, task: PageTask, response: Response) -> None:
+        """A page parsed whole for [fields]: in the parse process, where its tree is capped
+        (html.parse_html_capped); its links resolved by the extraction task."""
         self._extracted_in["process"] += 1
         try:
+            parsed = await self._parse_pool.run(
+                parse_html_packed, response.body, response.charset, self._token, self._fields
+            )
+        except Exception as exc:
+            await self._extraction.emit(_failed_outcome(self._extractor, task, response, exc))
+            return
+        await self._extraction.put_parsed(task, response, parsed)
+
+    async def _big_page(self, task: PageTask, response: Response) -> None:
+        self._extracted_in["process"] += 1
+        body = response.body
+        try:
             parsed = None
-            if parses:
+            if self._extractor.parses(response):
                 parsed = await self._parse_pool.run(
                     parse_html_packed, body, response.charset, self._token, self._fields
                 )
@@ -154,10 +172,9 @@ class Worker:
             outcome = _failed_outcome(self._extractor, task, response, exc)
         await self._extraction.emit(outcome)
         del response, body, outcome
-        if big:
-            # What parsing and resolving a big page took is free now, much of it in the heap of
-            # the thread that resolved its links, which no other work reuses soon.
-            await asyncio.to_thread(heap_trimmer())
+        # What parsing and resolving a big page took is free now, much of it in the heap of the
+        # thread that resolved its links, which no other work reuses soon.
+        await asyncio.to_thread(heap_trimmer())
 
 
 class Extraction:
@@ -180,10 +197,18 @@ class Extraction:
         self.extractor = extractor
         self.emit = emit  # on to the text stage and the writer
         self._extracted_in = extracted_in
-        self._queue: asyncio.Queue[tuple[PageTask, Response] | None] = asyncio.Queue(backlog)
+        self._queue: asyncio.Queue[_Extract | None] = asyncio.Queue(backlog)
 
     async def put(self, task: PageTask, response: Response) -> None:
-        await self._queue.put((task, response))
+        """Parse the page here, then resolve its links."""
+        self._extracted_in["loop"] += 1
+        steps = self.extractor.extract_steps(task.url, response)
+        await self._queue.put((task, response, steps))
+
+    async def put_parsed(self, task: PageTask, response: Response, parsed: ParsedPage) -> None:
+        """Resolve the links of a page parsed elsewhere (the parse process)."""
+        steps = self.extractor.outcome_steps(task.url, response, parsed)
+        await self._queue.put((task, response, steps))
 
     async def close(self) -> None:
         """Extract what was handed over, then let `run` return."""
@@ -191,19 +216,15 @@ class Extraction:
 
     async def run(self) -> None:
         while (item := await self._queue.get()) is not None:
-            task, response = item
-            self._extracted_in["loop"] += 1
+            task, response, steps = item
             try:
-                outcome = await self._extract(task, response)
+                # In steps, letting the loop run between them (a page of hundreds of new links
+                # takes milliseconds) and while a big page's tree is built in a thread.
+                outcome = await run_steps(steps)
             except Exception as exc:
                 outcome = _failed_outcome(self.extractor, task, response, exc)
             await self.emit(outcome)
             await asyncio.sleep(0)
-
-    async def _extract(self, task: PageTask, response: Response) -> Outcome:
-        """Extract in steps, letting the loop run between them (a page of hundreds of new
-        links takes milliseconds) and while a big page's tree is built in a thread."""
-        return await run_steps(self.extractor.extract_steps(task.url, response))
 
 
 def _failed_outcome(

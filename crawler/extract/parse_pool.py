@@ -69,8 +69,8 @@ class ParsePool:
     async def run(self, fn: Callable[..., _T], *args: Any) -> _T:
         """fn(*args) in the process (fn and args pickled: a module-level function); raises
         what fn raised, or ParseProcessDied."""
-        request = await asyncio.to_thread(pickle.dumps, (fn, args), pickle.HIGHEST_PROTOCOL)
         big = sum(len(a) for a in args if isinstance(a, bytes | str)) >= RECYCLE_BYTES
+        request = await _unblocked(big, pickle.dumps, (fn, args), pickle.HIGHEST_PROTOCOL)
         async with self._lock:
             try:
                 answer = await self._call(request)
@@ -82,7 +82,7 @@ class ParsePool:
                 await self._stop(kill=False)
                 self.recycled += 1
         kind, payload = answer
-        value = await asyncio.to_thread(pickle.loads, payload)
+        value = await _unblocked(len(payload) >= RECYCLE_BYTES, pickle.loads, payload)
         if kind == RAISED:
             raise value
         return value  # type: ignore[no-any-return]
@@ -149,3 +149,9 @@ class ParsePool:
                 assert process.stdin is not None
                 process.stdin.close()
         return await process.wait()
+
+
+async def _unblocked(big: bool, fn: Callable[..., _T], *args: Any) -> _T:
+    """fn(*args) in a thread when it handles megabytes (pickling a page's body), else here: a
+    thread's hand-over costs more than pickling a page of tens of KB."""
+    return await asyncio.to_thread(fn, *args) if big else fn(*args)

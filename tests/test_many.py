@@ -133,12 +133,15 @@ async def test_three_processes_and_a_kill(
         _write_config(tmp_path / f"p{n}.toml", server.port, pg_url, agent)
         for n, agent in enumerate(agents)
     ]
-    procs = [await _start(config) for config in configs]
     total = len(HOSTS) * 13  # robots.txt and 12 pages per host
+    # The one to be killed must hold hosts then: it starts alone and the others once it fetches
+    # (started together on a busy machine, the other two could claim and finish every host
+    # before it sends its first request).
+    procs = [await _start(configs[0])]
+    await site.log.wait_for(lambda log: any(hit.user_agent == agents[0] for hit in log), 60)
+    procs += [await _start(config) for config in configs[1:]]
 
     await site.log.seen(total // 4, seconds=60)
-    # The first to start may not be the first to claim: it must hold hosts when it is killed.
-    await site.log.wait_for(lambda log: any(hit.user_agent == agents[0] for hit in log), 60)
     procs[0].send_signal(signal.SIGKILL)
     killed_at = time.monotonic()
     results = await _finish(procs)

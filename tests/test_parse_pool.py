@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,10 @@ from crawler.config import Config
 from crawler.engine import workers
 from crawler.engine.workers import BIG_PAGE
 from crawler.extract import html
-from crawler.extract.html import FLATTEN_BATCH, decode_html
-from crawler.extract.parse_pool import RECYCLE_BYTES, ParsePool, ParseProcessDied
+from crawler.extract.fields import Field
+from crawler.extract.html import FLATTEN_BATCH, ParsedPage, decode_html
+from crawler.extract.packed import parse_html_packed
+from crawler.extract.parse_pool import RECYCLE_BYTES, ParsePool, ParseProcessDied, ParseTimedOut
 from crawler.heap import heap_trimmer
 
 HOST = "big.test"
@@ -121,6 +124,21 @@ def raise_value_error(text: str) -> None:
     raise ValueError(text)
 
 
+def run_then_stall(marker: str) -> None:
+    with open(marker, "a", encoding="utf-8") as ran:
+        ran.write("ran\n")
+    time.sleep(3600)
+
+
+def parse_or_stall(
+    body: bytes, charset: str | None, token: str, fields: tuple[Field, ...]
+) -> ParsedPage:
+    """parse_html_packed, but for a page that says "stall here", which takes an hour."""
+    if b"stall here" in body:
+        time.sleep(3600)
+    return parse_html_packed(body, charset, token, fields)
+
+
 @pytest.fixture
 def importable_here(monkeypatch: pytest.MonkeyPatch) -> None:
     """The helper can import this module (to unpickle its functions)."""
@@ -143,6 +161,51 @@ async def test_a_call_whose_process_dies_runs_again_in_a_new_one(
             assert pool.restarts == 3
             assert await pool.run(die_once, marker) != pid  # the next call gets a new process
     assert "the page-parsing process died" in caplog.text
+
+
+@pytest.mark.usefixtures("importable_here")
+async def test_a_call_past_its_time_limit_has_the_process_killed_and_is_not_run_again(
+    tmp_path: Path,
+) -> None:
+    marker = tmp_path / "ran"
+    async with ParsePool() as pool:
+        first = await pool.run(os.getpid)  # started: the limit below is the call's alone
+        with pytest.raises(ParseTimedOut, match=r"took over 2\.0 s"):
+            await pool.run(run_then_stall, str(marker), time_limit=2.0)
+        assert marker.read_text(encoding="utf-8") == "ran\n"  # once: not again in a new one
+        assert (pool.timeouts, pool.restarts) == (1, 0)
+        assert await pool.run(os.getpid, time_limit=60.0) not in (first, os.getpid())
+
+
+@pytest.mark.usefixtures("importable_here")
+async def test_a_fields_page_past_the_time_limit_is_parsed_flat_and_the_crawl_goes_on(
+    aiohttp_server: Any,
+    make_config: ConfigFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(workers, "parse_html_packed", parse_or_stall)
+    monkeypatch.setattr(workers, "WHOLE_TREE_SECONDS", 5.0)
+    routes = {
+        "/": Page('<h1>home</h1><a href="/stall">s</a><a href="/after">a</a>'),
+        "/stall": Page('<h1>stall here</h1><a href="/leaf">l</a>'),
+        "/after": Page("<h1>after</h1>"),
+        "/leaf": Page("<h1>leaf</h1>"),
+    }
+    server = await aiohttp_server(make_site({HOST: HostPlan(pages=0, robots=None, routes=routes)}))
+    origin = f"http://{HOST}:{server.port}"
+    config = make_config([f"{origin}/"], hosts=(HOST,), fields={"h": "h1"})
+    with caplog.at_level(logging.WARNING, logger="crawler.engine.workers"):
+        result = await crawl(config)
+    assert result.extracted_in == {"process": 4}
+    found = dict(rows(config, "SELECT url, fields FROM pages"))
+    assert found == {
+        f"{origin}/": '{"h":"home"}',
+        f"{origin}/stall": '{"h":null}',  # flat: its link to /leaf kept
+        f"{origin}/after": '{"h":"after"}',
+        f"{origin}/leaf": '{"h":"leaf"}',
+    }
+    assert f"{origin}/stall: the page-parsing process took over 5.0 s" in caplog.text
 
 
 async def test_the_process_is_let_go_after_a_big_call_and_kept_after_small_ones() -> None:

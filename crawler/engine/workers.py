@@ -18,9 +18,9 @@ from typing import Literal
 from ..auth.login import LoginGate, take_login_turn
 from ..config import Config
 from ..extract.html import ParsedPage
-from ..extract.packed import parse_html_packed
+from ..extract.packed import parse_html_flat_packed, parse_html_packed
 from ..extract.page import Extractor
-from ..extract.parse_pool import ParsePool
+from ..extract.parse_pool import ParsePool, ParseProcessDied
 from ..extract.steps import Steps, run_steps
 from ..fetch import Fetcher, Response
 from ..frontier.hosts import PageTask, RobotsTask, Task
@@ -45,6 +45,10 @@ logger = logging.getLogger(__name__)
 # there: its whole tree is built, and only in a process of its own can what that takes be
 # capped (html.parse_html_capped).
 BIG_PAGE = 1_000_000
+# Seconds the parse process may take over one page's whole tree and [fields] (a page of 5 MB
+# takes well under one; an order-aware linear check is an estimate, and a page of 5 MB that
+# nests 190,000 deep past it, which lexbor takes ~1 min over, would hold every page behind it).
+WHOLE_TREE_SECONDS = 10.0
 # A robots.txt over this many bytes is parsed in that process too. In threads, a crawl of many
 # hosts with 512 KiB files parses dozens at once, each holding the GIL: lag p99 60-250 ms
 # (bench/robots.py), against 6-13 ms in the process.
@@ -147,12 +151,18 @@ class Worker:
 
     async def _fields_page(self, task: PageTask, response: Response) -> None:
         """A page parsed whole for [fields]: in the parse process, where its tree is capped
-        (html.parse_html_capped); its links resolved by the extraction task."""
+        (html.parse_html_capped) and its time limited (WHOLE_TREE_SECONDS: past it, the page
+        is parsed flat, its fields null); its links resolved by the extraction task."""
         self._extracted_in["process"] += 1
+        page = (response.body, response.charset, self._token, self._fields)
         try:
-            parsed = await self._parse_pool.run(
-                parse_html_packed, response.body, response.charset, self._token, self._fields
-            )
+            try:
+                parsed = await self._parse_pool.run(
+                    parse_html_packed, *page, time_limit=WHOLE_TREE_SECONDS
+                )
+            except ParseProcessDied as exc:
+                logger.warning("%s: %s building its whole tree; parsed flat", task.url.url, exc)
+                parsed = await self._parse_pool.run(parse_html_flat_packed, *page)
         except Exception as exc:
             await self._extraction.emit(_failed_outcome(self._extractor, task, response, exc))
             return

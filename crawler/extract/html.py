@@ -61,6 +61,7 @@ __all__ = [
     "merge_rules",
     "parse_html",
     "parse_html_capped",
+    "parse_html_flat",
     "parse_html_steps",
     "parse_robots_directives",
 ]
@@ -348,6 +349,13 @@ def parse_html_capped(
             return parse_html(body, header_charset, robots_token, fields)
     except (MemoryError, SelectolaxError):
         pass  # out of the handler: its traceback holds the failed parse's frames
+    return parse_html_flat(body, header_charset, robots_token, fields)
+
+
+def parse_html_flat(
+    body: bytes, header_charset: str | None, robots_token: str, fields: tuple[Field, ...]
+) -> ParsedPage:
+    """`parse_html` of a page too tangled for `fields`: parsed flat, every field None."""
     flat = parse_html(body, header_charset, robots_token)
     return dataclasses.replace(flat, fields=dict.fromkeys(f.name for f in fields), tangled=True)
 

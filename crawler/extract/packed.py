@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import overload
 
 from .fields import Field
-from .html import Link, ParsedPage, parse_html, parse_html_capped
+from .html import Link, ParsedPage, parse_html, parse_html_capped, parse_html_flat
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,4 +83,13 @@ def parse_html_packed(
         parsed = parse_html_capped(body, header_charset, robots_token, fields)
     else:
         parsed = parse_html(body, header_charset, robots_token)
+    return dataclasses.replace(parsed, links=PackedLinks.of(parsed.links))
+
+
+def parse_html_flat_packed(
+    body: bytes, header_charset: str | None, robots_token: str, fields: tuple[Field, ...]
+) -> ParsedPage:
+    """`parse_html_flat`, its links packed: a page whose whole tree the parse process could
+    not build in time."""
+    parsed = parse_html_flat(body, header_charset, robots_token, fields)
     return dataclasses.replace(parsed, links=PackedLinks.of(parsed.links))

@@ -37,13 +37,18 @@ class ParseProcessDied(Exception):
     """The helper process died while parsing (killed, out of memory), twice for one call."""
 
 
+class ParseTimedOut(ParseProcessDied):
+    """A call ran past its time limit: the helper was killed (and the call not run again)."""
+
+
 class ParsePool:
     """One helper process for parsing big pages and big robots.txt files, started on first
     use, killed and reaped on exit (an async context manager).
 
     Fault handling: if the process dies (killed, out of memory), the call it was given is run
     once more in a fresh process; if that one dies too, the call is the cause and raises
-    ParseProcessDied (the page's row gets the error). Later calls get a fresh process either way.
+    ParseProcessDied (the page's row gets the error). A call given a time limit that it runs
+    past has the process killed and raises ParseTimedOut. Later calls get a fresh process.
     """
 
     def __init__(self) -> None:
@@ -52,6 +57,7 @@ class ParsePool:
         self._abandoned: list[asyncio.subprocess.Process] = []
         self.restarts = 0  # helpers that died
         self.recycled = 0  # helpers let go after a big call
+        self.timeouts = 0  # helpers killed for a call past its time limit
 
     async def __aenter__(self) -> ParsePool:
         return self
@@ -66,17 +72,19 @@ class ParsePool:
         """The helper's process id, None when none is running."""
         return None if self._process is None else self._process.pid
 
-    async def run(self, fn: Callable[..., _T], *args: Any) -> _T:
+    async def run(self, fn: Callable[..., _T], *args: Any, time_limit: float | None = None) -> _T:
         """fn(*args) in the process (fn and args pickled: a module-level function); raises
-        what fn raised, or ParseProcessDied."""
+        what fn raised, ParseProcessDied, or ParseTimedOut after `time_limit` seconds."""
         big = sum(len(a) for a in args if isinstance(a, bytes | str)) >= RECYCLE_BYTES
         request = await _unblocked(big, pickle.dumps, (fn, args), pickle.HIGHEST_PROTOCOL)
         async with self._lock:
             try:
-                answer = await self._call(request)
+                answer = await self._timed_call(request, time_limit)
+            except ParseTimedOut:
+                raise
             except ParseProcessDied:
                 logger.warning("the page-parsing process died; parsing the page in a new one")
-                answer = await self._call(request)
+                answer = await self._timed_call(request, time_limit)
             del request  # a page's body: not kept while the helper exits
             if big:
                 await self._stop(kill=False)
@@ -86,6 +94,14 @@ class ParsePool:
         if kind == RAISED:
             raise value
         return value  # type: ignore[no-any-return]
+
+    async def _timed_call(self, request: bytes, time_limit: float | None) -> tuple[bytes, bytes]:
+        try:
+            async with asyncio.timeout(time_limit):
+                return await self._call(request)
+        except TimeoutError:  # _call killed the helper as it was cancelled
+            self.timeouts += 1
+            raise ParseTimedOut(f"the page-parsing process took over {time_limit} s") from None
 
     async def _call(self, request: bytes) -> tuple[bytes, bytes]:
         process = await self._started()

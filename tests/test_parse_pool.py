@@ -187,8 +187,9 @@ async def test_a_fields_page_past_the_time_limit_is_parsed_flat_and_the_crawl_go
     monkeypatch.setattr(workers, "parse_html_packed", parse_or_stall)
     monkeypatch.setattr(workers, "WHOLE_TREE_SECONDS", 5.0)
     routes = {
-        "/": Page('<h1>home</h1><a href="/stall">s</a><a href="/after">a</a>'),
+        "/": Page('<h1>home</h1><a href="/stall">s</a><a href="/after">a</a><a href="/big">b</a>'),
         "/stall": Page('<h1>stall here</h1><a href="/leaf">l</a>'),
+        "/big": Page(f'<h1>stall here</h1><a href="/leaf">l</a>{PADDING}'),  # over BIG_PAGE
         "/after": Page("<h1>after</h1>"),
         "/leaf": Page("<h1>leaf</h1>"),
     }
@@ -197,15 +198,17 @@ async def test_a_fields_page_past_the_time_limit_is_parsed_flat_and_the_crawl_go
     config = make_config([f"{origin}/"], hosts=(HOST,), fields={"h": "h1"})
     with caplog.at_level(logging.WARNING, logger="crawler.engine.workers"):
         result = await crawl(config)
-    assert result.extracted_in == {"process": 4}
+    assert result.extracted_in == {"process": 5}
     found = dict(rows(config, "SELECT url, fields FROM pages"))
     assert found == {
         f"{origin}/": '{"h":"home"}',
         f"{origin}/stall": '{"h":null}',  # flat: its link to /leaf kept
+        f"{origin}/big": '{"h":null}',
         f"{origin}/after": '{"h":"after"}',
         f"{origin}/leaf": '{"h":"leaf"}',
     }
-    assert f"{origin}/stall: the page-parsing process took over 5.0 s" in caplog.text
+    for stalled in ("stall", "big"):
+        assert f"{origin}/{stalled}: the page-parsing process took over 5.0 s" in caplog.text
 
 
 async def test_the_process_is_let_go_after_a_big_call_and_kept_after_small_ones() -> None:

@@ -45,9 +45,9 @@ logger = logging.getLogger(__name__)
 # there: its whole tree is built, and only in a process of its own can what that takes be
 # capped (html.parse_html_capped).
 BIG_PAGE = 1_000_000
-# Seconds the parse process may take over one page's whole tree and [fields] (a page of 5 MB
-# takes well under one; an order-aware linear check is an estimate, and a page of 5 MB that
-# nests 190,000 deep past it, which lexbor takes ~1 min over, would hold every page behind it).
+# Seconds the parse process may take over one page's whole tree and [fields] (5 MB of dense
+# markup and ten fields take about one). fields.tangled is an estimate: a page of 5 MB that
+# nests 190,000 deep past it takes lexbor ~1 min, and would hold every page behind it.
 WHOLE_TREE_SECONDS = 10.0
 # A robots.txt over this many bytes is parsed in that process too. In threads, a crawl of many
 # hosts with 512 KiB files parses dozens at once, each holding the GIL: lag p99 60-250 ms
@@ -150,19 +150,11 @@ class Worker:
             await self._extraction.put(task, response)
 
     async def _fields_page(self, task: PageTask, response: Response) -> None:
-        """A page parsed whole for [fields]: in the parse process, where its tree is capped
-        (html.parse_html_capped) and its time limited (WHOLE_TREE_SECONDS: past it, the page
-        is parsed flat, its fields null); its links resolved by the extraction task."""
+        """A page parsed whole for [fields], in the parse process; its links resolved by the
+        extraction task."""
         self._extracted_in["process"] += 1
-        page = (response.body, response.charset, self._token, self._fields)
         try:
-            try:
-                parsed = await self._parse_pool.run(
-                    parse_html_packed, *page, time_limit=WHOLE_TREE_SECONDS
-                )
-            except ParseProcessDied as exc:
-                logger.warning("%s: %s building its whole tree; parsed flat", task.url.url, exc)
-                parsed = await self._parse_pool.run(parse_html_flat_packed, *page)
+            parsed = await self._parsed_in_process(task, response)
         except Exception as exc:
             await self._extraction.emit(_failed_outcome(self._extractor, task, response, exc))
             return
@@ -170,21 +162,33 @@ class Worker:
 
     async def _big_page(self, task: PageTask, response: Response) -> None:
         self._extracted_in["process"] += 1
-        body = response.body
         try:
             parsed = None
             if self._extractor.parses(response):
-                parsed = await self._parse_pool.run(
-                    parse_html_packed, body, response.charset, self._token, self._fields
-                )
+                parsed = await self._parsed_in_process(task, response)
             outcome = await asyncio.to_thread(self._extractor.outcome, task.url, response, parsed)
         except Exception as exc:
             outcome = _failed_outcome(self._extractor, task, response, exc)
         await self._extraction.emit(outcome)
-        del response, body, outcome
+        del response, parsed, outcome
         # What parsing and resolving a big page took is free now, much of it in the heap of the
         # thread that resolved its links, which no other work reuses soon.
         await asyncio.to_thread(heap_trimmer())
+
+    async def _parsed_in_process(self, task: PageTask, response: Response) -> ParsedPage:
+        """The page parsed in the parse process. With [fields], its whole tree is capped there
+        (html.parse_html_capped) and its time limited (WHOLE_TREE_SECONDS): past it, the page
+        is parsed flat, its fields null."""
+        page = (response.body, response.charset, self._token, self._fields)
+        if not self._fields:
+            return await self._parse_pool.run(parse_html_packed, *page)
+        try:
+            return await self._parse_pool.run(
+                parse_html_packed, *page, time_limit=WHOLE_TREE_SECONDS
+            )
+        except ParseProcessDied as exc:
+            logger.warning("%s: %s building its whole tree; parsed flat", task.url.url, exc)
+            return await self._parse_pool.run(parse_html_flat_packed, *page)
 
 
 class Extraction:

@@ -174,6 +174,7 @@ async def test_a_call_past_its_time_limit_has_the_process_killed_and_is_not_run_
             await pool.run(run_then_stall, str(marker), time_limit=2.0)
         assert marker.read_text(encoding="utf-8") == "ran\n"  # once: not again in a new one
         assert (pool.timeouts, pool.restarts) == (1, 0)
+        assert not _is_parse_helper(first)  # killed and reaped
         assert await pool.run(os.getpid, time_limit=60.0) not in (first, os.getpid())
 
 

@@ -190,7 +190,7 @@ SEGMENT = 256_000  # characters
 # With [fields], a page's whole tree is built in the parse process within this much more memory
 # (a tree takes ~25 bytes a character of dense markup): the linear check (`fields.tangled`)
 # estimates what lexbor's tree builder holds open, and where it estimates too low (in-table and
-# foreign-content rules), a page of 27 KB made lexbor clone 200 MB of formatting elements.
+# foreign-content rules), a page of 41 KB made lexbor clone 200 MB of formatting elements.
 WHOLE_TREE_BYTES = 64 * 1024**2
 WHOLE_TREE_PER_BYTE = 64
 # The kept spans that open or close an element a later token can still add to: <a> and <h1>

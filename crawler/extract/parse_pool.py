@@ -96,12 +96,18 @@ class ParsePool:
         return value  # type: ignore[no-any-return]
 
     async def _timed_call(self, request: bytes, time_limit: float | None) -> tuple[bytes, bytes]:
+        timeout = asyncio.timeout(time_limit)
         try:
-            async with asyncio.timeout(time_limit):
+            async with timeout:
                 return await self._call(request)
-        except TimeoutError:  # _call killed the helper as it was cancelled
-            self.timeouts += 1
-            raise ParseTimedOut(f"the page-parsing process took over {time_limit} s") from None
+        except TimeoutError:
+            if not timeout.expired():
+                raise
+        # _call killed the helper as it was cancelled: reaped now, not at the crawl's end
+        self.timeouts += 1
+        while self._abandoned:
+            await self._abandoned.pop().wait()
+        raise ParseTimedOut(f"the page-parsing process took over {time_limit} s")
 
     async def _call(self, request: bytes) -> tuple[bytes, bytes]:
         process = await self._started()

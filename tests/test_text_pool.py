@@ -231,5 +231,14 @@ async def test_a_page_whose_tree_outgrows_the_helpers_memory_fails_alone() -> No
         assert text is None or text.split("\n") == ["x"] * 900 + ["y"] * 20_000
         (pid,) = pool.pids
         assert resource.prlimit(pid, resource.RLIMIT_AS) == (MEMORY_LIMIT, MEMORY_LIMIT)
+        # The page's own cap held, far under the process's limit (which it reaches without).
+        assert _vm_peak(pid) < MEMORY_LIMIT // 2
         assert await pool.text(PAGE, None) == "Ravens remember faces for years."
         assert pool.pids == [pid]  # the same helper: it failed the parse, not itself
+
+
+def _vm_peak(pid: int) -> int:
+    """The process's peak address space (what RLIMIT_AS bounds), in bytes."""
+    status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    (line,) = [line for line in status.splitlines() if line.startswith("VmPeak:")]
+    return int(line.split()[1]) * 1024

@@ -8,8 +8,9 @@ length (1 byte), the charset (ASCII, may be empty), the body's length (4 bytes, 
 the body. An answer: a kind byte and a length-prefixed UTF-8 payload, b"T" text, b"N" no
 text, b"E" the error that extracting raised. The parent (pool.py) owns the time limit:
 it kills this process when an answer is late. Memory is bounded too (MEMORY_LIMIT of address
-space): a parse tree of a hostile page can take many times the page, and a page that needs
-more fails here, or ends this process, not the machine. After a page of TRIM_BYTES or more,
+space for the process, PAGE_MEMORY and PAGE_MEMORY_PER_BYTE more for one page): a parse tree of
+a hostile page can take many times the page, and a page that needs more fails here, or ends
+this process, not the machine. After a page of TRIM_BYTES or more,
 if the helper then holds TRIM_GROWTH more than when it was ready, the heap's free memory is
 given back to the system (glibc's malloc_trim): else the helper keeps its biggest page's peak
 for the rest of the crawl (52 MB against 25 MB, bench/README.md). Not after every big page:
@@ -30,7 +31,7 @@ import sys
 from collections.abc import Callable
 from typing import BinaryIO
 
-from ..heap import heap_trimmer, resident_bytes
+from ..heap import address_space_cap, heap_trimmer, resident_bytes
 
 # Nothing here imports the extractor (resiliparse) at module level: the crawl's process
 # imports this module for the protocol, and a crawl with store_text = false needs neither.
@@ -42,6 +43,11 @@ UNAVAILABLE = b"U"  # then an answer's length and payload: why the extractor can
 # and Django docs and a 1 MB page of dense tags; a 92 KB page of 900 distinct open <b id=N> then
 # 20,000 <p> makes lexbor clone its way to 3.7 GB in 10 s: at 2 GB the helper held 2 GB for 4 s.
 MEMORY_LIMIT = 256 * 1024**2
+# ... and one page may map at most this much more than the helper mapped before it: resiliparse
+# takes ~40 bytes a byte of dense markup (42 MB for the 1 MB a page gives text), and a small
+# hostile page is not let near MEMORY_LIMIT (the 92 KB page above now fails at ~38 MB more).
+PAGE_MEMORY = 32 * 1024**2
+PAGE_MEMORY_PER_BYTE = 64
 TRIM_BYTES = 100_000  # a page this long may leave a heap worth trimming (malloc_trim)
 TRIM_GROWTH = 8 * 1024**2  # resident bytes over the helper's at READY that are worth a trim
 BLOAT = 64 * 1024**2  # resident bytes over READY's that are worth a trim after any page
@@ -121,6 +127,18 @@ def _answer(
     return encode_answer(b"N", "") if text is None else encode_answer(b"T", text)
 
 
+def capped(
+    page_text: Callable[[bytes, str | None], str | None],
+) -> Callable[[bytes, str | None], str | None]:
+    """`page_text`, each call within PAGE_MEMORY + PAGE_MEMORY_PER_BYTE a byte of the page."""
+
+    def page_text_capped(body: bytes, charset: str | None) -> str | None:
+        with address_space_cap(PAGE_MEMORY + PAGE_MEMORY_PER_BYTE * len(body)):
+            return page_text(body, charset)
+
+    return page_text_capped
+
+
 def main() -> int:
     # Ctrl-C in a terminal reaches the whole process group: the crawl then stops gracefully and
     # still wants this helper's answers. It ends when the crawl closes its stdin (or kills it).
@@ -144,7 +162,7 @@ def main() -> int:
         serve(
             sys.stdin.buffer,
             answers,
-            page_text,
+            capped(page_text),
             trimmer_above(trim, resident_bytes, limit),
             # Unknown memory: no trim after every small page (a trim costs milliseconds).
             (lambda: None) if ready is None else trimmer_above(trim, resident_bytes, ready + BLOAT),

@@ -7,7 +7,6 @@ import asyncio
 import logging
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +15,13 @@ from aiohttp import web
 from conftest import ConfigFactory, crawl, rows
 from kit import HostPlan, Page, make_site
 from selectolax.lexbor import LexborHTMLParser
+from stalls import parse_or_stall, pid, run_then_stall
 
 from crawler.config import Config
 from crawler.engine import workers
 from crawler.engine.workers import BIG_PAGE
 from crawler.extract import html
-from crawler.extract.fields import Field
-from crawler.extract.html import FLATTEN_BATCH, ParsedPage, decode_html
-from crawler.extract.packed import parse_html_packed
+from crawler.extract.html import FLATTEN_BATCH, decode_html
 from crawler.extract.parse_pool import RECYCLE_BYTES, ParsePool, ParseProcessDied, ParseTimedOut
 from crawler.heap import heap_trimmer
 
@@ -124,21 +122,6 @@ def raise_value_error(text: str) -> None:
     raise ValueError(text)
 
 
-def run_then_stall(marker: str) -> None:
-    with open(marker, "a", encoding="utf-8") as ran:
-        ran.write("ran\n")
-    time.sleep(3600)
-
-
-def parse_or_stall(
-    body: bytes, charset: str | None, token: str, fields: tuple[Field, ...]
-) -> ParsedPage:
-    """parse_html_packed, but for a page that says "stall here", which takes an hour."""
-    if b"stall here" in body:
-        time.sleep(3600)
-    return parse_html_packed(body, charset, token, fields)
-
-
 @pytest.fixture
 def importable_here(monkeypatch: pytest.MonkeyPatch) -> None:
     """The helper can import this module (to unpickle its functions)."""
@@ -169,7 +152,7 @@ async def test_a_call_past_its_time_limit_has_the_process_killed_and_is_not_run_
 ) -> None:
     marker = tmp_path / "ran"
     async with ParsePool() as pool:
-        first = await pool.run(os.getpid)  # started: the limit below is the call's alone
+        first = await pool.run(pid)  # started, this module imported: the limit is the call's
         with pytest.raises(ParseTimedOut, match=r"took over 2\.0 s"):
             await pool.run(run_then_stall, str(marker), time_limit=2.0)
         assert marker.read_text(encoding="utf-8") == "ran\n"  # once: not again in a new one

@@ -1,4 +1,6 @@
-"""The process that parses big pages, big robots.txt files and sitemaps, off the event loop.
+"""The process that parses big pages, big robots.txt files and sitemaps, off the event loop;
+and, with [fields], every HTML page, whose whole tree it builds within a memory cap
+(html.parse_html_capped) and a time limit (a call's `time_limit`).
 
 `ParsePool` drives one helper process (`python -m crawler.extract.parse_helper`), started on
 first use. A request is a pickled (function, arguments), an answer the pickled result or the

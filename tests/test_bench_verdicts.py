@@ -78,6 +78,14 @@ def test_a_missed_ratio_fails_the_run(cpu_ms: dict[str, float], missed: str) -> 
     assert not ok
 
 
+def test_each_rounds_ratio_is_shown_beside_the_medians() -> None:
+    site = docs_site(crawler=2.0, crawler_text=4.0, scrapy=20.0, crawlee=14.0)
+    site.runs["crawler-text"] = [run(3.6), run(4.4), run(3.0)]  # median 3.6: 1.80x
+    texts = [text for text, _ in verdicts.verdicts(site)]
+    assert "text on: CPU/page <= 2x text off's (1.80x; rounds 2.00, 2.20, 1.00)" in texts
+    assert "text off: CPU/page <= 1/10 of Scrapy's (10.0x less; rounds 10.0, 10.0, 10.0)" in texts
+
+
 def test_the_tree_memory_and_the_page_set_are_checked_for_text_on_too() -> None:
     site = docs_site(crawler=2.0, crawler_text=4.0, scrapy=20.0, crawlee=14.0)
     site.runs["crawler-text"][1] = run(4.0, rss_mb=150.0)

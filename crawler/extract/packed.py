@@ -80,10 +80,8 @@ def parse_html_packed(
     """`parse_html`, its links packed (`PackedLinks`): what the parse process sends back.
     With `fields`, the whole tree is built within a memory cap (`parse_html_capped`)."""
     if fields:
-        parsed = parse_html_capped(body, header_charset, robots_token, fields)
-    else:
-        parsed = parse_html(body, header_charset, robots_token)
-    return dataclasses.replace(parsed, links=PackedLinks.of(parsed.links))
+        return _packed(parse_html_capped(body, header_charset, robots_token, fields))
+    return _packed(parse_html(body, header_charset, robots_token))
 
 
 def parse_html_flat_packed(
@@ -91,5 +89,8 @@ def parse_html_flat_packed(
 ) -> ParsedPage:
     """`parse_html_flat`, its links packed: a page whose whole tree the parse process could
     not build in time."""
-    parsed = parse_html_flat(body, header_charset, robots_token, fields)
+    return _packed(parse_html_flat(body, header_charset, robots_token, fields))
+
+
+def _packed(parsed: ParsedPage) -> ParsedPage:
     return dataclasses.replace(parsed, links=PackedLinks.of(parsed.links))

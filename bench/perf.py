@@ -1,13 +1,16 @@
 """The performance benchmark: the crawler, text off and on, against Scrapy, crawlee-python, a raw
-aiohttp loop and wget, on local sites served by one nginx on loopback (issues 6 and 22).
+aiohttp loop, the floor of an aiohttp and lexbor crawler, and wget, on local sites served by one
+nginx on loopback (issues 6 and 22).
 
     make bench                  # all sites, 3 rounds, rewrites the table in bench/README.md
     .venv/bin/python bench/perf.py [--sites pgdocs,django,multihost,polite,million]
-        [--rounds 3] [--peers crawler,crawler-text,scrapy,crawlee,raw,wget]
+        [--rounds 3] [--peers crawler,crawler-text,scrapy,crawlee,raw,floor,wget]
         [--write-readme] [--keep]
 
 Peers: `crawler` is ours with `store_text = false`, `crawler-text` ours with `store_text =
-true`; Scrapy and crawlee-python run in venvs of their own (bench/peers/).
+true`; Scrapy and crawlee-python run in venvs of their own (bench/peers/); `raw` fetches the
+ground truth's URLs and drops the bodies, `floor` also reads each HTML page's links with lexbor
+(bench/peers/raw_loop.py): what no crawler on aiohttp and lexbor can spend less than.
 
 Sites (one nginx, one worker process, so the other core is the crawler's):
 - pgdocs: the PostgreSQL 15 HTML docs (apt package postgresql-doc-15) on 127.0.0.1;
@@ -94,6 +97,7 @@ AGENTS = {
     "scrapy": "scrapy-peer/2.19",
     "crawlee": "crawlee-peer/1.11",
     "raw": "raw-aiohttp-loop",
+    "floor": "floor-aiohttp-lexbor",
     "wget": "wget-peer",
 }
 CONCURRENCY = 16
@@ -229,6 +233,8 @@ def peer_command(peer: str, bench: Bench, work: Path) -> list[str]:
         return [str(crawlee_python()), str(PEERS / "crawlee_peer.py"), str(job)]
     if peer == "raw":
         return [str(PYTHON), str(PEERS / "raw_loop.py"), str(job)]
+    if peer == "floor":
+        return [str(PYTHON), str(PEERS / "raw_loop.py"), str(job), "--parse"]
     printed = subprocess.run(
         [str(PYTHON), str(PEERS / "wget_peer.py"), str(job), "--print"],
         capture_output=True,
@@ -477,7 +483,7 @@ def rewrite_section(start: str, end: str, body: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", default="pgdocs,django,multihost,polite,million")
-    parser.add_argument("--peers", default="crawler,crawler-text,scrapy,crawlee,raw,wget")
+    parser.add_argument("--peers", default="crawler,crawler-text,scrapy,crawlee,raw,floor,wget")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--write-readme", action="store_true", help="rewrite the table in bench/README.md"

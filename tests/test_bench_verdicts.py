@@ -86,6 +86,20 @@ def test_each_rounds_ratio_is_shown_beside_the_medians() -> None:
     assert "text off: CPU/page <= 1/10 of Scrapy's (10.0x less; rounds 10.0, 10.0, 10.0)" in texts
 
 
+def test_the_floor_is_shown_against_the_peers_and_judges_nothing() -> None:
+    site = docs_site(crawler=2.0, crawler_text=4.0, scrapy=20.0, crawlee=14.0, floor=2.5)
+    texts = [text for text, _ in verdicts.verdicts(site)]
+    assert (
+        "text off: CPU/page <= 1/10 of Scrapy's (10.0x less; rounds 10.0, 10.0, 10.0;"
+        " the floor, aiohttp + lexbor links alone, 2.50 ms: 8.0x less)"
+    ) in texts
+    assert any(
+        text.endswith("the floor, aiohttp + lexbor links alone, 2.50 ms: 5.6x less)")
+        for text in texts
+    )
+    assert failed(site) == []  # a floor above a target is shown, not judged
+
+
 def test_the_tree_memory_and_the_page_set_are_checked_for_text_on_too() -> None:
     site = docs_site(crawler=2.0, crawler_text=4.0, scrapy=20.0, crawlee=14.0)
     site.runs["crawler-text"][1] = run(4.0, rss_mb=150.0)

@@ -50,7 +50,7 @@ START, END = "<!-- profile table: start -->", "<!-- profile table: end -->"
 # (stage, test on the innermost crawler frame's path in the package (a prefix: a file or a
 # folder) and function), first match wins.
 STAGES: list[tuple[str, str, str]] = [
-    ("parse: regex pre-pass (linear guard for lexbor)", "extract/html.py", "_flatten"),
+    ("parse: regex pre-pass (linear guard for lexbor)", "extract/flatten.py", ""),
     ("parse: lexbor tree, walk, attributes", "extract/html.py", ""),
     ("links: resolve, normalize, scope (cached)", "extract/targets.py", ""),
     ("links: resolve, normalize, scope (cached)", "urls.py", ""),

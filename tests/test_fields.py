@@ -19,7 +19,7 @@ from kit.lexbor import lexbor_inputs
 from selectolax.lexbor import LexborHTMLParser
 from yarl import URL
 
-import crawler.extract.html as html_module
+from crawler.extract import flatten
 from crawler.extract.fields import (
     MAX_FORMATTING,
     MAX_ITEMS,
@@ -147,7 +147,7 @@ def test_a_tangled_page_reaches_lexbor_flat_with_its_fields_null(
     assert [href for href, _, _ in parsed.links] == ["/end"]
     assert parsed.fields == {"h": None}
     assert parsed.tangled
-    assert given == [html_module._flatten(html)]
+    assert given == [flatten.flatten(html)]
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,10 @@ import re
 import pytest
 from kit.lexbor import lexbor_inputs
 
-from crawler.extract import html
+from crawler.extract import flatten
 from crawler.extract.fields import TAGS_PER_BATCH, parse_field, tangled
-from crawler.extract.html import READ_ATTRIBUTES, parse_html
+from crawler.extract.flatten import READ_ATTRIBUTES
+from crawler.extract.html import parse_html
 from crawler.extract.names import MAX_ATTRIBUTES, MAX_NAMES, scan_tags, trimmed
 
 TOKEN = "crawler"
@@ -71,9 +72,9 @@ def test_a_page_of_megabytes_bounds_each_segment_and_every_tag_alike(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     given = lexbor_inputs(monkeypatch)
-    n = 150_000  # over html.FLATTEN_BATCH: built in segments
+    n = 150_000  # over flatten.FLATTEN_BATCH: built in segments
     page = '<a href="/a">a</a>' + "".join(f"<meta x{i}=1>" for i in range(n)) + "<a href=/b>b</a>"
-    assert len(page) > html.FLATTEN_BATCH
+    assert len(page) > flatten.FLATTEN_BATCH
     parsed = parse_html(page.encode(), None, TOKEN)
     assert [href for href, _, _ in parsed.links] == ["/a", "/b"]
     assert all(_distinct(tree) <= MAX_NAMES for tree in given)
@@ -116,7 +117,7 @@ def test_trimming_every_kept_span_reads_what_the_spans_as_written_read(
         body = page.encode()
         as_written = parse_html(body, None, TOKEN)
         with monkeypatch.context() as patch:
-            patch.setattr(html, "LONG_SPAN", 0)
+            patch.setattr(flatten, "LONG_SPAN", 0)
             assert parse_html(body, None, TOKEN) == as_written, page
 
 

@@ -8,14 +8,11 @@ import pytest
 from kit.lexbor import lexbor_inputs
 from selectolax.lexbor import LexborHTMLParser
 
-from crawler.extract import html as parse_module
+from crawler.extract import flatten
 from crawler.extract.directives import directive_list
 from crawler.extract.html import (
-    NAME_END,
-    TAG_ATTRS,
     PageRules,
     ParsedPage,
-    _flatten,
     decode_html,
     header_rules,
     merge_rules,
@@ -23,7 +20,7 @@ from crawler.extract.html import (
     parse_html_steps,
     parse_robots_directives,
 )
-from crawler.extract.names import TAG_NAME, element_pattern
+from crawler.extract.names import NAME_END, TAG_ATTRS, TAG_NAME, element_pattern
 
 TOKEN = "crawler"
 NOTHING = PageRules()
@@ -365,7 +362,7 @@ def test_interleaved_h1_and_anchors_reach_lexbor_with_few_h1s(
     parsed = parse(html)
     assert parsed.h1 == "Title"
     assert parsed.links == [("/first", False, "first"), ("x", False, "x")]
-    assert sum(text.count("<h1") for text in given) <= parse_module.MAX_H1
+    assert sum(text.count("<h1") for text in given) <= flatten.MAX_H1
     assert "".join(given).count("<a href=x>") == repeats  # the anchors and their text stay
 
 
@@ -398,7 +395,7 @@ def test_flatten_leaves_lexbor_only_the_tags_we_read() -> None:
     rng = random.Random(1)
     for _ in range(3_000):
         html = "".join(rng.choice(PIECES) for _ in range(rng.randint(1, 60)))
-        tree = LexborHTMLParser(_flatten(html))
+        tree = LexborHTMLParser(flatten.flatten(html))
         tags = {node.tag for node in tree.root.traverse()} if tree.root else set()
         assert tags <= ALLOWED, html
         parse_html(html.encode(), None, TOKEN)
@@ -559,15 +556,16 @@ def test_directive_list(meta: list[str], header: list[str], robots: str | None) 
 
 
 def test_flatten_equals_the_scan_with_the_dropped_tag_tried_last() -> None:
-    # _token() tries "a tag dropped whole" first, for speed, the commonest names and PLAIN_TAG
-    # before TAG_ATTRS; none may change a single span: the pattern with that alternative last
-    # and TAG_ATTRS alone (as it was) flattens alike, attributes of every shape included.
+    # token_pattern() tries "a tag dropped whole" first, for speed, the commonest names and
+    # PLAIN_TAG before TAG_ATTRS; none may change a single span: the pattern with that
+    # alternative last and TAG_ATTRS alone (as it was) flattens alike, attributes of every
+    # shape included.
     reference = re.compile(
         r"<(?:"
         rf"(/?(?:a|area|base|meta|link|h1){NAME_END}{TAG_ATTRS}|{element_pattern('title')})"
         r"|!--(?:-?>|[^-]*+(?:-(?!-!?>)[^-]*+)*+(?:--!?>)?)"
         r"|(?:!|\?|/(?![a-z]))[^>]*+>?"
-        rf"|{'|'.join(element_pattern(name) for name in parse_module._RAW_TEXT)}"
+        rf"|{'|'.join(element_pattern(name) for name in flatten._RAW_TEXT)}"
         rf"|plaintext{NAME_END}[\s\S]*"
         rf"|/?{TAG_NAME}{TAG_ATTRS})",
         re.IGNORECASE | re.ASCII,
@@ -585,7 +583,7 @@ def test_flatten_equals_the_scan_with_the_dropped_tag_tried_last() -> None:
     extra += ["<span", "<td ", "</li", "<div =", "<pre/", "<spanx ", "<Span "]
     for _ in range(20_000):
         html = "".join(rng.choice(PIECES + extra) for _ in range(rng.randint(1, 40)))
-        assert _flatten(html) == flattened(html), html
+        assert flatten.flatten(html) == flattened(html), html
 
 
 @pytest.mark.parametrize("step", [1, 2, 3, 7])
@@ -594,18 +592,18 @@ def test_flatten_in_steps_gives_what_one_split_gives(
 ) -> None:
     # Each step splits the rest of the text anew: a token that starts right at the cut, or a
     # span (comment, script, unclosed quote) that runs past it, must come out as in one split.
-    pattern = parse_module._token()
+    pattern = flatten.token_pattern()
 
     def one_split(text: str) -> str:
         pieces = pattern.split(text)
         pieces[1::2] = ["<" + span if span else " " for span in pieces[1::2]]
         return "".join(pieces)
 
-    monkeypatch.setattr(parse_module, "TOKENS_PER_STEP", step)
+    monkeypatch.setattr(flatten, "TOKENS_PER_STEP", step)
     rng = random.Random(3)
     for _ in range(5_000):
         html = "".join(rng.choice(PIECES) for _ in range(rng.randint(1, 40)))
-        assert _flatten(html) == one_split(html), html
+        assert flatten.flatten(html) == one_split(html), html
 
 
 def test_a_long_page_is_parsed_in_steps(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -622,7 +620,7 @@ def test_a_long_page_is_parsed_in_steps(monkeypatch: pytest.MonkeyPatch) -> None
             parsed = done.value
             break
         pauses += 1
-    assert pauses == (3 * 5_000 + 3) // parse_module.TOKENS_PER_STEP
+    assert pauses == (3 * 5_000 + 3) // flatten.TOKENS_PER_STEP
     assert parsed == parse_html(body, None, TOKEN)
     assert parsed.title == "T"
     assert parsed.links == [("/end", False, "end")]

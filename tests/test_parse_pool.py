@@ -20,8 +20,9 @@ from stalls import parse_or_stall, pid, run_then_stall
 from crawler.config import Config
 from crawler.engine import workers
 from crawler.engine.workers import BIG_PAGE
-from crawler.extract import html
-from crawler.extract.html import FLATTEN_BATCH, decode_html
+from crawler.extract import flatten
+from crawler.extract.flatten import FLATTEN_BATCH
+from crawler.extract.html import decode_html
 from crawler.extract.parse_pool import RECYCLE_BYTES, ParsePool, ParseProcessDied, ParseTimedOut
 from crawler.heap import heap_trimmer
 
@@ -244,9 +245,9 @@ async def test_a_call_the_process_cannot_unpickle_raises_and_the_process_lives_o
 def test_a_long_page_flattened_in_batches_parses_as_a_short_one_would(body: bytes) -> None:
     assert len(body) > FLATTEN_BATCH
     text = decode_html(body, None)
-    with_split = html._token().split(text)
+    with_split = flatten.token_pattern().split(text)
     with_split[1::2] = ["<" + span if span else " " for span in with_split[1::2]]
-    batched = html._flatten(text)
+    batched = flatten.flatten(text)
     assert len(batched) <= len(text)
     assert LexborHTMLParser(batched).html == LexborHTMLParser("".join(with_split)).html
 

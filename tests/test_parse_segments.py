@@ -1,4 +1,4 @@
-"""A page of megabytes is built into lexbor trees one segment at a time (html.SEGMENT), and
+"""A page of megabytes is built into lexbor trees one segment at a time (flatten.SEGMENT), and
 parses exactly as in one tree: same links in the same order with the same anchor texts, same
 title, h1, base, description and robots rules. Its links come back from the parse process
 packed (packed.PackedLinks): the same links, and the same outcome."""
@@ -14,8 +14,9 @@ import pytest
 from kit.lexbor import lexbor_inputs
 
 from crawler.config import Config
-from crawler.extract import html
-from crawler.extract.html import FLATTEN_BATCH, Link, ParsedPage, parse_html
+from crawler.extract import flatten, html
+from crawler.extract.flatten import FLATTEN_BATCH
+from crawler.extract.html import Link, ParsedPage, parse_html
 from crawler.extract.packed import PackedLinks, parse_html_packed
 from crawler.extract.page import Extractor
 from crawler.fetch import Response
@@ -39,8 +40,8 @@ def test_a_page_of_100000_links_is_built_in_segments_with_the_links_of_one_tree(
     whole = _in_one_tree(body, monkeypatch)
     given = lexbor_inputs(monkeypatch)
     parsed = parse_html(body, None, "crawler")
-    assert len(given) >= len(body) // html.SEGMENT
-    assert max(map(len, given)) < 2 * html.SEGMENT
+    assert len(given) >= len(body) // flatten.SEGMENT
+    assert max(map(len, given)) < 2 * flatten.SEGMENT
     assert parsed == whole
     assert len(parsed.links) == 100_000
     assert parsed.links[99_999] == ("/many/99999", False, "99999 x")

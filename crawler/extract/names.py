@@ -5,7 +5,7 @@ lexbor checks each attribute of an element against the element's others, and int
 tag and attribute name of a document in a table whose cost grows faster than their number: one
 ``<a>`` of 8,000 distinct attributes takes 130 ms to parse, of 80,000 14 s; 20,000 distinct
 attribute names over many tags ~55 ms, 100,000 ~1.2 s, 200,000 ~10 s (distinct end tag names
-alike). html.py's pre-pass keeps a few tag names but their attributes as written, and a
+alike). flatten.py's pre-pass keeps a few tag names but their attributes as written, and a
 `[fields]` page goes to lexbor whole: each keeps one tree under MAX_ATTRIBUTES an element and
 MAX_NAMES in all (docs/hostile-input.md).
 """
@@ -102,7 +102,7 @@ def _end(tag: str, start: int) -> int:
 
 # Comments, bogus comments, raw text elements (groups 1-4: the start tag's name and what
 # follows it, the end tag's, which names the same element), <plaintext>, and every other tag
-# (groups 5-6), as html._token reads them. Compiled on first use: only [fields] needs it.
+# (groups 5-6), as flatten.token_pattern reads them. Compiled on first use: only [fields] needs it.
 @functools.cache
 def _scan() -> re.Pattern[str]:
     raw = "script|style|textarea|xmp|iframe|noembed|noframes|title"
@@ -119,7 +119,7 @@ def _scan() -> re.Pattern[str]:
 
 
 class SpanNames:
-    """Whether the kept spans of one tree (html.py's pre-pass) may go to lexbor as written.
+    """Whether the kept spans of one tree (flatten.py's pre-pass) may go to lexbor as written.
     Each attribute takes two characters at least, so a text's length bounds them for free,
     up to half MAX_NAMES; past that, the distinct names of each step's spans are counted (as
     written: an upper bound), up to the rest."""

@@ -38,7 +38,7 @@ from resiliparse.extract.html2text import extract_plain_text
 from ..extract.charset import decode_html
 from ..extract.names import NAME_END, TAG_ATTRS, TAG_NAME, element_pattern
 
-# The scan follows the HTML tokenizer as crawler/extract/html.py's `_flatten` does, with its pieces
+# The scan follows the HTML tokenizer as crawler/extract/flatten.py does, with its pieces
 # (possessive repeats keep it linear).
 # Not rendered, or not text: raw text and RCDATA elements, and <template> (nested templates
 # end at the first </template>; what follows it is then kept as text, a rare, harmless error).

@@ -5,15 +5,16 @@ links read with lexbor, the cheapest way it allows.
     .venv/bin/python bench/peers/raw_loop.py JOB [--parse]
 
 JOB is the peers' JSON job file; this peer reads `urls_file` (one absolute URL a line),
-`concurrency` and `user_agent`, and ignores the rest (no robots, no scope, no link extraction,
-no storage). One `aiohttp.ClientSession`; a fixed pool of `concurrency` worker coroutines pulls
-URLs from one shared iterator; each body is read whole (decompressed) and dropped; redirects
-are not followed (`allow_redirects=False`), so a 3xx counts as one fetch, as nginx logs it.
+`concurrency` and `user_agent`, and ignores the rest (no robots, no scope, no storage; no link
+extraction but with `--parse`). One `aiohttp.ClientSession`; a fixed pool of `concurrency`
+worker coroutines pulls URLs from one shared iterator; each body is read whole (decompressed)
+and dropped; redirects are not followed (`allow_redirects=False`), so a 3xx counts as one
+fetch, as nginx logs it.
 
 `--parse` builds each 2xx `text/html` body's whole tree (selectolax's `LexborHTMLParser`, the
 bytes as they came) and reads every `a[href]`'s href and text with one CSS query, in the event
 loop. It does no less than any crawler on these two libraries must, and much less than ours:
-no guard against lexbor's quadratic inputs (html.py's linear pre-pass), no charset, no base,
+no guard against lexbor's quadratic inputs (crawler/extract/flatten.py), no charset, no base,
 no robots meta, no URL resolution, scope, frontier or storage.
 
 Prints one line, `fetched N in S s`, where N counts the responses of any status. A request
